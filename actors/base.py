@@ -1,0 +1,75 @@
+"""The actor primitive: a task that owns its state and handles one mailbox message at a time.
+
+Mailboxes are anyio memory streams of frozen structs. Asking an actor something passes a `Reply`, a
+one-shot slot the actor fills; the asker awaits it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Generic, TypeVar
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+M = TypeVar("M")
+T = TypeVar("T")
+
+
+class Reply(Generic[T]):
+    """A one-shot answer: set once by the actor, awaited by the asker."""
+
+    __slots__ = ("_error", "_event", "_value")
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+        self._value: T | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._event.is_set()
+
+    def set(self, value: T) -> None:
+        if not self._event.is_set():
+            self._value = value
+            self._event.set()
+
+    def fail(self, error: BaseException) -> None:
+        if not self._event.is_set():
+            self._error = error
+            self._event.set()
+
+    async def get(self) -> T:
+        await self._event.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+
+class Mailbox(Generic[M]):
+    """An unbounded mailbox: senders never block, the owner reads in order."""
+
+    __slots__ = ("_receive", "_send")
+
+    def __init__(self) -> None:
+        send: MemoryObjectSendStream[M]
+        receive: MemoryObjectReceiveStream[M]
+        send, receive = anyio.create_memory_object_stream[M](max_buffer_size=math.inf)
+        self._send = send
+        self._receive = receive
+
+    def tell(self, message: M) -> bool:
+        """Deliver `message`; False if the actor has ended and nobody will ever read it."""
+        try:
+            self._send.send_nowait(message)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            return False
+        return True
+
+    async def receive(self) -> M:
+        return await self._receive.receive()
+
+    def close(self) -> None:
+        self._send.close()
+        self._receive.close()

@@ -1,0 +1,31 @@
+"""Exceptions that cross the actor boundary: what a step handler raises to steer its retries."""
+
+from __future__ import annotations
+
+
+class StepFailure(Exception):
+    """A step attempt failed. Retryable unless said otherwise; `retry_after` asks for a minimum wait."""
+
+    retryable: bool = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentStepFailure(StepFailure):
+    """A failure another attempt cannot fix (bad input, a 4xx, a template naming a missing output)."""
+
+    retryable = False
+
+
+class StepTimedOut(StepFailure):
+    """An attempt ran past the step's `timeout_seconds`."""
+
+
+class EngineStopping(Exception):
+    """The engine is shutting down and admits no new runs."""
+
+
+class UnknownJob(LookupError):
+    """No job of that name is declared."""

@@ -1,0 +1,34 @@
+"""How a run ended, as handed back to whoever triggered it (`await run.wait()`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class StepOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    type: str
+    status: str
+    attempts: int
+    output: Any = None
+    error: str | None = None
+
+
+class RunOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    run_id: str
+    job: str
+    status: str
+    error: str | None
+    steps: tuple[StepOutcome, ...] = ()
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    def step(self, name: str) -> StepOutcome:
+        for outcome in self.steps:
+            if outcome.name == name:
+                return outcome
+        raise KeyError(name)

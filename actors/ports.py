@@ -1,0 +1,218 @@
+"""The ports the actors need, as Protocols the engine implements: store, events, logs, steps, clock.
+
+Actors never import the engine; tests plug in-memory fakes (tests/fakes.py) into the same ports.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+import msgspec
+
+from actors.events import AnyEvent, LogLine
+from actors.plan import JobPlan, RunRequest, StepPlan
+
+
+class Clock(Protocol):
+    """The only source of time for actors and the scheduler; tests move a manual one."""
+
+    def now(self) -> datetime:
+        """The current instant, timezone-aware UTC."""
+        ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+    async def sleep_until(self, when: datetime) -> None: ...
+
+
+# --- what the store persists -------------------------------------------------------------------
+
+
+class RunRecord(msgspec.Struct, kw_only=True):
+    id: str
+    job_name: str
+    app: str
+    status: str
+    triggered_by: str
+    params: dict[str, Any]
+    dry_run: bool
+    started_at: datetime
+    scheduled_for: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    owner: str | None = None
+    resumed_from: str | None = None
+
+
+class StepRecord(msgspec.Struct, kw_only=True):
+    run_id: str
+    position: int
+    step_name: str
+    type: str
+    status: str = "pending"
+
+
+class RunMoved(msgspec.Struct, frozen=True, kw_only=True):
+    """A compare-and-set of a run's status: applies only if the row is still in `source`."""
+
+    run_id: str
+    seq: int
+    trigger: str
+    source: str
+    dest: str
+    at: datetime
+    error: str | None = None
+
+
+class StepMoved(msgspec.Struct, frozen=True, kw_only=True):
+    """A compare-and-set of a step's status. `input`, `output` and `error` are set when not None."""
+
+    run_id: str
+    seq: int
+    position: int
+    step_name: str
+    trigger: str
+    source: str
+    dest: str
+    at: datetime
+    attempts: int
+    input: dict[str, Any] | None = None
+    output: Any = None
+    error: str | None = None
+
+
+Change = RunMoved | StepMoved
+
+
+class StaleState(Exception):
+    """A compare-and-set found the row in another state than expected (another engine moved it)."""
+
+
+class RunStore(Protocol):
+    async def admit(self, run: RunRecord, steps: Sequence[StepRecord], seq: int) -> bool:
+        """Insert a running run and its pending steps, logging the `admit` transition as event `seq`.
+        If the job already has a running run (the database's partial unique index says so), insert
+        `run` as skipped instead, logging `skip`, and return False."""
+        ...
+
+    async def insert_skipped(self, run: RunRecord, seq: int) -> None:
+        """Insert a run that was skipped before admission, logging the `skip` transition as `seq`."""
+        ...
+
+    async def apply(self, changes: Sequence[Change]) -> None:
+        """Apply the changes in one transaction, logging each transition; raise StaleState on a CAS miss."""
+        ...
+
+    async def append_logs(self, lines: Sequence[LogLine]) -> None:
+        """Insert log lines (one batch, one transaction)."""
+        ...
+
+
+class EventSink(Protocol):
+    def publish(self, event: AnyEvent) -> None:
+        """Hand a committed fact to subscribers; never blocks."""
+        ...
+
+
+class LogSink(Protocol):
+    def emit(self, line: LogLine) -> None:
+        """Queue a log line; callable from any thread, never blocks."""
+        ...
+
+    async def flush(self) -> None:
+        """Return once every line emitted so far is committed and published."""
+        ...
+
+
+# --- what a step handler sees --------------------------------------------------------------------
+
+
+class StepLog:
+    """`ctx.log.info(...)` and friends: lines go to ly2_job_logs and live subscribers, in order."""
+
+    def __init__(self, emit: Callable[[str, str, dict[str, Any] | None], None]) -> None:
+        self._emit = emit
+
+    def debug(self, message: str, **fields: Any) -> None:
+        self._emit("debug", message, fields or None)
+
+    def info(self, message: str, **fields: Any) -> None:
+        self._emit("info", message, fields or None)
+
+    def warning(self, message: str, **fields: Any) -> None:
+        self._emit("warning", message, fields or None)
+
+    def error(self, message: str, **fields: Any) -> None:
+        self._emit("error", message, fields or None)
+
+
+class StepContext:
+    """What a running step may know and do. Passed to handlers, and to python callables that ask for it."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        job: str,
+        step: str,
+        attempt: int,
+        params: Mapping[str, Any],
+        dry_run: bool,
+        outputs: Mapping[str, Any],
+        previous_output: Any,
+        log: StepLog,
+        cancel_flag: threading.Event,
+        now: Callable[[], datetime],
+    ) -> None:
+        self.run_id = run_id
+        self.job = job
+        self.step = step
+        self.attempt = attempt
+        self.params = params
+        self.dry_run = dry_run
+        self.outputs = outputs
+        self.previous_output = previous_output
+        self.log = log
+        self._cancel_flag = cancel_flag
+        self.now = now
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the run was aborted or the attempt timed out: a sync step should stop soon."""
+        return self._cancel_flag.is_set()
+
+
+class RunScope(msgspec.Struct, kw_only=True):
+    """What step templating may refer to: the run, its params and the outputs of the steps so far."""
+
+    run_id: str
+    job: str
+    params: dict[str, Any]
+    dry_run: bool
+    logical_time: datetime
+    outputs: dict[str, Any]
+    previous_output: Any = None
+
+
+class PreparedStep(Protocol):
+    @property
+    def input_snapshot(self) -> dict[str, Any]:
+        """The rendered settings as recorded in ly2_step_runs, secrets redacted."""
+        ...
+
+    def __call__(self, ctx: StepContext) -> Awaitable[Any]: ...
+
+
+class StepExecutor(Protocol):
+    def prepare(self, job: JobPlan, step: StepPlan, scope: RunScope) -> PreparedStep:
+        """Render the step's templates against `scope`; raise PermanentStepFailure if they cannot be."""
+        ...
+
+
+class JobCatalog(Protocol):
+    def plan(self, job: str) -> JobPlan:
+        """The job's plan; raise UnknownJob if there is none."""
+        ...

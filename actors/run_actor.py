@@ -1,0 +1,269 @@
+"""The RunActor: one run of one job, from admission to its final state.
+
+It walks the steps in order, hands each step the outputs so far, and commits the run's transitions.
+Its mailbox takes `AbortRun`; abort cancels the walk's cancel scope, and the final state is then
+written under a shield so a cancelled run is always recorded as ended.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import anyio
+import msgspec
+
+from actors.base import Mailbox, Reply
+from actors.events import RunFinished, RunSkipped, RunStarted
+from actors.journal import Journal
+from actors.outcome import RunOutcome
+from actors.plan import JobPlan, RunRequest
+from actors.ports import Clock, EventSink, LogSink, RunMoved, RunRecord, RunScope, RunStore, StepExecutor, StepRecord
+from actors.step_actor import RunFacts, StepActor
+from states import RUN_TABLE, Lifecycle, RunState, RunTrigger, StepState
+
+
+class AbortRun(msgspec.Struct, frozen=True):
+    reason: str
+
+
+class Admission(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer to a dispatch: the run's id and whether it was admitted (`running`) or `skipped`."""
+
+    run_id: str
+    status: str
+    actor: Any = None  # the RunActor, for waiting on it; None once it is gone
+
+
+class RunActor:
+    def __init__(
+        self,
+        *,
+        job: JobPlan,
+        request: RunRequest,
+        store: RunStore,
+        executor: StepExecutor,
+        events: EventSink,
+        logs: LogSink,
+        clock: Clock,
+        owner: str,
+        admission: Reply[Admission],
+        skip_reason: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.job = job
+        self.request = request
+        self.run_id = request.run_id
+        self._store = store
+        self._events = events
+        self._clock = clock
+        self._owner = owner
+        self._admission = admission
+        self._skip_reason = skip_reason
+        self._mailbox: Mailbox[AbortRun] = Mailbox()
+        self._walk_scope = anyio.CancelScope()
+        self._abort_reason: str | None = None
+        self.life: Lifecycle[RunState, RunTrigger] = Lifecycle(RUN_TABLE)
+        self._journal = Journal(store, events, logs)
+        self._facts = RunFacts(
+            run_id=request.run_id,
+            job=job,
+            params=request.params,
+            dry_run=request.dry_run,
+            journal=self._journal,
+            logs=logs,
+            clock=clock,
+            executor=executor,
+            rng=rng or random.Random(),
+        )
+        self._steps: list[StepActor] = []
+        self._started_at = clock.now()
+        self.error: str | None = None
+        self.finished = anyio.Event()
+        self.outcome: RunOutcome | None = None
+
+    def abort(self, reason: str) -> None:
+        self._mailbox.tell(AbortRun(reason))
+
+    async def run(self) -> None:
+        try:
+            if self._skip_reason is not None:
+                await self._skip(self._skip_reason)
+            elif await self._admit():
+                async with anyio.create_task_group() as group:
+                    group.start_soon(self._read_mailbox)
+                    await self._walk()
+                    group.cancel_scope.cancel()
+        except BaseException as exc:
+            self._admission.fail(exc)
+            raise
+        finally:
+            for step in self._steps:
+                step.close()
+            self.life.close()
+            self._mailbox.close()
+            self.outcome = RunOutcome(
+                run_id=self.run_id,
+                job=self.job.name,
+                status=self.life.state.value,
+                error=self.error,
+                steps=tuple(step.outcome() for step in self._steps),
+            )
+            self.finished.set()
+
+    async def _read_mailbox(self) -> None:
+        while True:
+            message = await self._mailbox.receive()
+            if self._abort_reason is None:
+                self._abort_reason = message.reason
+                self._walk_scope.cancel()
+
+    def _record(self, status: str, at: Any) -> RunRecord:
+        request = self.request
+        return RunRecord(
+            id=self.run_id,
+            job_name=self.job.name,
+            app=self.job.app,
+            status=status,
+            triggered_by=request.triggered_by,
+            params=request.params,
+            dry_run=request.dry_run,
+            started_at=at,
+            scheduled_for=request.scheduled_for,
+            owner=self._owner,
+            resumed_from=request.resumed_from,
+        )
+
+    async def _skip(self, reason: str) -> None:
+        now = self._clock.now()
+        record = self._record("skipped", now)
+        record.finished_at = now
+        record.error = reason
+        seq = self._facts.next_seq()
+        with anyio.CancelScope(shield=True):
+            await self._store.insert_skipped(record, seq)
+        self._skipped(reason, seq)
+
+    def _skipped(self, reason: str, seq: int) -> None:
+        self.life.fire(RunTrigger.SKIP)
+        self.error = reason
+        self._events.publish(
+            RunSkipped(
+                run_id=self.run_id,
+                job=self.job.name,
+                seq=seq,
+                at=self._clock.now(),
+                triggered_by=self.request.triggered_by,
+                scheduled_for=self.request.scheduled_for,
+                reason=reason,
+            )
+        )
+        self._admission.set(Admission(run_id=self.run_id, status=RunState.SKIPPED.value, actor=self))
+
+    async def _admit(self) -> bool:
+        now = self._clock.now()
+        self._started_at = now
+        self._steps = [StepActor(self._facts, plan) for plan in self.job.steps]
+        steps = [
+            StepRecord(run_id=self.run_id, position=plan.position, step_name=plan.name, type=plan.type)
+            for plan in self.job.steps
+        ]
+        seq = self._facts.next_seq()
+        with anyio.CancelScope(shield=True):
+            admitted = await self._store.admit(self._record("running", now), steps, seq)
+        if not admitted:
+            self._steps = []
+            self._skipped("job is already running in another engine process", seq)
+            return False
+        self.life.fire(RunTrigger.ADMIT)
+        self._events.publish(
+            RunStarted(
+                run_id=self.run_id,
+                job=self.job.name,
+                seq=seq,
+                at=now,
+                triggered_by=self.request.triggered_by,
+                params=self.request.params,
+                dry_run=self.request.dry_run,
+                scheduled_for=self.request.scheduled_for,
+                steps=tuple(plan.name for plan in self.job.steps),
+            )
+        )
+        self._admission.set(Admission(run_id=self.run_id, status=RunState.RUNNING.value, actor=self))
+        return True
+
+    def _scope(self, outputs: dict[str, Any], previous: Any) -> RunScope:
+        request = self.request
+        # Templates see the run's logical time: the fire it stands for, else the moment it started.
+        started = request.scheduled_for or self._started_at
+        return RunScope(
+            run_id=self.run_id,
+            job=self.job.name,
+            params=request.params,
+            dry_run=request.dry_run,
+            logical_time=started,
+            outputs=outputs,
+            previous_output=previous,
+        )
+
+    async def _walk(self) -> None:
+        outputs: dict[str, Any] = {}
+        trigger, error = RunTrigger.SUCCEED, None
+        try:
+            with self._walk_scope:
+                if self._steps:
+                    self._steps[0].begin(self._scope(outputs, None))
+                    await self._flush()
+                for index, step in enumerate(self._steps):
+                    if await step.execute() is not StepState.SUCCEEDED:
+                        trigger, error = RunTrigger.FAIL, f"step '{step.name}' failed: {step.error}"
+                        break
+                    outputs[step.name] = step.output
+                    if index + 1 < len(self._steps):
+                        self._steps[index + 1].begin(self._scope(outputs, step.output))
+                        await self._flush()
+            if self._walk_scope.cancelled_caught:
+                trigger, error = RunTrigger.ABORT, f"aborted: {self._abort_reason}"
+        except anyio.get_cancelled_exc_class():
+            # Cancelled from outside (the engine's task group): still record the run as ended.
+            with anyio.CancelScope(shield=True):
+                await self._finish(RunTrigger.ABORT, "aborted: the engine stopped")
+            raise
+        with anyio.CancelScope(shield=True):
+            await self._finish(trigger, error)
+
+    async def _flush(self) -> None:
+        with anyio.CancelScope(shield=True):
+            await self._journal.flush()
+
+    async def _finish(self, trigger: RunTrigger, error: str | None) -> None:
+        for step in self._steps:
+            if step.state is StepState.PENDING:
+                step.skip()
+            elif not step.life.is_final:
+                step.end_unfinished(error or "the run ended")
+        source = self.life.state
+        self.life.fire(trigger)
+        self.error = error
+        at = self._clock.now()
+        seq = self._facts.next_seq()
+        self._journal.record(
+            RunMoved(
+                run_id=self.run_id,
+                seq=seq,
+                trigger=trigger.value,
+                source=source.value,
+                dest=self.life.state.value,
+                at=at,
+                error=error,
+            ),
+            RunFinished(
+                run_id=self.run_id,
+                job=self.job.name,
+                seq=seq,
+                at=at,
+                status=self.life.state.value,
+                error=error,
+            ),
+        )
+        await self._journal.flush()

@@ -1,0 +1,291 @@
+"""The StepActor: one step of one run, driven through attempts, timeouts, retries and backoff.
+
+It owns the step's lifecycle; the handler does the work, the retry policy decides, the clock waits. The
+run actor commits what this actor records, grouping a step's end with the next step's start.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import traceback
+from datetime import datetime
+from typing import Any
+
+import anyio
+
+from actors.errors import PermanentStepFailure, StepFailure, StepTimedOut
+from actors.events import LogLine, StepFinished, StepRetrying, StepStarted
+from actors.journal import Journal
+from actors.outcome import StepOutcome
+from actors.plan import JobPlan, StepPlan
+from actors.ports import Clock, LogSink, PreparedStep, RunScope, StepContext, StepExecutor, StepLog, StepMoved
+from actors.snapshot import NotJsonable, capped, to_jsonable
+from states import STEP_TABLE, Lifecycle, StepState, StepTrigger
+
+
+class RunFacts:
+    """What every step of one run shares: identity, request, the journal and the run's event numbering."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        job: JobPlan,
+        params: dict[str, Any],
+        dry_run: bool,
+        journal: Journal,
+        logs: LogSink,
+        clock: Clock,
+        executor: StepExecutor,
+        rng: random.Random,
+    ) -> None:
+        self.run_id = run_id
+        self.job = job
+        self.params = params
+        self.dry_run = dry_run
+        self.journal = journal
+        self.logs = logs
+        self.clock = clock
+        self.executor = executor
+        self.rng = rng
+        self._seq = 0
+        self._seq_lock = threading.Lock()  # log lines may come from worker threads
+
+    def next_seq(self) -> int:
+        with self._seq_lock:
+            self._seq += 1
+            return self._seq
+
+    def emit_log(self, step: str | None, level: str, message: str, fields: dict[str, Any] | None) -> None:
+        self.logs.emit(
+            LogLine(
+                run_id=self.run_id,
+                job=self.job.name,
+                seq=self.next_seq(),
+                at=self.clock.now(),
+                step=step,
+                level=level,
+                message=message,
+                fields=fields,
+            )
+        )
+
+
+def describe(error: BaseException) -> str:
+    if isinstance(error, StepFailure):
+        return str(error)
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+class StepActor:
+    def __init__(self, facts: RunFacts, plan: StepPlan) -> None:
+        self._facts = facts
+        self.plan = plan
+        self.life: Lifecycle[StepState, StepTrigger] = Lifecycle(STEP_TABLE)
+        self.attempts = 0
+        self.output: Any = None
+        self.error: str | None = None
+        self._prepared: PreparedStep | None = None
+        self._scope: RunScope | None = None
+        self._prepare_error: BaseException | None = None
+        self._cancel_flag = threading.Event()
+        self._log = StepLog(self._emit)
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+    @property
+    def state(self) -> StepState:
+        return self.life.state
+
+    def outcome(self) -> StepOutcome:
+        return StepOutcome(
+            name=self.plan.name,
+            type=self.plan.type,
+            status=self.state.value,
+            attempts=self.attempts,
+            output=self.output,
+            error=self.error,
+        )
+
+    def close(self) -> None:
+        self.life.close()
+
+    # --- transitions: each one is recorded in the journal with the event it becomes ---
+
+    def _move(
+        self,
+        trigger: StepTrigger,
+        *,
+        input: dict[str, Any] | None = None,
+        output: Any = None,
+        error: str | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        source = self.life.state
+        dest = self.life.fire(trigger)
+        facts = self._facts
+        at = facts.clock.now()
+        seq = facts.next_seq()
+        change = StepMoved(
+            run_id=facts.run_id,
+            seq=seq,
+            position=self.plan.position,
+            step_name=self.plan.name,
+            trigger=trigger.value,
+            source=source.value,
+            dest=dest.value,
+            at=at,
+            attempts=self.attempts,
+            input=input,
+            output=output,
+            error=error,
+        )
+        common = {"run_id": facts.run_id, "job": facts.job.name, "seq": seq, "at": at}
+        event: StepStarted | StepFinished | StepRetrying
+        if dest is StepState.RUNNING:
+            event = StepStarted(
+                **common, step=self.name, position=self.plan.position, attempt=self.attempts, input=input or {}
+            )
+        elif dest in STEP_TABLE.final:
+            event = StepFinished(
+                **common,
+                step=self.name,
+                position=self.plan.position,
+                status=dest.value,
+                attempts=self.attempts,
+                output=output,
+                error=error,
+            )
+        else:
+            event = StepRetrying(
+                **common,
+                step=self.name,
+                position=self.plan.position,
+                attempt=self.attempts,
+                error=error or "",
+                delay_seconds=delay,
+            )
+        facts.journal.record(change, event)
+
+    def begin(self, scope: RunScope) -> None:
+        """Render the step's input and record its start; the run actor commits it."""
+        snapshot: dict[str, Any] = {}
+        self._scope = scope
+        try:
+            self._prepared = self._facts.executor.prepare(self._facts.job, self.plan, scope)
+            snapshot = self._prepared.input_snapshot
+        except Exception as exc:
+            self._prepare_error = exc
+        self.attempts = 1
+        self._move(StepTrigger.START, input=snapshot)
+
+    def skip(self) -> None:
+        self._move(StepTrigger.SKIP)
+
+    def end_unfinished(self, reason: str) -> None:
+        """The run ended with this step still in flight (abort, shutdown, run timeout)."""
+        self._cancel_flag.set()
+        self.error = reason
+        self._move(StepTrigger.ABORT, error=reason)
+
+    async def execute(self) -> StepState:
+        """Attempt the step until it succeeds or the policy gives up. Cancellation propagates; the run
+        actor then records the abort."""
+        try:
+            if self._prepare_error is not None:
+                self._fail(self._prepare_error)
+                return self.state
+            assert self._prepared is not None
+            while True:
+                try:
+                    result = await self._attempt(self._prepared)
+                except anyio.get_cancelled_exc_class():
+                    raise
+                except Exception as exc:
+                    if not await self._retry_or_fail(exc):
+                        return self.state
+                    continue
+                try:
+                    self.output = to_jsonable(result)
+                except NotJsonable as exc:
+                    self._fail(PermanentStepFailure(f"the step returned a value that is not JSON-able: {exc}"))
+                    return self.state
+                self._move(StepTrigger.SUCCEED, output=capped(self.output))
+                return self.state
+        except anyio.get_cancelled_exc_class():
+            self._cancel_flag.set()  # a sync step in a worker thread sees ctx.cancelled
+            raise
+
+    async def _attempt(self, prepared: PreparedStep) -> Any:
+        facts = self._facts
+        ctx = StepContext(
+            run_id=facts.run_id,
+            job=facts.job.name,
+            step=self.plan.name,
+            attempt=self.attempts,
+            params=facts.params,
+            dry_run=facts.dry_run,
+            outputs=self._scope.outputs if self._scope else {},
+            previous_output=self._scope.previous_output if self._scope else None,
+            log=self._log,
+            cancel_flag=self._cancel_flag,
+            now=facts.clock.now,
+        )
+        timeout = self.plan.timeout_seconds
+        if timeout is None:
+            return await prepared(ctx)
+        timed_out = False
+        result: Any = None
+        async with anyio.create_task_group() as group:
+
+            async def watchdog() -> None:
+                nonlocal timed_out
+                await facts.clock.sleep(timeout)
+                timed_out = True
+                self._cancel_flag.set()
+                group.cancel_scope.cancel()
+
+            group.start_soon(watchdog)
+            result = await prepared(ctx)
+            group.cancel_scope.cancel()
+        if timed_out:
+            raise StepTimedOut(f"timed out after {timeout:g} s")
+        return result
+
+    def _fail(self, error: BaseException) -> None:
+        self.error = describe(error)
+        self._move(StepTrigger.FAIL, error=self.error)
+
+    async def _retry_or_fail(self, error: Exception) -> bool:
+        facts = self._facts
+        message = describe(error)
+        if not isinstance(error, StepFailure):
+            # Unexpected exceptions from user code keep their traceback in the run's log.
+            facts.emit_log(self.name, "error", message, {"traceback": traceback.format_exc(limit=20)})
+        decision = self.plan.retry.decide(
+            self.attempts,
+            retryable=getattr(error, "retryable", True),
+            retry_after=getattr(error, "retry_after", None),
+            random_fraction=facts.rng.random(),
+        )
+        if not decision.retry:
+            self._fail(error)
+            return False
+        self.error = message
+        self._move(StepTrigger.RETRY, error=message, delay=decision.delay_seconds)
+        with anyio.CancelScope(shield=True):
+            await facts.journal.flush()
+        await facts.clock.sleep(decision.delay_seconds)
+        self.attempts += 1
+        self._cancel_flag = threading.Event()
+        self._move(StepTrigger.RESUME)
+        with anyio.CancelScope(shield=True):
+            await facts.journal.flush()
+        return True
+
+    def _emit(self, level: str, message: str, fields: dict[str, Any] | None) -> None:
+        self._facts.emit_log(self.name, level, message, fields)

@@ -1,0 +1,206 @@
+"""The Supervisor: the one actor every dispatch goes through.
+
+It keeps the job -> in-flight run map that makes runs of a job one-at-a-time (an overlapping dispatch
+becomes a `skipped` run; the database's partial unique index does the same across processes), starts
+each RunActor as a child in its task group, routes aborts, and drains runs on shutdown.
+"""
+
+from __future__ import annotations
+
+import random
+
+import anyio
+import msgspec
+from anyio.abc import TaskGroup, TaskStatus
+
+from actors.base import Mailbox, Reply
+from actors.errors import EngineStopping, UnknownJob
+from actors.plan import RunRequest
+from actors.ports import Clock, EventSink, JobCatalog, LogSink, RunStore, StepExecutor
+from actors.run_actor import Admission, RunActor
+
+
+class Dispatch(msgspec.Struct, frozen=True):
+    request: RunRequest
+    reply: Reply[Admission]
+
+
+class Abort(msgspec.Struct, frozen=True):
+    run_id: str
+    reason: str
+    reply: Reply[bool]
+
+
+class RunEnded(msgspec.Struct, frozen=True):
+    run_id: str
+    job: str
+
+
+class Shutdown(msgspec.Struct, frozen=True):
+    grace_seconds: float
+    reply: Reply[list[str]]
+
+
+class _Stop(msgspec.Struct, frozen=True):
+    pass
+
+
+SupervisorMessage = Dispatch | Abort | RunEnded | Shutdown | _Stop
+
+
+class Supervisor:
+    def __init__(
+        self,
+        *,
+        catalog: JobCatalog,
+        store: RunStore,
+        executor: StepExecutor,
+        events: EventSink,
+        logs: LogSink,
+        clock: Clock,
+        owner: str,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._catalog = catalog
+        self._store = store
+        self._executor = executor
+        self._events = events
+        self._logs = logs
+        self._clock = clock
+        self._owner = owner
+        self._rng = rng or random.Random()
+        self._mailbox: Mailbox[SupervisorMessage] = Mailbox()
+        self._by_job: dict[str, RunActor] = {}
+        self._by_run: dict[str, RunActor] = {}
+        self._stopping = False
+        self._idle = anyio.Event()
+        self._group: TaskGroup | None = None
+
+    # --- the asking side, used by the engine ---
+
+    def tell(self, message: SupervisorMessage) -> None:
+        """Send without waiting: the scheduler fires this way so a slow admission never delays it."""
+        if not self._mailbox.tell(message) and isinstance(message, Dispatch):
+            message.reply.fail(EngineStopping("the engine has stopped"))
+
+    async def dispatch(self, request: RunRequest) -> Admission:
+        reply: Reply[Admission] = Reply()
+        self.tell(Dispatch(request, reply))
+        return await reply.get()
+
+    async def abort(self, run_id: str, reason: str) -> bool:
+        """Ask the run to stop; False if no run of that id is in flight in this engine."""
+        reply: Reply[bool] = Reply()
+        if not self._mailbox.tell(Abort(run_id, reason, reply)):
+            return False
+        return await reply.get()
+
+    async def shutdown(self, grace_seconds: float) -> list[str]:
+        """Admit nothing more, give in-flight runs `grace_seconds` to end, abort the rest.
+        Returns the ids of the runs that had to be aborted. Calling it again is harmless."""
+        reply: Reply[list[str]] = Reply()
+        if not self._mailbox.tell(Shutdown(grace_seconds, reply)):
+            return []
+        return await reply.get()
+
+    def in_flight(self) -> dict[str, RunActor]:
+        return dict(self._by_run)
+
+    # --- the actor ---
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        async with anyio.create_task_group() as group:
+            self._group = group
+            task_status.started()
+            while True:
+                message = await self._mailbox.receive()
+                if isinstance(message, _Stop):
+                    break
+                self._handle(message)
+        self._mailbox.close()
+
+    def _handle(self, message: SupervisorMessage) -> None:
+        if isinstance(message, Dispatch):
+            self._on_dispatch(message)
+        elif isinstance(message, Abort):
+            actor = self._by_run.get(message.run_id)
+            if actor is not None:
+                actor.abort(message.reason)
+            message.reply.set(actor is not None)
+        elif isinstance(message, RunEnded):
+            self._by_run.pop(message.run_id, None)
+            if (current := self._by_job.get(message.job)) is not None and current.run_id == message.run_id:
+                del self._by_job[message.job]
+            if self._stopping and not self._by_run:
+                self._idle.set()
+        elif isinstance(message, Shutdown):
+            if self._stopping:
+                # A second shutdown waits for the first to finish its drain.
+                assert self._group is not None
+                self._group.start_soon(self._answer_when_idle, message)
+                return
+            self._stopping = True
+            if not self._by_run:
+                self._idle.set()
+            assert self._group is not None
+            self._group.start_soon(self._drain, message)
+
+    def _on_dispatch(self, message: Dispatch) -> None:
+        request = message.request
+        if self._stopping:
+            message.reply.fail(EngineStopping("the engine is shutting down and admits no new runs"))
+            return
+        try:
+            job = self._catalog.plan(request.job)
+        except UnknownJob as exc:
+            message.reply.fail(exc)
+            return
+        current = self._by_job.get(request.job)
+        actor = RunActor(
+            job=job,
+            request=request,
+            store=self._store,
+            executor=self._executor,
+            events=self._events,
+            logs=self._logs,
+            clock=self._clock,
+            owner=self._owner,
+            admission=message.reply,
+            skip_reason=None if current is None else f"job is already running (run {current.run_id})",
+            rng=self._rng,
+        )
+        if current is None:
+            self._by_job[request.job] = actor
+        self._by_run[request.run_id] = actor
+        assert self._group is not None
+        self._group.start_soon(self._host, actor, name=f"run {request.job} {request.run_id}")
+
+    async def _host(self, actor: RunActor) -> None:
+        try:
+            await actor.run()
+        finally:
+            self._mailbox.tell(RunEnded(actor.run_id, actor.job.name))
+
+    async def _answer_when_idle(self, message: Shutdown) -> None:
+        await self._idle.wait()
+        message.reply.set([])
+
+    async def _drain(self, message: Shutdown) -> None:
+        aborted: list[str] = []
+        if not self._idle.is_set():
+            async with anyio.create_task_group() as race:
+
+                async def grace_period() -> None:
+                    await self._clock.sleep(message.grace_seconds)
+                    race.cancel_scope.cancel()
+
+                race.start_soon(grace_period)
+                await self._idle.wait()
+                race.cancel_scope.cancel()
+            for actor in list(self._by_run.values()):
+                if not actor.finished.is_set():
+                    aborted.append(actor.run_id)
+                    actor.abort(f"engine shutdown: the grace period of {message.grace_seconds:g} s ran out")
+            await self._idle.wait()
+        message.reply.set(aborted)
+        self._mailbox.tell(_Stop())

@@ -1,0 +1,160 @@
+"""In-memory fakes of the actors' ports, shared by the actor tests (the one place they live)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from actors.errors import UnknownJob
+from actors.events import AnyEvent, LogLine
+from actors.plan import JobPlan, StepPlan
+from actors.ports import Change, RunMoved, RunRecord, RunScope, StaleState, StepContext, StepMoved, StepRecord
+from actors.retry import RetryPolicy
+
+FINAL_STEP = {"succeeded", "failed", "aborted", "skipped"}
+
+
+class MemoryStore:
+    """The RunStore port over dicts, with the same one-running-run-per-job rule as the database."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, RunRecord] = {}
+        self.steps: dict[tuple[str, int], StepRecord] = {}
+        self.step_attempts: dict[tuple[str, int], int] = {}
+        self.step_io: dict[tuple[str, int], dict[str, Any]] = {}
+        self.transitions: list[Change] = []
+        self.logs: list[LogLine] = []
+        self.commits = 0
+
+    async def admit(self, run: RunRecord, steps: Sequence[StepRecord], seq: int) -> bool:
+        await anyio.lowlevel.checkpoint()
+        self.commits += 1
+        if any(r.job_name == run.job_name and r.status == "running" for r in self.runs.values()):
+            run.status, run.finished_at = "skipped", run.started_at
+            run.error = "job is already running in another engine process"
+            self.runs[run.id] = run
+            return False
+        self.runs[run.id] = run
+        for step in steps:
+            self.steps[(run.id, step.position)] = step
+        return True
+
+    async def insert_skipped(self, run: RunRecord, seq: int) -> None:
+        await anyio.lowlevel.checkpoint()
+        self.commits += 1
+        self.runs[run.id] = run
+
+    async def apply(self, changes: Sequence[Change]) -> None:
+        await anyio.lowlevel.checkpoint()
+        self.commits += 1
+        for change in changes:
+            if isinstance(change, RunMoved):
+                run = self.runs[change.run_id]
+                if run.status != change.source:
+                    raise StaleState(f"run {change.run_id} is {run.status}, not {change.source}")
+                run.status, run.error = change.dest, change.error
+                run.finished_at = change.at
+            elif isinstance(change, StepMoved):
+                step = self.steps[(change.run_id, change.position)]
+                if step.status != change.source:
+                    raise StaleState(f"step {change.step_name} is {step.status}, not {change.source}")
+                step.status = change.dest
+                self.step_attempts[(change.run_id, change.position)] = change.attempts
+                io = self.step_io.setdefault((change.run_id, change.position), {})
+                for key in ("input", "output", "error"):
+                    if getattr(change, key) is not None:
+                        io[key] = getattr(change, key)
+            self.transitions.append(change)
+
+    async def append_logs(self, lines: Sequence[LogLine]) -> None:
+        await anyio.lowlevel.checkpoint()
+        self.logs.extend(lines)
+
+    def step_statuses(self, run_id: str) -> list[str]:
+        return [step.status for (rid, _), step in sorted(self.steps.items()) if rid == run_id]
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.events: list[AnyEvent] = []
+
+    def publish(self, event: AnyEvent) -> None:
+        self.events.append(event)
+
+    def of_run(self, run_id: str) -> list[str]:
+        return [type(e).__name__ for e in self.events if e.run_id == run_id]
+
+
+class ImmediateLogs:
+    """LogSink that 'commits' at once into a MemoryStore and publishes."""
+
+    def __init__(self, store: MemoryStore, sink: RecordingSink) -> None:
+        self.store = store
+        self.sink = sink
+
+    def emit(self, line: LogLine) -> None:
+        self.store.logs.append(line)
+        self.sink.publish(line)
+
+    async def flush(self) -> None:
+        await anyio.lowlevel.checkpoint()
+
+
+Handler = Callable[[StepContext, dict[str, Any]], Awaitable[Any]]
+
+
+@dataclass
+class Prepared:
+    handler: Handler
+    options: dict[str, Any]
+
+    @property
+    def input_snapshot(self) -> dict[str, Any]:
+        return dict(self.options)
+
+    def __call__(self, ctx: StepContext) -> Awaitable[Any]:
+        return self.handler(ctx, self.options)
+
+
+class FunctionExecutor:
+    """StepExecutor whose step types are plain async functions registered by name."""
+
+    def __init__(self, handlers: dict[str, Handler]) -> None:
+        self.handlers = handlers
+        self.scopes: list[RunScope] = []
+
+    def prepare(self, job: JobPlan, step: StepPlan, scope: RunScope) -> Prepared:
+        self.scopes.append(scope)
+        return Prepared(self.handlers[step.type], dict(step.options or {}))
+
+
+class Catalog:
+    def __init__(self, *jobs: JobPlan) -> None:
+        self.jobs = {job.name: job for job in jobs}
+
+    def plan(self, job: str) -> JobPlan:
+        if job not in self.jobs:
+            raise UnknownJob(job)
+        return self.jobs[job]
+
+
+def job(name: str, *steps: tuple[str, str], retry: RetryPolicy | None = None, timeout: float | None = None) -> JobPlan:
+    """A JobPlan of (step name, handler name) pairs."""
+    return JobPlan(
+        name=name,
+        app="tests",
+        timezone="UTC",
+        steps=tuple(
+            StepPlan(
+                name=step_name,
+                type=handler,
+                position=position,
+                retry=retry or RetryPolicy(),
+                timeout_seconds=timeout,
+            )
+            for position, (step_name, handler) in enumerate(steps)
+        ),
+    )
