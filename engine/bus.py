@@ -1,0 +1,94 @@
+"""The event bus: committed facts fanned out to listeners (in-loop callbacks) and subscriptions.
+
+Listeners (the tracker, the Socket.IO bridge) are called synchronously in publish order. A subscription
+buffers events for an async consumer; one that falls too far behind is cut off with `Lagged`, and its
+consumer catches up from the store, so a slow client never slows the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anyio
+import msgspec
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from actors.events import TERMINAL_EVENTS, AnyEvent
+
+Listener = Callable[[AnyEvent], None]
+
+
+class Lagged(Exception):
+    """The subscriber fell more than its buffer behind; it should re-read from the store."""
+
+
+class Subscription:
+    def __init__(self, bus: EventBus, run_id: str | None, buffer: int) -> None:
+        self._bus = bus
+        self.run_id = run_id
+        send: MemoryObjectSendStream[AnyEvent]
+        receive: MemoryObjectReceiveStream[AnyEvent]
+        send, receive = anyio.create_memory_object_stream[AnyEvent](max_buffer_size=buffer)
+        self._send, self._receive = send, receive
+        self.lagged = False
+
+    def offer(self, event: AnyEvent) -> None:
+        if self.run_id is not None and event.run_id != self.run_id:
+            return
+        try:
+            self._send.send_nowait(event)
+        except anyio.WouldBlock:
+            self.lagged = True
+            self.close()
+            return
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self.close()
+            return
+        if self.run_id is not None and isinstance(event, TERMINAL_EVENTS):
+            self.close()  # nothing more will come for this run
+
+    def close(self) -> None:
+        self._bus._subscriptions.discard(self)
+        self._send.close()
+
+    def __aiter__(self) -> AsyncIterator[AnyEvent]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[AnyEvent]:
+        try:
+            async for event in self._receive:
+                yield event
+            if self.lagged:
+                raise Lagged("the subscriber fell behind and was disconnected")
+        finally:
+            self.close()
+            self._receive.close()
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+        self._subscriptions: set[Subscription] = set()
+        self.published = 0
+
+    def add_listener(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def subscribe(self, run_id: str | None = None, *, buffer: int = 10_000) -> Subscription:
+        subscription = Subscription(self, run_id, buffer)
+        self._subscriptions.add(subscription)
+        return subscription
+
+    def publish(self, event: AnyEvent) -> None:
+        self.published += 1
+        for listener in list(self._listeners):
+            listener(event)
+        for subscription in list(self._subscriptions):
+            subscription.offer(event)
+
+
+def event_as_dict(event: AnyEvent) -> dict[str, Any]:
+    """The event as JSON-able data, with its `type` tag (as sent over Socket.IO)."""
+    return msgspec.to_builtins(event)  # type: ignore[no-any-return]

@@ -1,0 +1,239 @@
+"""Turn one `[[jobs]]` table into a validated `JobDefinition`, reporting every problem under its path.
+
+Used for jobs.toml files and for jobs defined in Python, so both get the same checks: unknown keys and
+step types with "did you mean", cron, timezone, retry policy, step names, template references, and each
+step type's own checks (a python callable that cannot be imported, say).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import msgspec
+
+from actors.plan import JobPlan, StepPlan
+from actors.retry import RetryPolicy
+from engine.config.decode import Counter, Report, decode_struct, join
+from engine.config.model import STEP_COMMON_KEYS, JobSettings, StepSettings
+from engine.config.problems import did_you_mean
+from engine.cron import CronError, CronSchedule
+from engine.steps.base import StepType
+from engine.templating import StaticContext, check, is_name, references
+
+
+@dataclass(frozen=True)
+class StepDefinition:
+    name: str
+    type: str
+    position: int
+    description: str
+    retry: RetryPolicy
+    timeout_seconds: float | None
+    options: Mapping[str, Any]  # the type's own settings as written (templates not yet rendered)
+
+    def plan(self) -> StepPlan:
+        return StepPlan(
+            name=self.name,
+            type=self.type,
+            position=self.position,
+            retry=self.retry,
+            timeout_seconds=self.timeout_seconds,
+            options=dict(self.options),
+        )
+
+
+@dataclass(frozen=True)
+class JobDefinition:
+    name: str
+    app: str
+    description: str
+    schedule: CronSchedule | None
+    timezone: str
+    enabled: bool
+    params: Mapping[str, Any]
+    retry: RetryPolicy
+    steps: tuple[StepDefinition, ...]
+    source: str  # where it was declared, for messages
+    settings: JobSettings = field(repr=False, compare=False, default_factory=lambda: JobSettings(name=""))
+
+    def plan(self) -> JobPlan:
+        return JobPlan(
+            name=self.name,
+            app=self.app,
+            timezone=self.timezone,
+            steps=tuple(step.plan() for step in self.steps),
+            params=dict(self.params),
+        )
+
+
+_TIMEZONES: list[str] = []
+
+
+def check_timezone(name: str) -> str | None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        if not _TIMEZONES:
+            _TIMEZONES.extend(sorted(available_timezones()))
+        return f"unknown timezone '{name}'{did_you_mean(name, _TIMEZONES)}"
+    return None
+
+
+def _retry_problems(policy: RetryPolicy, path: str, report: Report) -> bool:
+    for key, message in policy.problems():
+        report(join(path, key), message)
+    return not policy.problems()
+
+
+def decode_job(
+    raw: Any,
+    path: str,
+    report: Report,
+    *,
+    default_app: str,
+    default_timezone: str,
+    step_types: Mapping[str, StepType],  # type: ignore[type-arg]
+    source: str,
+    environ: Mapping[str, str] | None = None,
+) -> JobDefinition | None:
+    counter = Counter(report)
+    report = counter
+    # Lenient: a bad field is reported and dropped, so the rest of the job is still checked.
+    settings = decode_struct(raw, JobSettings, path, report, lenient=True)
+    if settings is None:
+        return None
+    if not is_name(settings.name):
+        report(join(path, "name"), f"'{settings.name}' is not a valid job name (letters, digits, '_' and '-')")
+    timezone = settings.timezone or default_timezone
+    timezone_problem = check_timezone(timezone)
+    if timezone_problem is not None:
+        report(join(path, "timezone"), timezone_problem)
+    schedule = None
+    if settings.schedule is not None:
+        try:
+            # An unknown timezone is reported above; the expression itself is still checked.
+            schedule = CronSchedule(settings.schedule, "UTC" if timezone_problem else timezone)
+        except CronError as exc:
+            report(join(path, "schedule"), str(exc))
+    _retry_problems(settings.retry, join(path, "retry"), report)
+    for key in settings.params:
+        if not is_name(key):
+            report(join(path, f"params.{key}"), f"'{key}' is not a valid param name")
+    if not settings.steps:
+        report(join(path, "steps"), "a job needs at least one [[jobs.steps]]")
+    steps = _decode_steps(settings.steps, path, report, step_types, settings.retry, settings.params, environ)
+    if steps is None or counter.count:
+        return None
+    return JobDefinition(
+        name=settings.name,
+        app=settings.app or default_app,
+        description=settings.description,
+        schedule=schedule,
+        timezone=timezone,
+        enabled=settings.enabled,
+        params=dict(settings.params),
+        retry=settings.retry,
+        steps=tuple(steps),
+        source=source,
+        settings=settings,
+    )
+
+
+def _decode_steps(
+    raw_steps: list[Any],
+    job_path: str,
+    report: Report,
+    step_types: Mapping[str, StepType],  # type: ignore[type-arg]
+    job_retry: RetryPolicy,
+    params: Mapping[str, Any],
+    environ: Mapping[str, str] | None,
+) -> list[StepDefinition] | None:
+    steps: list[StepDefinition] = []
+    ok = True
+    seen: list[str] = []
+    for position, raw in enumerate(raw_steps):
+        path = f"{job_path}.steps[{position}]" if job_path else f"steps[{position}]"
+        step = _decode_step(raw, path, position, report, step_types, job_retry, params, seen, environ)
+        if step is None:
+            ok = False
+            name = raw.get("name") if isinstance(raw, dict) else None
+            if isinstance(name, str):
+                seen.append(name)
+            continue
+        steps.append(step)
+        seen.append(step.name)
+    return steps if ok else None
+
+
+def _decode_step(
+    raw: Any,
+    path: str,
+    position: int,
+    report: Report,
+    step_types: Mapping[str, StepType],  # type: ignore[type-arg]
+    job_retry: RetryPolicy,
+    params: Mapping[str, Any],
+    earlier: list[str],
+    environ: Mapping[str, str] | None,
+) -> StepDefinition | None:
+    if not isinstance(raw, dict):
+        report(path, f"expected a table, got {type(raw).__name__}")
+        return None
+    options_raw = {k: v for k, v in raw.items() if k not in STEP_COMMON_KEYS}
+    step_type = step_types.get(raw.get("type")) if isinstance(raw.get("type"), str) else None
+    # Unknown keys are only judged once the type (which owns the other keys) is known.
+    common = decode_struct(raw, StepSettings, path, report, ignore=tuple(options_raw))
+    ok = common is not None
+    if common is not None and step_type is None:
+        report(
+            join(path, "type"),
+            f"unknown step type '{common.type}'{did_you_mean(common.type, step_types)}; "
+            f"known types: {', '.join(sorted(step_types))}",
+        )
+        ok = False
+    if common is not None:
+        if not is_name(common.name):
+            report(join(path, "name"), f"'{common.name}' is not a valid step name (letters, digits, '_' and '-')")
+            ok = False
+        elif common.name in earlier:
+            report(join(path, "name"), f"another step of this job is already named '{common.name}'")
+            ok = False
+        if common.retry is not None:
+            ok &= _retry_problems(common.retry, join(path, "retry"), report)
+        if common.timeout_seconds is not None and common.timeout_seconds <= 0:
+            report(join(path, "timeout_seconds"), f"expected a number > 0, got {common.timeout_seconds}")
+            ok = False
+    if step_type is not None:
+        options = decode_struct(options_raw, step_type.options, path, report)
+        ok &= options is not None
+        static = StaticContext(
+            params=frozenset(params), earlier_steps=tuple(earlier), environ=environ or dict(os.environ)
+        )
+        for where, ref in references(options_raw):
+            problem = check(ref, static)
+            if problem is not None:
+                report(join(path, where), problem)
+                ok = False
+        if options is not None:
+            for where, message in step_type.check(options):
+                report(join(path, where), message)
+                ok = False
+    if not ok or common is None:
+        return None
+    return StepDefinition(
+        name=common.name,
+        type=common.type,
+        position=position,
+        description=common.description,
+        retry=common.retry or job_retry,
+        timeout_seconds=common.timeout_seconds,
+        options=options_raw,
+    )
+
+
+def to_plain(value: Any) -> Any:
+    return msgspec.to_builtins(value)

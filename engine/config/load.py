@@ -1,0 +1,144 @@
+"""Load an install: `app.toml` and every `plugins/<app>/jobs.toml` beside it, all problems at once.
+
+The plugins folder is put on `sys.path` so python steps import `<app>.<module>`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.config.decode import Collector, decode_struct
+from engine.config.jobs import JobDefinition, check_timezone, decode_job
+from engine.config.lines import LineLocator
+from engine.config.model import AppSettings, JobsFile
+from engine.config.problems import ConfigError, Problem, display_path
+from engine.steps import StepEnvironment, StepType, step_types
+
+DATABASE_URL_ENV = "NOMAFLOW_DATABASE_URL"
+
+
+@dataclass
+class Install:
+    root: Path
+    app_file: Path
+    settings: AppSettings
+    raw: dict[str, Any]
+    jobs: dict[str, JobDefinition]
+    step_types: dict[str, StepType]  # type: ignore[type-arg]
+    environment: StepEnvironment
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def database_url(self) -> str:
+        return database_url(self.root, self.settings)
+
+
+def database_url(root: Path, settings: AppSettings) -> str:
+    """The job store: NOMAFLOW_DATABASE_URL, else [connectors.default], else nomaflow.db beside app.toml."""
+    url = os.environ.get(DATABASE_URL_ENV)
+    if not url:
+        default = settings.connectors.get("default")
+        url = default.url if default else "sqlite+aiosqlite:///nomaflow.db"
+    return absolute_sqlite_url(url, root)
+
+
+def absolute_sqlite_url(url: str, root: Path) -> str:
+    """SQLite paths in app.toml are relative to its folder, not to the working directory."""
+    for prefix in ("sqlite+aiosqlite:///", "sqlite:///"):
+        if url.startswith(prefix):
+            path = url[len(prefix) :]
+            if path and path != ":memory:" and not Path(path).is_absolute():
+                return prefix + str((root / path).resolve())
+    return url
+
+
+def _read_toml(path: Path, collector: Collector) -> dict[str, Any] | None:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        collector.report("", "file not found")
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        collector.problems.append(Problem(collector.file, "", f"invalid TOML: {exc}", line))
+    except OSError as exc:
+        collector.report("", f"cannot read: {exc}")
+    return None
+
+
+def load_install(app_file: str | Path, *, environ: Mapping[str, str] | None = None) -> Install:
+    """Load and validate everything; raise ConfigError listing every problem found."""
+    app_path = Path(app_file).resolve()
+    if app_path.is_dir():
+        app_path = app_path / "app.toml"
+    root = app_path.parent
+    app_collector = Collector(display_path(app_path), None)
+    raw = _read_toml(app_path, app_collector)
+    if raw is None:
+        raise ConfigError(app_collector.problems)
+    app_collector = Collector(display_path(app_path), LineLocator(app_path.read_text(encoding="utf-8")))
+    settings = decode_struct(raw, AppSettings, "", app_collector.report)
+    problems = list(app_collector.problems)
+    if settings is None:
+        settings = AppSettings()  # keep going with defaults to list the jobs' problems too
+    elif (problem := check_timezone(settings.jobs.timezone)) is not None:
+        app_collector.report("jobs.timezone", problem)
+        problems = list(app_collector.problems)
+
+    plugins = (root / settings.jobs.plugins).resolve()
+    if str(plugins) not in sys.path:
+        # Python steps import "<app>.<module>" from the plugins folder.
+        sys.path.insert(0, str(plugins))
+    environment = StepEnvironment(root=root, settings={"worker_threads": settings.jobs.worker_threads}, resources={})
+    environment.settings.update({key: value for key, value in raw.items() if isinstance(value, dict)})
+    types = step_types(environment)
+
+    jobs: dict[str, JobDefinition] = {}
+    declared_in: dict[str, str] = {}
+    for jobs_file in sorted(plugins.glob("*/jobs.toml")):
+        shown = display_path(jobs_file, root)
+        collector = Collector(shown, None)
+        data = _read_toml(jobs_file, collector)
+        if data is None:
+            problems.extend(collector.problems)
+            continue
+        collector = Collector(shown, LineLocator(jobs_file.read_text(encoding="utf-8")))
+        top = decode_struct(data, JobsFile, "", collector.report)
+        for index, raw_job in enumerate(top.jobs if top else []):
+            job = decode_job(
+                raw_job,
+                f"jobs[{index}]",
+                collector.report,
+                default_app=jobs_file.parent.name,
+                default_timezone=settings.jobs.timezone,
+                step_types=types,
+                source=shown,
+                environ=environ,
+            )
+            if job is None:
+                continue
+            if job.name in jobs:
+                collector.report(
+                    f"jobs[{index}].name", f"job '{job.name}' is already declared in {declared_in[job.name]}"
+                )
+                continue
+            jobs[job.name] = job
+            declared_in[job.name] = shown
+        problems.extend(collector.problems)
+    if problems:
+        raise ConfigError(problems)
+    return Install(
+        root=root,
+        app_file=app_path,
+        settings=settings,
+        raw=raw,
+        jobs=jobs,
+        step_types=types,
+        environment=environment,
+    )

@@ -1,0 +1,321 @@
+"""The engine: the programmatic face of Nomaflow, and the host that wires actors to real resources.
+
+    async with Engine.from_path("examples/app.toml") as engine:
+        run = await engine.trigger("sales-report", params={"region": "north"})
+        outcome = await run.wait()
+
+Every trigger (cron, REST, UI, CLI, Python) ends in `Engine.trigger`, which checks the params and hands
+one `RunRequest` to the supervisor.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from actors.base import Reply
+from actors.errors import UnknownJob
+from actors.events import AnyEvent, RunSkipped
+from actors.outcome import RunOutcome, StepOutcome
+from actors.plan import JobPlan, RunRequest
+from actors.ports import Clock
+from actors.run_actor import Admission, RunActor
+from actors.supervisor import Dispatch, Supervisor
+from engine.bus import EventBus, Subscription
+from engine.clock import SystemClock
+from engine.config.decode import Collector
+from engine.config.jobs import JobDefinition, decode_job
+from engine.config.load import Install, load_install
+from engine.config.problems import ConfigError, did_you_mean
+from engine.executor import StepExecutor
+from engine.logs import LogWriter
+from engine.params import resolve_params
+from engine.scheduler import CronScheduler
+from engine.store import SqlStore, create_engine, upgrade
+from engine.tracker import Tracker
+
+log = logging.getLogger("nomaflow.engine")
+
+
+class RunHandle:
+    """One run, as seen by whoever triggered it."""
+
+    def __init__(self, engine: Engine, admission: Admission, subscription: Subscription | None) -> None:
+        self._engine = engine
+        self.run_id = admission.run_id
+        self.status = admission.status  # "running" or "skipped" at dispatch time
+        self._actor: RunActor | None = admission.actor
+        self._subscription = subscription
+
+    @property
+    def skipped(self) -> bool:
+        return self.status == "skipped"
+
+    async def wait(self) -> RunOutcome:
+        """Wait for the run to end and return how it ended, step by step."""
+        if self._actor is not None:
+            await self._actor.finished.wait()
+            assert self._actor.outcome is not None
+            return self._actor.outcome
+        return await self._engine.outcome(self.run_id)
+
+    async def abort(self, reason: str = "aborted by an operator") -> bool:
+        return await self._engine.abort(self.run_id, reason)
+
+    async def events(self) -> AsyncIterator[AnyEvent]:
+        """Every event of this run from its start, then live, ending with RunFinished or RunSkipped."""
+        if self._subscription is None:
+            return
+        subscription, self._subscription = self._subscription, None
+        async for event in subscription:
+            yield event
+
+
+class _Catalog:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._plans: dict[str, JobPlan] = {}
+
+    def plan(self, job: str) -> JobPlan:
+        plan = self._plans.get(job)
+        if plan is None:
+            plan = self._plans[job] = self._engine.job(job).plan()
+        return plan
+
+    def forget(self, job: str) -> None:
+        self._plans.pop(job, None)
+
+
+class Engine:
+    def __init__(
+        self,
+        install: Install,
+        *,
+        clock: Clock | None = None,
+        database_url: str | None = None,
+        scheduler: bool | None = None,
+        instance_id: str | None = None,
+    ) -> None:
+        self.install = install
+        self.clock: Clock = clock or SystemClock()
+        self.database_url = database_url or install.database_url
+        self._scheduler_enabled = install.settings.jobs.scheduler_enabled if scheduler is None else scheduler
+        # A fresh id per engine process (never the hostname): two replicas on one host stay distinct.
+        self.instance_id = instance_id or uuid.uuid4().hex
+        self._jobs: dict[str, JobDefinition] = dict(install.jobs)
+        self.bus = EventBus()
+        self.tracker = Tracker()
+        self.bus.add_listener(self.tracker)
+        self._catalog = _Catalog(self)
+        self._exit_stack: AsyncExitStack | None = None
+        self._group: TaskGroup | None = None
+        self._store: SqlStore | None = None
+        self._supervisor: Supervisor | None = None
+        self._scheduler: CronScheduler | None = None
+        self._logs: LogWriter | None = None
+
+    @classmethod
+    def from_path(cls, app_toml: str | Path, **options: Any) -> Engine:
+        return cls(load_install(app_toml), **options)
+
+    # --- jobs ---
+
+    @property
+    def jobs(self) -> Mapping[str, JobDefinition]:
+        return dict(self._jobs)
+
+    def job(self, name: str) -> JobDefinition:
+        job = self._jobs.get(name)
+        if job is None:
+            raise UnknownJob(f"no job named '{name}'{did_you_mean(name, self._jobs)}")
+        return job
+
+    def define_job(self, *, app: str = "python", **table: Any) -> JobDefinition:
+        """Declare a job in Python, with exactly the checks a jobs.toml table gets."""
+        collector = Collector("<python>")
+        job = decode_job(
+            table,
+            "",
+            collector.report,
+            default_app=app,
+            default_timezone=self.install.settings.jobs.timezone,
+            step_types=self.install.step_types,
+            source="<python>",
+        )
+        if job is not None and job.name in self._jobs:
+            collector.report("name", f"job '{job.name}' is already declared in {self._jobs[job.name].source}")
+        if job is None or collector.problems:
+            raise ConfigError(collector.problems)
+        self._jobs[job.name] = job
+        self._catalog.forget(job.name)
+        if self._scheduler is not None:
+            self._scheduler.reload()
+        return job
+
+    def next_fires(self) -> dict[str, datetime]:
+        if self._scheduler is not None:
+            return self._scheduler.next_fires()
+        now = self.clock.now()
+        fires = {}
+        for job in self._jobs.values():
+            if job.enabled and job.schedule is not None and (fire := job.schedule.next_after(now)) is not None:
+                fires[job.name] = fire
+        return fires
+
+    # --- lifecycle ---
+
+    @property
+    def store(self) -> SqlStore:
+        if self._store is None:
+            raise RuntimeError("the engine is not started: use `async with engine:`")
+        return self._store
+
+    async def __aenter__(self) -> Engine:
+        stack = AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            database = create_engine(self.database_url)
+            stack.push_async_callback(database.dispose)
+            await upgrade(database)
+            self._store = await stack.enter_async_context(SqlStore(database))
+            self._group = await stack.enter_async_context(anyio.create_task_group())
+            self._logs = LogWriter(self._store, self.bus)
+            await self._group.start(self._logs.run)
+            self._supervisor = Supervisor(
+                catalog=self._catalog,
+                store=self._store,
+                executor=StepExecutor(self.install.step_types),
+                events=self.bus,
+                logs=self._logs,
+                clock=self.clock,
+                owner=self.instance_id,
+            )
+            await self._group.start(self._supervisor.run)
+            if self._scheduler_enabled:
+                self._scheduler = CronScheduler(lambda: self._jobs.values(), self._fire, self.clock)
+                await self._group.start(self._scheduler.run)
+        except BaseException:
+            await stack.__aexit__(None, None, None)
+            raise
+        self._exit_stack = stack
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        await self.stop()
+        return None
+
+    async def stop(self, grace_seconds: float | None = None) -> list[str]:
+        """Stop the scheduler, let in-flight runs finish within the grace period, abort the rest.
+        Returns the ids of the runs that were aborted."""
+        stack, self._exit_stack = self._exit_stack, None
+        if stack is None:
+            return []
+        grace = self.install.settings.jobs.shutdown_grace_seconds if grace_seconds is None else grace_seconds
+        aborted: list[str] = []
+        try:
+            with anyio.CancelScope(shield=True):
+                assert self._supervisor is not None and self._logs is not None and self._group is not None
+                aborted = await self._supervisor.shutdown(grace)
+                if aborted:
+                    log.warning("shutdown aborted %d run(s): %s", len(aborted), ", ".join(aborted))
+                await self._logs.close()
+                self._group.cancel_scope.cancel()
+        finally:
+            await stack.__aexit__(None, None, None)
+            self._scheduler = None
+            self._supervisor = None
+        return aborted
+
+    # --- runs ---
+
+    async def trigger(
+        self,
+        job: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        dry_run: bool = False,
+        triggered_by: str = "api",
+        scheduled_for: datetime | None = None,
+        resumed_from: str | None = None,
+    ) -> RunHandle:
+        """Dispatch a run; returns once it is admitted (`running`) or recorded as `skipped`."""
+        definition = self.job(job)
+        request = RunRequest(
+            run_id=str(uuid.uuid4()),
+            job=job,
+            params=resolve_params(job, definition.params, params),
+            dry_run=dry_run,
+            triggered_by=triggered_by,
+            scheduled_for=scheduled_for,
+            resumed_from=resumed_from,
+        )
+        # Subscribe before dispatching, so even a run that ends at once is seen whole.
+        subscription = self.bus.subscribe(request.run_id)
+        try:
+            admission = await self._running_supervisor().dispatch(request)
+        except BaseException:
+            subscription.close()
+            raise
+        return RunHandle(self, admission, subscription)
+
+    def _fire(self, job: JobDefinition, scheduled_for: datetime) -> None:
+        request = RunRequest(
+            run_id=str(uuid.uuid4()),
+            job=job.name,
+            params=dict(job.params),
+            dry_run=False,
+            triggered_by="cron",
+            scheduled_for=scheduled_for,
+        )
+        reply: Reply[Admission] = Reply()
+        self._running_supervisor().tell(Dispatch(request, reply))
+
+    def _running_supervisor(self) -> Supervisor:
+        if self._supervisor is None:
+            raise RuntimeError("the engine is not started: use `async with engine:`")
+        return self._supervisor
+
+    async def abort(self, run_id: str, reason: str = "aborted by an operator") -> bool:
+        """Abort a run in flight in this engine; False if it is not (finished, or another process's)."""
+        return await self._running_supervisor().abort(run_id, reason)
+
+    def in_flight(self) -> list[str]:
+        return list(self._running_supervisor().in_flight())
+
+    async def outcome(self, run_id: str) -> RunOutcome:
+        """How a finished run ended, read from the store."""
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise LookupError(f"no run with id {run_id}")
+        steps = await self.store.get_steps(run_id)
+        return RunOutcome(
+            run_id=run.id,
+            job=run.job_name,
+            status=run.status,
+            error=run.error,
+            steps=tuple(
+                StepOutcome(
+                    name=step.step_name,
+                    type=step.type,
+                    status=step.status,
+                    attempts=step.attempts,
+                    output=step.output,
+                    error=step.error,
+                )
+                for step in steps
+            ),
+        )
+
+
+__all__ = ["Engine", "RunHandle", "RunSkipped"]

@@ -1,0 +1,98 @@
+"""The log writer: step log lines are queued from any thread and committed in batches.
+
+When idle, a line is written at once (low latency for live tails); under load, whatever queued up while
+the previous batch was being written goes in the next one (one transaction for many lines). Lines are
+published on the bus only after their batch is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Protocol
+
+import anyio
+from anyio.abc import TaskStatus
+
+from actors.events import LogLine
+from actors.ports import EventSink
+
+log = logging.getLogger("nomaflow.logs")
+
+
+class LogStore(Protocol):
+    async def append_logs(self, lines: Sequence[LogLine]) -> None: ...
+
+
+class LogWriter:
+    def __init__(self, store: LogStore, events: EventSink) -> None:
+        self._store = store
+        self._events = events
+        self._lock = threading.Lock()
+        self._pending: list[LogLine] = []
+        self._emitted = 0
+        self._written = 0
+        self._wake = anyio.Event()
+        self._waiters: list[tuple[int, anyio.Event]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._closing = False
+
+    def emit(self, line: LogLine) -> None:
+        with self._lock:
+            self._pending.append(line)
+            self._emitted += 1
+        if self._loop is None or threading.get_ident() == self._loop_thread:
+            self._wake.set()
+        else:
+            # anyio events are not thread-safe: a worker thread asks the loop to set it.
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def flush(self) -> None:
+        with self._lock:
+            target = self._emitted
+        if self._written >= target:
+            return
+        done = anyio.Event()
+        self._waiters.append((target, done))
+        self._wake.set()
+        await done.wait()
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        task_status.started()
+        while True:
+            await self._wake.wait()
+            self._wake = anyio.Event()
+            await self._write_pending()
+            if self._closing and not self._pending:
+                return
+
+    async def close(self) -> None:
+        """Write what is queued, then stop `run`."""
+        self._closing = True
+        self._wake.set()
+
+    async def _write_pending(self) -> None:
+        while True:
+            with self._lock:
+                batch, self._pending = self._pending, []
+            if not batch:
+                return
+            try:
+                with anyio.CancelScope(shield=True):
+                    await self._store.append_logs(batch)
+            except Exception:
+                # The run must not fail because its log could not be written; say so where ops look.
+                log.exception("could not write %d log lines of run %s", len(batch), batch[0].run_id)
+            else:
+                for line in batch:
+                    self._events.publish(line)
+            self._written += len(batch)
+            ready = [w for w in self._waiters if w[0] <= self._written]
+            self._waiters = [w for w in self._waiters if w[0] > self._written]
+            for _, done in ready:
+                done.set()

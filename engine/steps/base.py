@@ -1,0 +1,49 @@
+"""The one small protocol every step type implements, and what a step type may use from the engine.
+
+A step type declares a msgspec Struct of its options (unknown keys rejected), may check them when the
+configuration loads, may redact its rendered input before it is stored, and runs an attempt:
+`async run(ctx, options) -> JSON-able output`. It raises `StepFailure` (retryable) or
+`PermanentStepFailure` to steer the retry policy; any other exception counts as retryable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+import msgspec
+
+from actors.ports import StepContext
+
+O = TypeVar("O", bound=msgspec.Struct)
+
+
+@dataclass
+class StepEnvironment:
+    """Engine resources a step type may use. Later capabilities add their own (connectors, http policy)."""
+
+    root: Path  # the install folder (where app.toml is)
+    settings: dict[str, Any] = field(default_factory=dict)  # app.toml's tables, decoded, by name
+    resources: dict[str, Any] = field(default_factory=dict)  # shared runtime objects, e.g. "connectors"
+
+
+class StepType(Generic[O]):
+    """Base of every step type. Subclasses set `name` and `options`, and implement `run`."""
+
+    name: ClassVar[str]
+    options: ClassVar[type[msgspec.Struct]]
+
+    def __init__(self, env: StepEnvironment) -> None:
+        self.env = env
+
+    def check(self, options: O) -> list[tuple[str, str]]:
+        """Load-time checks beyond the Struct's types: (field path within the step, message) pairs."""
+        return []
+
+    def redact(self, rendered: dict[str, Any]) -> dict[str, Any]:
+        """The rendered options as they may be stored and shown (secrets removed)."""
+        return rendered
+
+    async def run(self, ctx: StepContext, options: O) -> Any:
+        raise NotImplementedError  # pragma: no cover - every registered type overrides it

@@ -1,0 +1,129 @@
+"""The `python` step: call `callable = "package.module:function"` from the install's plugins with `kwargs`.
+
+Async callables are awaited on the event loop and cancelled on abort or timeout. Sync callables run in a
+worker thread so the loop never blocks; Python cannot kill a thread, so on abort or timeout the thread is
+abandoned and should notice `ctx.cancelled` (docs/steps/python.md). A callable receives the step context
+if it has a parameter named `ctx` or `context` (or one annotated `StepContext`). Its JSON-able return
+value becomes the step's output.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import msgspec
+
+from actors.errors import PermanentStepFailure
+from actors.ports import StepContext
+from engine.config.problems import did_you_mean
+from engine.steps.base import StepEnvironment, StepType
+
+_CONTEXT_NAMES = ("ctx", "context")
+
+
+class PythonOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    callable: str
+    kwargs: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class CallableNotFound(Exception):
+    pass
+
+
+def resolve_callable(target: str) -> Callable[..., Any]:
+    """Import "package.module:function" (dots after the colon walk attributes)."""
+    module_name, sep, attribute = target.partition(":")
+    if not sep or not module_name or not attribute:
+        raise CallableNotFound(f"expected 'package.module:function', got '{target}'")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise CallableNotFound(f"cannot import module '{module_name}': {exc}") from exc
+    except Exception as exc:
+        raise CallableNotFound(f"importing module '{module_name}' failed: {type(exc).__name__}: {exc}") from exc
+    for part in attribute.split("."):
+        if not hasattr(obj, part):
+            public = [name for name in dir(obj) if not name.startswith("_")]
+            raise CallableNotFound(f"'{module_name}' has no attribute '{part}'{did_you_mean(part, public)}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise CallableNotFound(f"'{target}' is not callable")
+    return obj  # type: ignore[no-any-return]
+
+
+def context_parameter(function: Callable[..., Any]) -> str | None:
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return None
+    for name, parameter in signature.parameters.items():
+        annotation = parameter.annotation
+        if name in _CONTEXT_NAMES or annotation is StepContext or annotation == "StepContext":
+            return name
+    return None
+
+
+def _is_async(function: Callable[..., Any]) -> bool:
+    target = function.func if isinstance(function, functools.partial) else function
+    return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(getattr(target, "__call__", None))
+
+
+class PythonStep(StepType[PythonOptions]):
+    name = "python"
+    options = PythonOptions
+
+    def __init__(self, env: StepEnvironment) -> None:
+        super().__init__(env)
+        self._threads = int(env.settings.get("worker_threads", 20))
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    def check(self, options: PythonOptions) -> list[tuple[str, str]]:
+        try:
+            function = resolve_callable(options.callable)
+        except CallableNotFound as exc:
+            return [("callable", str(exc))]
+        try:
+            signature = inspect.signature(function)
+        except (TypeError, ValueError):
+            return []
+        context = context_parameter(function)
+        given = set(options.kwargs) | ({context} if context else set())
+        parameters = signature.parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+        problems: list[tuple[str, str]] = []
+        if not takes_any:
+            for key in options.kwargs:
+                if key not in parameters:
+                    problems.append(
+                        (f"kwargs.{key}", f"{options.callable} takes no argument '{key}'{did_you_mean(key, parameters)}")
+                    )
+        for name, parameter in parameters.items():
+            required = parameter.default is inspect.Parameter.empty and parameter.kind in (
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                inspect.Parameter.KEYWORD_ONLY,
+            )
+            if required and name not in given:
+                problems.append(("kwargs", f"{options.callable} needs argument '{name}', which kwargs does not give"))
+        return problems
+
+    async def run(self, ctx: StepContext, options: PythonOptions) -> Any:
+        try:
+            function = resolve_callable(options.callable)
+        except CallableNotFound as exc:
+            raise PermanentStepFailure(str(exc)) from exc
+        kwargs = dict(options.kwargs)
+        context = context_parameter(function)
+        if context is not None:
+            kwargs[context] = ctx
+        if _is_async(function):
+            return await function(**kwargs)
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self._threads)
+        return await anyio.to_thread.run_sync(
+            functools.partial(function, **kwargs), abandon_on_cancel=True, limiter=self._limiter
+        )

@@ -1,0 +1,100 @@
+"""The in-memory view of in-flight runs, kept from the bus: what a page reopened mid-run picks up.
+
+It holds, per run still in flight, its steps' current states, every transition event, and the last
+log lines (bounded). A run leaves the tracker when it ends.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from actors.events import (
+    AnyEvent,
+    LogLine,
+    RunFinished,
+    RunSkipped,
+    RunStarted,
+    StepFinished,
+    StepRetrying,
+    StepStarted,
+)
+
+LOG_TAIL = 200
+
+
+@dataclass
+class StepView:
+    name: str
+    position: int
+    status: str = "pending"
+    attempts: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+
+
+@dataclass
+class RunView:
+    run_id: str
+    job: str
+    triggered_by: str
+    started_at: datetime
+    params: dict[str, Any]
+    dry_run: bool
+    status: str = "running"
+    steps: list[StepView] = field(default_factory=list)
+    transitions: list[AnyEvent] = field(default_factory=list)
+    log_tail: deque[LogLine] = field(default_factory=lambda: deque(maxlen=LOG_TAIL))
+    last_seq: int = 0
+
+    def history(self) -> list[AnyEvent]:
+        """Transitions and the log tail, in sequence order."""
+        return sorted([*self.transitions, *self.log_tail], key=lambda event: event.seq)
+
+
+class Tracker:
+    def __init__(self) -> None:
+        self.runs: dict[str, RunView] = {}
+
+    def __call__(self, event: AnyEvent) -> None:
+        if isinstance(event, RunStarted):
+            self.runs[event.run_id] = RunView(
+                run_id=event.run_id,
+                job=event.job,
+                triggered_by=event.triggered_by,
+                started_at=event.at,
+                params=event.params,
+                dry_run=event.dry_run,
+                steps=[StepView(name, position) for position, name in enumerate(event.steps)],
+                transitions=[event],
+                last_seq=event.seq,
+            )
+            return
+        view = self.runs.get(event.run_id)
+        if view is None:
+            return
+        view.last_seq = max(view.last_seq, event.seq)
+        if isinstance(event, LogLine):
+            view.log_tail.append(event)
+            return
+        view.transitions.append(event)
+        if isinstance(event, StepStarted):
+            step = view.steps[event.position]
+            step.status, step.attempts = "running", event.attempt
+            step.started_at = step.started_at or event.at
+        elif isinstance(event, StepRetrying):
+            step = view.steps[event.position]
+            step.status, step.error = "retrying", event.error
+        elif isinstance(event, StepFinished):
+            step = view.steps[event.position]
+            step.status, step.attempts, step.error, step.finished_at = (
+                event.status,
+                event.attempts,
+                event.error,
+                event.at,
+            )
+        elif isinstance(event, RunFinished | RunSkipped):
+            del self.runs[event.run_id]

@@ -1,0 +1,1 @@
+"""The example install's plugin: small callables used by examples/plugins/demo/jobs.toml."""
