@@ -183,6 +183,8 @@ class Engine:
         stack = AsyncExitStack()
         await stack.__aenter__()
         try:
+            for step_type in self.install.step_types.values():
+                stack.push_async_callback(step_type.aclose)
             database = create_engine(self.database_url)
             stack.push_async_callback(database.dispose)
             await upgrade(database)

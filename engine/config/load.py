@@ -95,8 +95,12 @@ def load_install(app_file: str | Path, *, environ: Mapping[str, str] | None = No
     if str(plugins) not in sys.path:
         # Python steps import "<app>.<module>" from the plugins folder.
         sys.path.insert(0, str(plugins))
-    environment = StepEnvironment(root=root, settings={"worker_threads": settings.jobs.worker_threads}, resources={})
-    environment.settings.update({key: value for key, value in raw.items() if isinstance(value, dict)})
+    environment = StepEnvironment(
+        root=root,
+        store_url=database_url(root, settings),
+        settings={key: value for key, value in raw.items() if isinstance(value, dict)},
+    )
+    environment.settings["worker_threads"] = settings.jobs.worker_threads
     types = step_types(environment)
 
     jobs: dict[str, JobDefinition] = {}

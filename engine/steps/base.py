@@ -24,7 +24,8 @@ class StepEnvironment:
     """Engine resources a step type may use. Later capabilities add their own (connectors, http policy)."""
 
     root: Path  # the install folder (where app.toml is)
-    settings: dict[str, Any] = field(default_factory=dict)  # app.toml's tables, decoded, by name
+    store_url: str = ""  # the job store's database: the connector named "default"
+    settings: dict[str, Any] = field(default_factory=dict)  # app.toml's tables as written, by name
     resources: dict[str, Any] = field(default_factory=dict)  # shared runtime objects, e.g. "connectors"
 
 
@@ -47,3 +48,6 @@ class StepType(Generic[O]):
 
     async def run(self, ctx: StepContext, options: O) -> Any:
         raise NotImplementedError  # pragma: no cover - every registered type overrides it
+
+    async def aclose(self) -> None:
+        """Release what the type opened (pools, clients); the engine calls it when it stops."""
