@@ -161,6 +161,10 @@ class Engine:
             self._scheduler.reload()
         return job
 
+    @property
+    def scheduler_running(self) -> bool:
+        return self._scheduler is not None
+
     def next_fires(self) -> dict[str, datetime]:
         if self._scheduler is not None:
             return self._scheduler.next_fires()

@@ -1,0 +1,75 @@
+"""What every command shares: finding the install, loading it, and turning known errors into messages.
+
+Bad input ends with a one-paragraph message on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn, TypeVar
+
+import anyio
+import typer
+from rich.console import Console
+
+from actors.errors import EngineStopping, UnknownJob
+from engine.config import ConfigError, Install, load_install
+from engine.params import ParamError
+
+T = TypeVar("T")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EXIT_FAILED = 1  # the run failed or a command could not do its work
+EXIT_USAGE = 2  # bad configuration, arguments or params
+EXIT_SKIPPED = 3  # the job was already running: this run was recorded as skipped
+EXIT_ABORTED = 4  # the run was aborted
+
+
+@dataclass
+class Settings:
+    config: Path | None
+
+    def config_path(self) -> Path:
+        if self.config is not None:
+            return self.config
+        from_env = os.environ.get("NOMAFLOW_CONFIG")
+        return Path(from_env) if from_env else Path("app.toml")
+
+    def install(self) -> Install:
+        path = self.config_path()
+        try:
+            return load_install(path)
+        except ConfigError as exc:
+            fail_config(exc)
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def fail_config(error: ConfigError) -> NoReturn:
+    count = len(error.problems)
+    err.print(f"[bold red]{count} configuration problem{'s' if count != 1 else ''}:[/]")
+    for problem in error.problems:
+        err.print(f"  {problem}", markup=False)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def run_async(function: Callable[[], Awaitable[T]]) -> T:
+    """Run a command's coroutine, mapping the errors users cause to clear messages."""
+    try:
+        return anyio.run(function)
+    except ConfigError as exc:
+        fail_config(exc)
+    except (UnknownJob, ParamError) as exc:
+        fail(str(exc).strip("'\""), EXIT_USAGE)
+    except EngineStopping as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot reach the job store: {exc}")
