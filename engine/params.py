@@ -21,7 +21,7 @@ def _kind(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int):
-        return "integer"
+        return "whole number"
     if isinstance(value, float):
         return "number"
     if isinstance(value, str):
@@ -31,6 +31,11 @@ def _kind(value: Any) -> str:
     if isinstance(value, dict):
         return "table"
     return type(value).__name__
+
+
+def _article(value: Any) -> str:
+    kind = _kind(value)
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
 
 
 def _fits(default: Any, value: Any) -> bool:
@@ -54,7 +59,7 @@ def resolve_params(job: str, declared: Mapping[str, Any], overrides: Mapping[str
             )
         if not _fits(declared[key], value):
             raise ParamError(
-                f"param '{key}' of job '{job}' expects a {_kind(declared[key])} "
+                f"param '{key}' of job '{job}' expects {_article(declared[key])} "
                 f"(default {declared[key]!r}), got {value!r}"
             )
         params[key] = float(value) if isinstance(declared[key], float) else value
@@ -86,7 +91,7 @@ def parse_param_text(job: str, declared: Mapping[str, Any], key: str, text: str)
             return value
     except ValueError:
         raise ParamError(
-            f"param '{key}' of job '{job}' expects a {_kind(default)} (default {default!r}), got '{text}'"
+            f"param '{key}' of job '{job}' expects {_article(default)} (default {default!r}), got '{text}'"
         ) from None
     return text
 

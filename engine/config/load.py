@@ -6,6 +6,7 @@ The plugins folder is put on `sys.path` so python steps import `<app>.<module>`.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tomllib
 from collections.abc import Mapping
@@ -65,7 +66,9 @@ def _read_toml(path: Path, collector: Collector) -> dict[str, Any] | None:
     except FileNotFoundError:
         collector.report("", "file not found")
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
+        # Python 3.11's TOMLDecodeError has no lineno attribute; its message carries the position.
+        found = re.search(r"at line (\d+)", str(exc))
+        line = int(found.group(1)) if found else None
         collector.problems.append(Problem(collector.file, "", f"invalid TOML: {exc}", line))
     except OSError as exc:
         collector.report("", f"cannot read: {exc}")

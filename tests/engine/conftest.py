@@ -1,0 +1,37 @@
+"""An install for engine tests: the test plugin folder, and the job store under test as `default`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import anyio
+
+import pytest
+
+from engine.config import Install, load_install
+
+PLUGINS = Path(__file__).parent / "plugins"
+# Tests import the plugin under the same name the engine does ("enginejobs"), so both share its gates.
+if str(PLUGINS) not in sys.path:
+    sys.path.insert(0, str(PLUGINS))
+
+
+async def reached(name: str, timeout: float = 10) -> None:
+    """Wait (in a thread, bounded) until a step has passed the gate named `name`."""
+    from enginejobs.steps import gate
+
+    assert await anyio.to_thread.run_sync(gate(name).wait, timeout), f"no step reached {name!r}"
+
+
+def make_install(root: Path, database_url: str, extra: str = "") -> Install:
+    (root / "app.toml").write_text(
+        f'[connectors.default]\nurl = "{database_url}"\n\n[jobs]\nplugins = "{PLUGINS}"\n'
+        f"shutdown_grace_seconds = 5\n{extra}"
+    )
+    return load_install(root / "app.toml")
+
+
+@pytest.fixture
+def install(database_url: str, tmp_path: Path) -> Install:
+    return make_install(tmp_path, database_url)

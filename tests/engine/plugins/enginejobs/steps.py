@@ -1,0 +1,45 @@
+"""Step callables the engine tests drive. Gates are threading events, so tests wait on them, never sleep."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import anyio
+
+from actors import StepContext
+
+_GATES: dict[str, threading.Event] = {}
+
+
+def gate(name: str) -> threading.Event:
+    return _GATES.setdefault(name, threading.Event())
+
+
+def add(a: int, b: int) -> dict[str, int]:
+    return {"sum": a + b}
+
+
+async def double(value: int, ctx: StepContext) -> dict[str, Any]:
+    ctx.log.info("doubling", value=value)
+    ctx.log.warning("a warning line")
+    return {"value": value * 2, "dry_run": ctx.dry_run, "run_id": ctx.run_id}
+
+
+def block_until(name: str) -> dict[str, bool]:
+    gate(f"{name}:entered").set()
+    released = gate(name).wait(timeout=30)
+    return {"released": released}
+
+
+async def wait_forever(name: str) -> None:
+    gate(f"{name}:entered").set()
+    await anyio.sleep_forever()
+
+
+def unjsonable() -> object:
+    return object()
+
+
+def explode(message: str) -> None:
+    raise RuntimeError(message)
