@@ -24,7 +24,7 @@ from anyio.abc import TaskGroup
 
 from actors.base import Reply
 from actors.errors import UnknownJob
-from actors.events import AnyEvent, RunSkipped
+from actors.events import AnyEvent, RunFinished, RunSkipped, RunStarted
 from actors.outcome import RunOutcome, StepOutcome
 from actors.plan import JobPlan, RunRequest
 from actors.ports import Clock
@@ -115,6 +115,7 @@ class Engine:
         self.bus = EventBus()
         self.tracker = Tracker()
         self.bus.add_listener(self.tracker)
+        self.bus.add_listener(_log_run_event)
         self._catalog = _Catalog(self)
         self._exit_stack: AsyncExitStack | None = None
         self._group: TaskGroup | None = None
@@ -213,6 +214,12 @@ class Engine:
             await stack.__aexit__(None, None, None)
             raise
         self._exit_stack = stack
+        log.info(
+            "engine started (instance %s, %d jobs, scheduler %s)",
+            self.instance_id,
+            len(self._jobs),
+            "on" if self._scheduler_enabled else "off",
+        )
         return self
 
     async def __aexit__(
@@ -241,6 +248,7 @@ class Engine:
             await stack.__aexit__(None, None, None)
             self._scheduler = None
             self._supervisor = None
+            log.info("engine stopped (instance %s)", self.instance_id)
         return aborted
 
     # --- runs ---
@@ -324,4 +332,17 @@ class Engine:
         )
 
 
-__all__ = ["Engine", "RunHandle", "RunSkipped"]
+def _log_run_event(event: AnyEvent) -> None:
+    """Runs starting and ending, in the process log, where operators look first."""
+    if isinstance(event, RunStarted):
+        when = f", scheduled for {event.scheduled_for.isoformat()}" if event.scheduled_for else ""
+        log.info("run of %s started (%s, id %s%s)", event.job, event.triggered_by, event.run_id, when)
+    elif isinstance(event, RunFinished):
+        level = logging.INFO if event.status == "succeeded" else logging.WARNING
+        tail = f": {event.error}" if event.error else ""
+        log.log(level, "run of %s %s (id %s)%s", event.job, event.status, event.run_id, tail)
+    elif isinstance(event, RunSkipped):
+        log.warning("run of %s skipped (%s, id %s): %s", event.job, event.triggered_by, event.run_id, event.reason)
+
+
+__all__ = ["Engine", "RunHandle"]

@@ -311,11 +311,14 @@ def serve(
     port: Annotated[int | None, typer.Option("--port", envvar="NOMAFLOW_PORT", help="Default: [server] port, else 8000.")] = None,
 ) -> None:
     """Serve the API (and the scheduler, unless [jobs] scheduler_enabled = false) with uvicorn."""
+    import logging
+
     import uvicorn
 
     from engine.server import create_app
 
     install = _settings(ctx).install()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     server = install.settings.server
     uvicorn.run(
         create_app(install),

@@ -1,0 +1,1 @@
+"""Callables for the end-to-end tests, which run real `nomaflow` processes."""
