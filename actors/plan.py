@@ -40,4 +40,7 @@ class RunRequest(msgspec.Struct, frozen=True, kw_only=True):
     dry_run: bool
     triggered_by: str
     scheduled_for: datetime | None = None
-    resumed_from: str | None = None
+    resumed_from: str | None = None  # the run this one resumes
+    # When resuming: the step to start at, and the outputs of the steps before it, by step name.
+    start_at: int = 0
+    reused_outputs: dict[str, Any] = msgspec.field(default_factory=dict)

@@ -209,12 +209,18 @@ class RunActor:
     async def _walk(self) -> None:
         outputs: dict[str, Any] = {}
         trigger, error = RunTrigger.SUCCEED, None
+        start = self.request.start_at
+        previous: Any = None
         try:
             with self._walk_scope:
-                if self._steps:
-                    self._steps[0].begin(self._scope(outputs, None))
-                    await self._flush()
-                for index, step in enumerate(self._steps):
+                for step in self._steps[:start]:
+                    # Resuming: steps that succeeded in the earlier run are not run again.
+                    step.reuse(self.request.reused_outputs.get(step.name), self.request.resumed_from or "?")
+                    outputs[step.name] = previous = step.output
+                if start < len(self._steps):
+                    self._steps[start].begin(self._scope(outputs, previous))
+                await self._flush()
+                for index, step in enumerate(self._steps[start:], start=start):
                     if await step.execute() is not StepState.SUCCEEDED:
                         trigger, error = RunTrigger.FAIL, f"step '{step.name}' failed: {step.error}"
                         break

@@ -46,6 +46,10 @@ from engine.tracker import Tracker
 log = logging.getLogger("nomaflow.engine")
 
 
+class RetryRefused(Exception):
+    """A run cannot be retried from its failed step; the message says why."""
+
+
 class RunHandle:
     """One run, as seen by whoever triggered it."""
 
@@ -262,17 +266,22 @@ class Engine:
         triggered_by: str = "api",
         scheduled_for: datetime | None = None,
         resumed_from: str | None = None,
+        start_at: int = 0,
+        reused_outputs: Mapping[str, Any] | None = None,
+        check_params: bool = True,
     ) -> RunHandle:
         """Dispatch a run; returns once it is admitted (`running`) or recorded as `skipped`."""
         definition = self.job(job)
         request = RunRequest(
             run_id=str(uuid.uuid4()),
             job=job,
-            params=resolve_params(job, definition.params, params),
+            params=resolve_params(job, definition.params, params) if check_params else dict(params or {}),
             dry_run=dry_run,
             triggered_by=triggered_by,
             scheduled_for=scheduled_for,
             resumed_from=resumed_from,
+            start_at=start_at,
+            reused_outputs=dict(reused_outputs or {}),
         )
         # Subscribe before dispatching, so even a run that ends at once is seen whole.
         subscription = self.bus.subscribe(request.run_id)
@@ -282,6 +291,42 @@ class Engine:
             subscription.close()
             raise
         return RunHandle(self, admission, subscription)
+
+    async def retry(self, run_id: str, *, triggered_by: str = "api") -> RunHandle:
+        """Run a failed or aborted run again from its first step that did not succeed, reusing the
+        recorded outputs of the steps before it. Raises RetryRefused when that cannot be done."""
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise RetryRefused(f"no run with id {run_id}")
+        if run.status not in ("failed", "aborted"):
+            raise RetryRefused(f"run {run_id} is {run.status}: only failed or aborted runs can be retried")
+        definition = self.job(run.job_name)
+        steps = await self.store.get_steps(run_id)
+        planned = [step.name for step in definition.steps]
+        if [step.step_name for step in steps] != planned:
+            raise RetryRefused(
+                f"job '{run.job_name}' has changed since run {run_id} (its steps are now {', '.join(planned)}): "
+                "trigger a new run instead"
+            )
+        start = next((step.position for step in steps if step.status != "succeeded"), len(steps))
+        reused: dict[str, Any] = {}
+        for step in steps[:start]:
+            if isinstance(step.output, dict) and step.output.get("truncated") is True:
+                raise RetryRefused(
+                    f"the output of step '{step.step_name}' was too large to be stored, so it cannot be reused: "
+                    "trigger a new run instead"
+                )
+            reused[step.step_name] = step.output
+        return await self.trigger(
+            run.job_name,
+            run.params,
+            dry_run=run.dry_run,
+            triggered_by=triggered_by,
+            resumed_from=run_id,
+            start_at=start,
+            reused_outputs=reused,
+            check_params=False,
+        )
 
     def _fire(self, job: JobDefinition, scheduled_for: datetime) -> None:
         request = RunRequest(

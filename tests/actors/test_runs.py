@@ -235,3 +235,34 @@ async def test_shutdown_gives_a_grace_period_then_aborts_and_records() -> None:
         assert stuck.actor.outcome.status == "aborted"
         assert "grace period of 10 s ran out" in stuck.actor.outcome.error
         assert finishing.actor.outcome.status == "succeeded"
+
+
+async def test_a_resumed_run_reuses_earlier_outputs_and_runs_the_rest() -> None:
+    ran: list[str] = []
+
+    async def records(ctx: StepContext, options: dict[str, Any]) -> Any:
+        ran.append(ctx.step)
+        return {"from": ctx.previous_output, "first": ctx.outputs["first"]}
+
+    plan = job("resumable", ("first", "records"), ("second", "records"))
+    async with running({"records": records}, plan) as rig:
+        resumed = RunRequest(
+            run_id=str(uuid.uuid4()),
+            job="resumable",
+            params={},
+            dry_run=False,
+            triggered_by="recovery",
+            resumed_from="earlier-run",
+            start_at=1,
+            reused_outputs={"first": {"n": 7}},
+        )
+        admission = await rig.supervisor.dispatch(resumed)
+        await admission.actor.finished.wait()
+    outcome = admission.actor.outcome
+    assert ran == ["second"]
+    assert outcome.status == "succeeded"
+    assert outcome.step("first").status == "succeeded" and outcome.step("first").attempts == 0
+    assert outcome.step("second").output == {"from": {"n": 7}, "first": {"n": 7}}
+    reuse = [c for c in rig.store.transitions if getattr(c, "trigger", "") == "reuse"]
+    assert len(reuse) == 1 and reuse[0].output == {"n": 7}
+    assert any("reused from run earlier-run" in line.message for line in rig.store.logs)

@@ -210,3 +210,37 @@ async def test_shutdown_waits_for_the_grace_period_then_records_aborts(install: 
         assert stored is not None and stored.status == "aborted"
         assert [s.status for s in await again.store.get_steps(run.run_id)] == ["aborted"]
         assert stored.finished_at is not None and stored.finished_at - stored.started_at < timedelta(seconds=5)
+
+
+async def test_retry_from_the_failed_step_reuses_earlier_outputs(install: Install) -> None:
+    from engine.engine import RetryRefused
+
+    name = unique("retry")
+    async with Engine(install, scheduler=False) as engine:
+        engine.define_job(
+            name="fragile",
+            steps=[
+                python_step("add", "add", a=2, b=3),
+                python_step("wait", "wait_forever", name=name),
+                python_step("double", "double", value="${steps.add.output.sum}"),
+            ],
+        )
+        first = await engine.trigger("fragile")
+        await reached(f"{name}:entered")
+        await first.abort()
+        assert (await first.wait()).status == "aborted"
+        gate(f"{name}:entered").clear()
+        retried = await engine.retry(first.run_id, triggered_by="user:alice")
+        await reached(f"{name}:entered")
+        await retried.abort("still stuck")
+        outcome = await retried.wait()
+        assert [s.status for s in outcome.steps] == ["succeeded", "aborted", "skipped"]
+        assert outcome.step("add").attempts == 0 and outcome.step("add").output == {"sum": 5}
+        stored = await engine.store.get_run(retried.run_id)
+        assert stored is not None and stored.resumed_from == first.run_id and stored.triggered_by == "user:alice"
+        with pytest.raises(RetryRefused, match="no run with id"):
+            await engine.retry("00000000-0000-0000-0000-000000000000")
+        engine.define_job(name="fine", steps=[python_step("add", "add", a=1, b=1)])
+        succeeded = await (await engine.trigger("fine")).wait()
+        with pytest.raises(RetryRefused, match="is succeeded: only failed or aborted runs can be retried"):
+            await engine.retry(succeeded.run_id)

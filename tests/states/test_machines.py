@@ -48,6 +48,7 @@ EXPECTED_MOVES = {
         ("running", "abort"): "aborted",
         ("retrying", "resume"): "running",
         ("retrying", "abort"): "aborted",
+        ("pending", "reuse"): "succeeded",
     },
 }
 
