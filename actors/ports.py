@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import msgspec
 
 from actors.events import AnyEvent, LogLine
-from actors.plan import JobPlan, RunRequest, StepPlan
+from actors.plan import JobPlan, StepPlan
 
 
 class Clock(Protocol):

@@ -82,7 +82,9 @@ class RetryPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
         if not retryable:
             return RetryDecision(retry=False, reason="the failure is not retryable")
         if attempt >= self.max_attempts:
-            return RetryDecision(retry=False, reason=f"gave up after {attempt} of {self.max_attempts} attempts")
+            return RetryDecision(
+                retry=False, reason=f"gave up after {attempt} of {self.max_attempts} attempts"
+            )
         delay = self.delay_before(attempt + 1, random_fraction)
         if retry_after is not None:
             # A server's Retry-After is honoured, but never past the policy's own ceiling.

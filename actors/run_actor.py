@@ -18,7 +18,17 @@ from actors.events import RunFinished, RunSkipped, RunStarted
 from actors.journal import Journal
 from actors.outcome import RunOutcome
 from actors.plan import JobPlan, RunRequest
-from actors.ports import Clock, EventSink, LogSink, RunMoved, RunRecord, RunScope, RunStore, StepExecutor, StepRecord
+from actors.ports import (
+    Clock,
+    EventSink,
+    LogSink,
+    RunMoved,
+    RunRecord,
+    RunScope,
+    RunStore,
+    StepExecutor,
+    StepRecord,
+)
 from actors.step_actor import RunFacts, StepActor
 from states import RUN_TABLE, Lifecycle, RunState, RunTrigger, StepState
 

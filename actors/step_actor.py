@@ -9,7 +9,6 @@ from __future__ import annotations
 import random
 import threading
 import traceback
-from datetime import datetime
 from typing import Any
 
 import anyio
@@ -144,15 +143,25 @@ class StepActor:
             output=output,
             error=error,
         )
-        common = {"run_id": facts.run_id, "job": facts.job.name, "seq": seq, "at": at}
+        run_id, job = facts.run_id, facts.job.name
         event: StepStarted | StepFinished | StepRetrying
         if dest is StepState.RUNNING:
             event = StepStarted(
-                **common, step=self.name, position=self.plan.position, attempt=self.attempts, input=input or {}
+                run_id=run_id,
+                job=job,
+                seq=seq,
+                at=at,
+                step=self.name,
+                position=self.plan.position,
+                attempt=self.attempts,
+                input=input or {},
             )
         elif dest in STEP_TABLE.final:
             event = StepFinished(
-                **common,
+                run_id=run_id,
+                job=job,
+                seq=seq,
+                at=at,
                 step=self.name,
                 position=self.plan.position,
                 status=dest.value,
@@ -162,7 +171,10 @@ class StepActor:
             )
         else:
             event = StepRetrying(
-                **common,
+                run_id=run_id,
+                job=job,
+                seq=seq,
+                at=at,
                 step=self.name,
                 position=self.plan.position,
                 attempt=self.attempts,
@@ -218,7 +230,9 @@ class StepActor:
                 try:
                     self.output = to_jsonable(result)
                 except NotJsonable as exc:
-                    self._fail(PermanentStepFailure(f"the step returned a value that is not JSON-able: {exc}"))
+                    self._fail(
+                        PermanentStepFailure(f"the step returned a value that is not JSON-able: {exc}")
+                    )
                     return self.state
                 self._move(StepTrigger.SUCCEED, output=capped(self.output))
                 return self.state

@@ -21,7 +21,7 @@ class SystemClock:
         await anyio.sleep(max(0.0, seconds))
 
     async def sleep_until(self, when: datetime) -> None:
-        while (delay := (when - self.now()).total_seconds()) > 0:
+        while (delay := (when - self.now()).total_seconds()) > 0:  # noqa: ASYNC110 - waits on the wall clock
             await anyio.sleep(min(delay, self._SLICE_SECONDS))
         await anyio.lowlevel.checkpoint()
 

@@ -176,7 +176,11 @@ class Engine:
         now = self.clock.now()
         fires = {}
         for job in self._jobs.values():
-            if job.enabled and job.schedule is not None and (fire := job.schedule.next_after(now)) is not None:
+            if (
+                job.enabled
+                and job.schedule is not None
+                and (fire := job.schedule.next_after(now)) is not None
+            ):
                 fires[job.name] = fire
         return fires
 
@@ -305,16 +309,16 @@ class Engine:
         planned = [step.name for step in definition.steps]
         if [step.step_name for step in steps] != planned:
             raise RetryRefused(
-                f"job '{run.job_name}' has changed since run {run_id} (its steps are now {', '.join(planned)}): "
-                "trigger a new run instead"
+                f"job '{run.job_name}' has changed since run {run_id} "
+                f"(its steps are now {', '.join(planned)}): trigger a new run instead"
             )
         start = next((step.position for step in steps if step.status != "succeeded"), len(steps))
         reused: dict[str, Any] = {}
         for step in steps[:start]:
             if isinstance(step.output, dict) and step.output.get("truncated") is True:
                 raise RetryRefused(
-                    f"the output of step '{step.step_name}' was too large to be stored, so it cannot be reused: "
-                    "trigger a new run instead"
+                    f"the output of step '{step.step_name}' was too large to be stored, "
+                    "so it cannot be reused: trigger a new run instead"
                 )
             reused[step.step_name] = step.output
         return await self.trigger(
@@ -387,7 +391,9 @@ def _log_run_event(event: AnyEvent) -> None:
         tail = f": {event.error}" if event.error else ""
         log.log(level, "run of %s %s (id %s)%s", event.job, event.status, event.run_id, tail)
     elif isinstance(event, RunSkipped):
-        log.warning("run of %s skipped (%s, id %s): %s", event.job, event.triggered_by, event.run_id, event.reason)
+        log.warning(
+            "run of %s skipped (%s, id %s): %s", event.job, event.triggered_by, event.run_id, event.reason
+        )
 
 
 __all__ = ["Engine", "RunHandle"]

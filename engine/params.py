@@ -48,7 +48,9 @@ def _fits(default: Any, value: Any) -> bool:
     return _kind(default) == _kind(value)
 
 
-def resolve_params(job: str, declared: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+def resolve_params(
+    job: str, declared: Mapping[str, Any], overrides: Mapping[str, Any] | None
+) -> dict[str, Any]:
     """The run's params: the declared defaults with `overrides` applied and checked."""
     params = dict(declared)
     for key, value in (overrides or {}).items():
@@ -70,7 +72,9 @@ def parse_param_text(job: str, declared: Mapping[str, Any], key: str, text: str)
     """Read `--param key=text` as the declared param's type."""
     if key not in declared:
         names = ", ".join(sorted(declared)) or "none"
-        raise ParamError(f"job '{job}' has no param '{key}'{did_you_mean(key, declared)} (declared params: {names})")
+        raise ParamError(
+            f"job '{job}' has no param '{key}'{did_you_mean(key, declared)} (declared params: {names})"
+        )
     default = declared[key]
     try:
         if isinstance(default, bool):

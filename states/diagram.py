@@ -33,7 +33,8 @@ def render_mermaid(
             if key in taken:
                 label += " " + ", ".join(f"#{n}" for n in taken[key])
             lines.append(f"  {source.value} --> {transition.dest.value}: {label}")
-    for state in sorted(table.final, key=lambda s: list(table.states).index(s)):
+    order = [state.value for state in table.states]
+    for state in sorted(table.final, key=lambda s: order.index(s.value)):
         lines.append(f"  {state.value} --> [*]")
     lines.append("  classDef visited fill:#dbeafe,stroke:#2563eb,color:#1e3a8a")
     lines.append("  classDef current fill:#2563eb,stroke:#1e3a8a,color:#ffffff,font-weight:bold")

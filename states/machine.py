@@ -61,7 +61,7 @@ class Step(Generic[S, T]):
 
 
 class _Model:
-    """The object `transitions` mutates (it adds `state` and one method per trigger); only `Lifecycle` touches it."""
+    """The object `transitions` mutates (it adds `state` and a method per trigger); only Lifecycle uses it."""
 
     state: str
 
@@ -112,7 +112,7 @@ class Lifecycle(Generic[S, T]):
     def fire(self, trigger: T) -> S:
         source = self.state
         try:
-            self._model.trigger(trigger.value)
+            self._model.trigger(trigger.value)  # type: ignore[attr-defined]  # added by transitions
         except (MachineError, AttributeError) as exc:
             raise IllegalTransition(self.table.name, source.value, trigger.value) from exc
         dest = self.state

@@ -141,7 +141,9 @@ class Catalog:
         return self.jobs[job]
 
 
-def job(name: str, *steps: tuple[str, str], retry: RetryPolicy | None = None, timeout: float | None = None) -> JobPlan:
+def job(
+    name: str, *steps: tuple[str, str], retry: RetryPolicy | None = None, timeout: float | None = None
+) -> JobPlan:
     """A JobPlan of (step name, handler name) pairs."""
     return JobPlan(
         name=name,

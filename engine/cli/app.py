@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import getpass
 import signal
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,7 +29,7 @@ from engine.cli.context import (
     out,
     run_async,
 )
-from engine.cli.show import event_line, runs_table, status, when, duration
+from engine.cli.show import duration, event_line, runs_table, status, when
 from engine.config import Install
 from engine.diagrams import run_diagram, step_diagram, transition_paths
 from engine.engine import Engine
@@ -54,7 +54,9 @@ app.add_typer(db_app, name="db")
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="The install's app.toml (default: $NOMAFLOW_CONFIG, else ./app.toml)."),
+    typer.Option(
+        "--config", "-c", help="The install's app.toml (default: $NOMAFLOW_CONFIG, else ./app.toml)."
+    ),
 ]
 
 
@@ -120,7 +122,8 @@ def jobs_list(ctx: typer.Context) -> None:
 
 
 ParamOption = Annotated[
-    list[str] | None, typer.Option("--param", "-p", help="Override a declared param: NAME=VALUE (repeatable).")
+    list[str] | None,
+    typer.Option("--param", "-p", help="Override a declared param: NAME=VALUE (repeatable)."),
 ]
 
 
@@ -129,7 +132,9 @@ def job_run(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The job to run.")],
     param: ParamOption = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Ask every step to only count what it would do.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Ask every step to only count what it would do.")
+    ] = False,
 ) -> None:
     """Run a job now, in this process, showing its steps live. Exits 0 only if the run succeeded."""
     install = _settings(ctx).install()
@@ -164,7 +169,9 @@ def job_run(
             return outcome.status
 
     final = run_async(main)
-    raise typer.Exit({"succeeded": 0, "skipped": EXIT_SKIPPED, "aborted": EXIT_ABORTED}.get(final, EXIT_FAILED))
+    raise typer.Exit(
+        {"succeeded": 0, "skipped": EXIT_SKIPPED, "aborted": EXIT_ABORTED}.get(final, EXIT_FAILED)
+    )
 
 
 async def _abort_on_interrupt(engine: Engine, run_id: str) -> None:
@@ -179,7 +186,9 @@ async def _abort_on_interrupt(engine: Engine, run_id: str) -> None:
 def job_logs(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="The run's id.")],
-    transitions: Annotated[bool, typer.Option("--transitions/--no-transitions", help="Show state changes too.")] = True,
+    transitions: Annotated[
+        bool, typer.Option("--transitions/--no-transitions", help="Show state changes too.")
+    ] = True,
 ) -> None:
     """Print a run's log lines (and its state transitions) from the job store."""
     install = _settings(ctx).install()
@@ -199,8 +208,14 @@ def job_logs(
                     if is_transition and not transitions:
                         continue
                     where = f"[{row.step_name}] " if row.step_name else ""
-                    style = "dim" if is_transition else {"warning": "yellow", "error": "red"}.get(row.level, "")
-                    out.print(f"{row.ts.astimezone():%Y-%m-%d %H:%M:%S} {row.level:<7} {where}{row.message}", style=style, markup=False)
+                    style = (
+                        "dim" if is_transition else {"warning": "yellow", "error": "red"}.get(row.level, "")
+                    )
+                    out.print(
+                        f"{row.ts.astimezone():%Y-%m-%d %H:%M:%S} {row.level:<7} {where}{row.message}",
+                        style=style,
+                        markup=False,
+                    )
                     shown += 1
 
     run_async(main)
@@ -213,7 +228,9 @@ def job_logs(
 def runs_list(
     ctx: typer.Context,
     job: Annotated[str | None, typer.Option("--job", help="Only this job's runs.")] = None,
-    status_filter: Annotated[str | None, typer.Option("--status", help="running, succeeded, failed, aborted or skipped.")] = None,
+    status_filter: Annotated[
+        str | None, typer.Option("--status", help="running, succeeded, failed, aborted or skipped.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=500)] = 20,
 ) -> None:
     """The latest runs, newest first."""
@@ -237,7 +254,9 @@ def runs_list(
 def runs_show(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="The run's id.")],
-    diagram: Annotated[bool, typer.Option("--diagram", help="Print the run's and steps' state diagrams (mermaid).")] = False,
+    diagram: Annotated[
+        bool, typer.Option("--diagram", help="Print the run's and steps' state diagrams (mermaid).")
+    ] = False,
 ) -> None:
     """A run with its steps: status, attempts, timing, input, output and errors."""
     install = _settings(ctx).install()
@@ -250,9 +269,18 @@ def runs_show(
             steps = await reader.get_steps(run_id)
             out.print(f"[bold]run {run.id}[/] of [bold]{run.job_name}[/] ({run.app})")
             out.print("  status        ", status(run.status))
-            out.print(f"  triggered by   {run.triggered_by}" + (f" (scheduled for {when(run.scheduled_for)})" if run.scheduled_for else ""))
-            out.print(f"  started        {when(run.started_at)}   finished {when(run.finished_at)}   took {duration(run.started_at, run.finished_at)}")
-            out.print(f"  params         {run.params}" + ("   [yellow]dry run[/]" if run.dry_run else ""), markup=True)
+            out.print(
+                f"  triggered by   {run.triggered_by}"
+                + (f" (scheduled for {when(run.scheduled_for)})" if run.scheduled_for else "")
+            )
+            out.print(
+                f"  started        {when(run.started_at)}   finished {when(run.finished_at)}   "
+                f"took {duration(run.started_at, run.finished_at)}"
+            )
+            out.print(
+                f"  params         {run.params}" + ("   [yellow]dry run[/]" if run.dry_run else ""),
+                markup=True,
+            )
             if run.error:
                 out.print(f"  error          {run.error}", style="red", markup=False)
             table = Table(box=None, header_style="bold")
@@ -263,12 +291,18 @@ def runs_show(
                 failed = step.status in ("failed", "aborted")
                 detail = (step.error or "") if failed else ("" if step.output is None else str(step.output))
                 table.add_row(
-                    str(step.position + 1), step.step_name, step.type, status(step.status), str(step.attempts),
-                    duration(step.started_at, step.finished_at), detail[:120],
+                    str(step.position + 1),
+                    step.step_name,
+                    step.type,
+                    status(step.status),
+                    str(step.attempts),
+                    duration(step.started_at, step.finished_at),
+                    detail[:120],
                 )
             out.print(table)
             if diagram:
-                logs, after = [], 0
+                logs: list[dict[str, Any] | None] = []
+                after = 0
                 while rows := await reader.get_logs(run_id, after_seq=after):
                     logs.extend(row.fields for row in rows)
                     after = rows[-1].seq
@@ -307,8 +341,13 @@ def db_upgrade(ctx: typer.Context) -> None:
 @app.command()
 def serve(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option("--host", envvar="NOMAFLOW_HOST", help="Default: [server] host, else 127.0.0.1.")] = None,
-    port: Annotated[int | None, typer.Option("--port", envvar="NOMAFLOW_PORT", help="Default: [server] port, else 8000.")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option("--host", envvar="NOMAFLOW_HOST", help="Default: [server] host, else 127.0.0.1."),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", envvar="NOMAFLOW_PORT", help="Default: [server] port, else 8000.")
+    ] = None,
 ) -> None:
     """Serve the API (and the scheduler, unless [jobs] scheduler_enabled = false) with uvicorn."""
     import logging

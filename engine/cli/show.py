@@ -8,7 +8,16 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from actors.events import AnyEvent, LogLine, RunFinished, RunSkipped, RunStarted, StepFinished, StepRetrying, StepStarted
+from actors.events import (
+    AnyEvent,
+    LogLine,
+    RunFinished,
+    RunSkipped,
+    RunStarted,
+    StepFinished,
+    StepRetrying,
+    StepStarted,
+)
 
 STATUS_STYLE = {
     "running": "bold blue",
@@ -41,22 +50,37 @@ def event_line(event: AnyEvent) -> Text | None:
     """One terminal line for a live event (None for those not worth a line)."""
     clock = event.at.astimezone().strftime("%H:%M:%S")
     if isinstance(event, RunStarted):
-        return Text.assemble((clock, "dim"), " run ", (event.run_id, "bold"), f" of {event.job} started (", event.triggered_by, ")")
+        return Text.assemble(
+            (clock, "dim"),
+            " run ",
+            (event.run_id, "bold"),
+            f" of {event.job} started (",
+            event.triggered_by,
+            ")",
+        )
     if isinstance(event, StepStarted):
         retry = f" (attempt {event.attempt})" if event.attempt > 1 else ""
         return Text.assemble((clock, "dim"), " ▶ ", (event.step, "bold"), " ", status("running"), retry)
     if isinstance(event, StepRetrying):
         return Text.assemble(
-            (clock, "dim"), " ↻ ", (event.step, "bold"), " ", status("retrying"),
+            (clock, "dim"),
+            " ↻ ",
+            (event.step, "bold"),
+            " ",
+            status("retrying"),
             f" in {event.delay_seconds:g} s after attempt {event.attempt}: {event.error}",
         )
     if isinstance(event, StepFinished):
         mark = {"succeeded": "✔", "failed": "✖", "aborted": "■", "skipped": "·"}.get(event.status, "?")
         tail = f": {event.error}" if event.error else ""
-        return Text.assemble((clock, "dim"), f" {mark} ", (event.step, "bold"), " ", status(event.status), tail)
+        return Text.assemble(
+            (clock, "dim"), f" {mark} ", (event.step, "bold"), " ", status(event.status), tail
+        )
     if isinstance(event, LogLine):
         where = f"[{event.step}] " if event.step else ""
-        return Text.assemble((clock, "dim"), "   ", (where, "cyan"), (event.message, LEVEL_STYLE.get(event.level, "")))
+        return Text.assemble(
+            (clock, "dim"), "   ", (where, "cyan"), (event.message, LEVEL_STYLE.get(event.level, ""))
+        )
     if isinstance(event, RunFinished):
         tail = f": {event.error}" if event.error else ""
         return Text.assemble((clock, "dim"), " run ", status(event.status), tail)
@@ -72,7 +96,11 @@ def runs_table(rows: list[Any]) -> Table:
         table.add_column(column)
     for row in rows:
         table.add_row(
-            row.id, row.job_name, status(row.status), row.triggered_by, when(row.started_at),
+            row.id,
+            row.job_name,
+            status(row.status),
+            row.triggered_by,
+            when(row.started_at),
             duration(row.started_at, row.finished_at),
         )
     return table

@@ -54,7 +54,7 @@ def describe_error(error: msgspec.ValidationError, path: str) -> tuple[str, str]
     if match:
         text = text[: match.start()]
         suffix = match.group("path")
-        path = f"{path}{suffix}" if suffix.startswith("[") or not path else f"{path}{suffix}"
+        path = f"{path}{suffix}" if path else suffix.lstrip(".")
     text = text.replace("`", "'")
     return path, text[0].lower() + text[1:] if text else text
 

@@ -107,7 +107,9 @@ def decode_job(
     if settings is None:
         return None
     if not is_name(settings.name):
-        report(join(path, "name"), f"'{settings.name}' is not a valid job name (letters, digits, '_' and '-')")
+        report(
+            join(path, "name"), f"'{settings.name}' is not a valid job name (letters, digits, '_' and '-')"
+        )
     timezone = settings.timezone or default_timezone
     timezone_problem = check_timezone(timezone)
     if timezone_problem is not None:
@@ -184,7 +186,8 @@ def _decode_step(
         report(path, f"expected a table, got {type(raw).__name__}")
         return None
     options_raw = {k: v for k, v in raw.items() if k not in STEP_COMMON_KEYS}
-    step_type = step_types.get(raw.get("type")) if isinstance(raw.get("type"), str) else None
+    type_name = raw.get("type")
+    step_type = step_types.get(type_name) if isinstance(type_name, str) else None
     # Unknown keys are only judged once the type (which owns the other keys) is known.
     common = decode_struct(raw, StepSettings, path, report, ignore=tuple(options_raw))
     ok = common is not None
@@ -197,7 +200,9 @@ def _decode_step(
         ok = False
     if common is not None:
         if not is_name(common.name):
-            report(join(path, "name"), f"'{common.name}' is not a valid step name (letters, digits, '_' and '-')")
+            report(
+                join(path, "name"), f"'{common.name}' is not a valid step name (letters, digits, '_' and '-')"
+            )
             ok = False
         elif common.name in earlier:
             report(join(path, "name"), f"another step of this job is already named '{common.name}'")

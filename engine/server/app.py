@@ -17,7 +17,9 @@ from engine.config import Install, load_install
 from engine.engine import Engine
 
 
-def nomaflow_lifespan(install: Install | str | Path, **engine_options: Any) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def nomaflow_lifespan(
+    install: Install | str | Path, **engine_options: Any
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """A lifespan that starts the engine with the app and stops it (gracefully) with it."""
 
     @asynccontextmanager

@@ -16,7 +16,7 @@ import msgspec
 
 from actors.ports import StepContext
 
-O = TypeVar("O", bound=msgspec.Struct)
+OptionsT = TypeVar("OptionsT", bound=msgspec.Struct)
 
 
 @dataclass
@@ -29,7 +29,7 @@ class StepEnvironment:
     resources: dict[str, Any] = field(default_factory=dict)  # shared runtime objects, e.g. "connectors"
 
 
-class StepType(Generic[O]):
+class StepType(Generic[OptionsT]):
     """Base of every step type. Subclasses set `name` and `options`, and implement `run`."""
 
     name: ClassVar[str]
@@ -38,7 +38,7 @@ class StepType(Generic[O]):
     def __init__(self, env: StepEnvironment) -> None:
         self.env = env
 
-    def check(self, options: O) -> list[tuple[str, str]]:
+    def check(self, options: OptionsT) -> list[tuple[str, str]]:
         """Load-time checks beyond the Struct's types: (field path within the step, message) pairs."""
         return []
 
@@ -46,7 +46,7 @@ class StepType(Generic[O]):
         """The rendered options as they may be stored and shown (secrets removed)."""
         return rendered
 
-    async def run(self, ctx: StepContext, options: O) -> Any:
+    async def run(self, ctx: StepContext, options: OptionsT) -> Any:
         raise NotImplementedError  # pragma: no cover - every registered type overrides it
 
     async def aclose(self) -> None:

@@ -45,7 +45,9 @@ def resolve_callable(target: str) -> Callable[..., Any]:
     except ModuleNotFoundError as exc:
         raise CallableNotFound(f"cannot import module '{module_name}': {exc}") from exc
     except Exception as exc:
-        raise CallableNotFound(f"importing module '{module_name}' failed: {type(exc).__name__}: {exc}") from exc
+        raise CallableNotFound(
+            f"importing module '{module_name}' failed: {type(exc).__name__}: {exc}"
+        ) from exc
     for part in attribute.split("."):
         if not hasattr(obj, part):
             public = [name for name in dir(obj) if not name.startswith("_")]
@@ -70,7 +72,9 @@ def context_parameter(function: Callable[..., Any]) -> str | None:
 
 def _is_async(function: Callable[..., Any]) -> bool:
     target = function.func if isinstance(function, functools.partial) else function
-    return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(getattr(target, "__call__", None))
+    # A callable object with an async __call__ counts as async too.
+    call = getattr(type(target), "__call__", None)  # noqa: B004 - looking for an async __call__
+    return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(call)
 
 
 class PythonStep(StepType[PythonOptions]):
@@ -100,7 +104,10 @@ class PythonStep(StepType[PythonOptions]):
             for key in options.kwargs:
                 if key not in parameters:
                     problems.append(
-                        (f"kwargs.{key}", f"{options.callable} takes no argument '{key}'{did_you_mean(key, parameters)}")
+                        (
+                            f"kwargs.{key}",
+                            f"{options.callable} takes no argument '{key}'{did_you_mean(key, parameters)}",
+                        )
                     )
         for name, parameter in parameters.items():
             required = parameter.default is inspect.Parameter.empty and parameter.kind in (
@@ -108,7 +115,9 @@ class PythonStep(StepType[PythonOptions]):
                 inspect.Parameter.KEYWORD_ONLY,
             )
             if required and name not in given:
-                problems.append(("kwargs", f"{options.callable} needs argument '{name}', which kwargs does not give"))
+                problems.append(
+                    ("kwargs", f"{options.callable} needs argument '{name}', which kwargs does not give")
+                )
         return problems
 
     async def run(self, ctx: StepContext, options: PythonOptions) -> Any:

@@ -22,7 +22,9 @@ def test_backoff_shapes(backoff: Backoff, delays: list[float]) -> None:
 
 
 def test_max_delay_caps_exponential_growth() -> None:
-    policy = RetryPolicy(max_attempts=100, backoff=Backoff.EXPONENTIAL, initial_delay_seconds=1, max_delay_seconds=30)
+    policy = RetryPolicy(
+        max_attempts=100, backoff=Backoff.EXPONENTIAL, initial_delay_seconds=1, max_delay_seconds=30
+    )
     assert policy.decide(99).delay_seconds == 30
 
 
@@ -50,7 +52,9 @@ def test_default_policy_does_not_retry() -> None:
 
 
 def test_problems_name_each_bad_field() -> None:
-    policy = RetryPolicy(max_attempts=0, initial_delay_seconds=5, max_delay_seconds=1, jitter=2, multiplier=0.5)
+    policy = RetryPolicy(
+        max_attempts=0, initial_delay_seconds=5, max_delay_seconds=1, jitter=2, multiplier=0.5
+    )
     fields = {field for field, _ in policy.problems()}
     assert fields == {"max_attempts", "max_delay_seconds", "jitter", "multiplier"}
     assert RetryPolicy(max_attempts=3).problems() == []

@@ -127,7 +127,9 @@ async def test_timeout_is_measured_on_the_clock_and_retried() -> None:
             await anyio.sleep_forever()
         return {"attempt": ctx.attempt}
 
-    plan = job("slow", ("wait", "hangs"), retry=RetryPolicy(max_attempts=2, initial_delay_seconds=5), timeout=30)
+    plan = job(
+        "slow", ("wait", "hangs"), retry=RetryPolicy(max_attempts=2, initial_delay_seconds=5), timeout=30
+    )
     async with running({"hangs": hangs_first}, plan) as rig:
         admission = await rig.supervisor.dispatch(request("slow"))
         await rig.clock.wait_for_sleepers()
@@ -215,7 +217,9 @@ async def test_shutdown_gives_a_grace_period_then_aborts_and_records() -> None:
         await quick_done.wait()
         return {}
 
-    async with running({"hangs": hangs, "quick": quick}, job("hang", ("h", "hangs")), job("q", ("s", "quick"))) as rig:
+    async with running(
+        {"hangs": hangs, "quick": quick}, job("hang", ("h", "hangs")), job("q", ("s", "quick"))
+    ) as rig:
         stuck = await rig.supervisor.dispatch(request("hang"))
         finishing = await rig.supervisor.dispatch(request("q"))
         async with anyio.create_task_group() as group:

@@ -17,7 +17,9 @@ async def test_two_cli_processes_one_runs_one_is_skipped(
 ) -> None:
     gate = tmp_path / "open"
     command = [NOMAFLOW, "job", "run", "gated", "--param", f"gate={gate}"]
-    first = subprocess.Popen(command, env=e2e_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = subprocess.Popen(
+        command, env=e2e_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     spawn.append(first)
     read_until(first, "waiting for")  # the first run is admitted and inside its step
 
@@ -40,16 +42,26 @@ async def test_two_cli_processes_one_runs_one_is_skipped(
 
 
 async def test_job_run_exit_codes_and_bad_input(e2e_env: dict[str, str]) -> None:
-    unknown = subprocess.run([NOMAFLOW, "job", "run", "gatd"], env=e2e_env, capture_output=True, text=True, timeout=60)
+    unknown = subprocess.run(
+        [NOMAFLOW, "job", "run", "gatd"], env=e2e_env, capture_output=True, text=True, timeout=60
+    )
     assert unknown.returncode == 2
-    assert 'no job named \'gatd\' (did you mean "gated"?)' in unknown.stderr
+    assert "no job named 'gatd' (did you mean \"gated\"?)" in unknown.stderr
     bad_param = subprocess.run(
-        [NOMAFLOW, "job", "run", "gated", "--param", "gaet=/x"], env=e2e_env, capture_output=True, text=True, timeout=60
+        [NOMAFLOW, "job", "run", "gated", "--param", "gaet=/x"],
+        env=e2e_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert bad_param.returncode == 2
     assert "job 'gated' has no param 'gaet'" in bad_param.stderr
     malformed = subprocess.run(
-        [NOMAFLOW, "job", "run", "gated", "--param", "novalue"], env=e2e_env, capture_output=True, text=True, timeout=60
+        [NOMAFLOW, "job", "run", "gated", "--param", "novalue"],
+        env=e2e_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert malformed.returncode == 2 and "expected --param name=value" in malformed.stderr
     for output in (unknown, bad_param, malformed):

@@ -13,7 +13,9 @@ from tests.e2e.conftest import NOMAFLOW, free_port, read_until
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
 
-async def test_serve_answers_health_and_fires_cron(e2e_env: dict[str, str], spawn: list[subprocess.Popen[str]]) -> None:
+async def test_serve_answers_health_and_fires_cron(
+    e2e_env: dict[str, str], spawn: list[subprocess.Popen[str]]
+) -> None:
     port = free_port()
     server = subprocess.Popen(
         [NOMAFLOW, "serve", "--port", str(port)],

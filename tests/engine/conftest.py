@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import anyio
-
 import pytest
 
 from engine.config import Install, load_install
@@ -17,11 +16,11 @@ if str(PLUGINS) not in sys.path:
     sys.path.insert(0, str(PLUGINS))
 
 
-async def reached(name: str, timeout: float = 10) -> None:
+async def reached(name: str, within: float = 10) -> None:
     """Wait (in a thread, bounded) until a step has passed the gate named `name`."""
     from enginejobs.steps import gate
 
-    assert await anyio.to_thread.run_sync(gate(name).wait, timeout), f"no step reached {name!r}"
+    assert await anyio.to_thread.run_sync(gate(name).wait, within), f"no step reached {name!r}"
 
 
 def make_install(root: Path, database_url: str, extra: str = "") -> Install:

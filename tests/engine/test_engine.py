@@ -39,7 +39,10 @@ async def test_steps_chain_outputs_persist_and_stream(install: Install) -> None:
         engine.define_job(
             name="chain",
             params={"a": 1},
-            steps=[python_step("add", "add", a="${params.a}", b=20), python_step("double", "double", value="${previous.output.sum}")],
+            steps=[
+                python_step("add", "add", a="${params.a}", b=20),
+                python_step("double", "double", value="${previous.output.sum}"),
+            ],
         )
         run = await engine.trigger("chain", params={"a": 22}, triggered_by="cli:alice")
         events = [type(event).__name__ async for event in run.events()]
@@ -47,18 +50,30 @@ async def test_steps_chain_outputs_persist_and_stream(install: Install) -> None:
         assert outcome.status == "succeeded"
         assert outcome.step("double").output == {"value": 84, "dry_run": False, "run_id": run.run_id}
         assert events == [
-            "RunStarted", "StepStarted", "StepFinished", "StepStarted", "LogLine", "LogLine", "StepFinished", "RunFinished",
+            "RunStarted",
+            "StepStarted",
+            "StepFinished",
+            "StepStarted",
+            "LogLine",
+            "LogLine",
+            "StepFinished",
+            "RunFinished",
         ]
         stored = await engine.store.get_run(run.run_id)
         assert stored is not None
         assert (stored.status, stored.triggered_by, stored.params) == ("succeeded", "cli:alice", {"a": 22})
         assert stored.owner == engine.instance_id and stored.finished_at is not None
         steps = await engine.store.get_steps(run.run_id)
-        assert [(s.step_name, s.status, s.attempts) for s in steps] == [("add", "succeeded", 1), ("double", "succeeded", 1)]
+        assert [(s.step_name, s.status, s.attempts) for s in steps] == [
+            ("add", "succeeded", 1),
+            ("double", "succeeded", 1),
+        ]
         assert steps[1].input == {"callable": "enginejobs.steps:double", "kwargs": {"value": 42}}
         assert steps[0].output == {"sum": 42}
         logs = await engine.store.get_logs(run.run_id)
-        messages = [(log.level, log.step_name, log.message) for log in logs if not (log.fields or {}).get("event")]
+        messages = [
+            (log.level, log.step_name, log.message) for log in logs if not (log.fields or {}).get("event")
+        ]
         assert messages == [("info", "double", "doubling"), ("warning", "double", "a warning line")]
         assert [log.seq for log in logs] == sorted(log.seq for log in logs)
         assert engine.tracker.runs == {}  # it left the in-flight view when it ended
@@ -83,7 +98,8 @@ async def test_abort_of_an_async_step_ends_the_run_within_a_second(install: Inst
     name = unique("forever")
     async with Engine(install, scheduler=False) as engine:
         engine.define_job(
-            name="long", steps=[python_step("wait", "wait_forever", name=name), python_step("after", "add", a=1, b=1)]
+            name="long",
+            steps=[python_step("wait", "wait_forever", name=name), python_step("after", "add", a=1, b=1)],
         )
         run = await engine.trigger("long")
         await reached(f"{name}:entered")
@@ -143,7 +159,11 @@ async def test_failures_are_clear_and_recorded(install: Install) -> None:
         engine.define_job(name="bad-output", steps=[python_step("s", "unjsonable")])
         engine.define_job(name="boom", steps=[python_step("s", "explode", message="disk full")])
         engine.define_job(
-            name="bad-ref", steps=[python_step("a", "add", a=1, b=2), python_step("b", "double", value="${previous.output.total}")]
+            name="bad-ref",
+            steps=[
+                python_step("a", "add", a=1, b=2),
+                python_step("b", "double", value="${previous.output.total}"),
+            ],
         )
         outcome = await (await engine.trigger("bad-output")).wait()
         assert outcome.status == "failed" and "not JSON-able" in (outcome.error or "")
@@ -158,7 +178,9 @@ async def test_failures_are_clear_and_recorded(install: Install) -> None:
 
 async def test_params_and_dry_run_reach_the_step(install: Install) -> None:
     async with Engine(install, scheduler=False) as engine:
-        engine.define_job(name="p", params={"value": 1}, steps=[python_step("d", "double", value="${params.value}")])
+        engine.define_job(
+            name="p", params={"value": 1}, steps=[python_step("d", "double", value="${params.value}")]
+        )
         with pytest.raises(ParamError, match="param 'value' of job 'p' expects a whole number"):
             await engine.trigger("p", params={"value": "three"})
         outcome = await (await engine.trigger("p", params={"value": 5}, dry_run=True)).wait()
@@ -168,7 +190,9 @@ async def test_params_and_dry_run_reach_the_step(install: Install) -> None:
 async def test_jobs_defined_in_python_get_the_same_checks(install: Install) -> None:
     engine = Engine(install, scheduler=False)
     with pytest.raises(ConfigError) as raised:
-        engine.define_job(name="x", schedule="0 0 * * *", timezone="Mars/Base", steps=[{"name": "s", "type": "pyhton"}])
+        engine.define_job(
+            name="x", schedule="0 0 * * *", timezone="Mars/Base", steps=[{"name": "s", "type": "pyhton"}]
+        )
     paths = {p.path for p in raised.value.problems}
     assert paths == {"timezone", "steps[0].type"}
 
@@ -177,7 +201,9 @@ async def test_cron_fires_through_the_clock_with_the_exact_scheduled_time(instal
     start = datetime(2026, 6, 1, 12, 0, 3, tzinfo=UTC)
     clock = ManualClock(start)
     async with Engine(install, clock=clock, scheduler=True) as engine:
-        engine.define_job(name="every-10s", schedule="*/10 * * * * *", steps=[python_step("s", "add", a=1, b=1)])
+        engine.define_job(
+            name="every-10s", schedule="*/10 * * * * *", steps=[python_step("s", "add", a=1, b=1)]
+        )
         finished = engine.bus.subscribe()
         await clock.wait_for_sleepers()
         assert clock.next_deadline() == datetime(2026, 6, 1, 12, 0, 10, tzinfo=UTC)
@@ -209,7 +235,9 @@ async def test_shutdown_waits_for_the_grace_period_then_records_aborts(install: 
         stored = await again.store.get_run(run.run_id)
         assert stored is not None and stored.status == "aborted"
         assert [s.status for s in await again.store.get_steps(run.run_id)] == ["aborted"]
-        assert stored.finished_at is not None and stored.finished_at - stored.started_at < timedelta(seconds=5)
+        assert stored.finished_at is not None and stored.finished_at - stored.started_at < timedelta(
+            seconds=5
+        )
 
 
 async def test_retry_from_the_failed_step_reuses_earlier_outputs(install: Install) -> None:
@@ -237,7 +265,9 @@ async def test_retry_from_the_failed_step_reuses_earlier_outputs(install: Instal
         assert [s.status for s in outcome.steps] == ["succeeded", "aborted", "skipped"]
         assert outcome.step("add").attempts == 0 and outcome.step("add").output == {"sum": 5}
         stored = await engine.store.get_run(retried.run_id)
-        assert stored is not None and stored.resumed_from == first.run_id and stored.triggered_by == "user:alice"
+        assert (
+            stored is not None and stored.resumed_from == first.run_id and stored.triggered_by == "user:alice"
+        )
         with pytest.raises(RetryRefused, match="no run with id"):
             await engine.retry("00000000-0000-0000-0000-000000000000")
         engine.define_job(name="fine", steps=[python_step("add", "add", a=1, b=1)])

@@ -90,7 +90,7 @@ STATIC = StaticContext(params=frozenset({"region"}), earlier_steps=("extract",),
 @pytest.mark.parametrize(
     ("template", "problem"),
     [
-        ("${todya}", 'unknown name \'todya\' (did you mean "today"?)'),
+        ("${todya}", "unknown name 'todya' (did you mean \"today\"?)"),
         ("${params.regoin}", "param 'regoin' is not declared"),
         ("${steps.load.output}", "no earlier step named 'load'"),
         ("${steps.extract}", "expected steps.<name>.output"),

@@ -103,7 +103,13 @@ def test_final_states_have_no_way_out() -> None:
 
 
 def test_persisted_run_statuses_are_the_products() -> None:
-    assert {s.value for s in RunState} - {"pending"} == {"running", "succeeded", "failed", "aborted", "skipped"}
+    assert {s.value for s in RunState} - {"pending"} == {
+        "running",
+        "succeeded",
+        "failed",
+        "aborted",
+        "skipped",
+    }
     assert StepState.RETRYING in STEP_TABLE.states
 
 

@@ -15,7 +15,8 @@ def extract_orders(month: str, region: str, ctx: StepContext) -> dict[str, objec
     rng = random.Random(f"{month}-{region}")
     regions = REGIONS if region == "all" else (region,)
     orders = [
-        {"id": n, "region": rng.choice(regions), "amount": round(rng.uniform(5, 500), 2)} for n in range(1, 41)
+        {"id": n, "region": rng.choice(regions), "amount": round(rng.uniform(5, 500), 2)}
+        for n in range(1, 41)
     ]
     ctx.log.info(f"extracted {len(orders)} orders for {month}", month=month, region=region)
     return {"month": month, "orders": orders, "count": len(orders)}

@@ -68,7 +68,7 @@ def test_nomaflow_check_lists_every_problem_and_exits_non_zero(tmp_path: Path) -
     output = result.output
     assert "4 configuration problems" in output
     for path in ("jobs[0].colour", "jobs[0].timezone", "jobs[0].schedule", "jobs[0].steps[0].type"):
-        assert f"plugins/billing/jobs.toml:" in output and path in output
+        assert "plugins/billing/jobs.toml:" in output and path in output
     assert "Traceback" not in output
 
 
@@ -78,29 +78,39 @@ def test_check_passes_on_the_example() -> None:
     assert "4 jobs" in result.output
 
 
+JOB = '[[jobs]]\nname = "a"\n'
+STEP = '[[jobs.steps]]\nname = "s"\ntype = "python"\ncallable = "os:getcwd"\n'
+
+
 @pytest.mark.parametrize(
     ("jobs_toml", "path", "message"),
     [
-        ('[[jobs]]\nname = "a"\n', "jobs[0].steps", "at least one"),
-        ('[[jobs]]\nname = "a b"\n[[jobs.steps]]\nname = "s"\ntype = "python"\ncallable = "os:getcwd"\n',
-         "jobs[0].name", "not a valid job name"),
-        ('[[jobs]]\nname = "a"\n[jobs.retry]\nmax_attempts = 0\n[[jobs.steps]]\nname = "s"\ntype = "python"\n'
-         'callable = "os:getcwd"\n', "jobs[0].retry.max_attempts", "expected an integer >= 1"),
-        ('[[jobs]]\nname = "a"\n[[jobs.steps]]\nname = "s"\ntype = "python"\ncallable = "os:getcwd"\n'
-         'timeout_seconds = "ten"\n', "jobs[0].steps[0].timeout_seconds", "expected 'float | null', got 'str'"),
-        ('[[jobs]]\nname = "a"\n[[jobs.steps]]\nname = "s"\ntype = "python"\ncallable = "os:getcwd"\n'
-         '[[jobs.steps]]\nname = "s"\ntype = "python"\ncallable = "os:getcwd"\n',
-         "jobs[0].steps[1].name", "already named 's'"),
-        ('[[jobs]]\nname = "a"\n[[jobs.steps]]\nname = "s"\ntype = "python"\ncallable = "os:getcwd"\nkwarg = {}\n',
-         "jobs[0].steps[0].kwarg", 'unknown key (did you mean "kwargs"?)'),
-        ('[[jobs]]\nname = "a"\n[[jobs.steps]]\nname = "s"\ntype = "python"\ncallable = "no_such_module_x:f"\n',
-         "jobs[0].steps[0].callable", "cannot import module 'no_such_module_x'"),
-        ('[[jobs]]\nname = "a"\n[[jobs.steps]]\nname = "s"\ntype = "python"\ncallable = "os.path:join"\n'
-         'kwargs = { nope = 1 }\n', "jobs[0].steps[0].kwargs.nope", "takes no argument 'nope'"),
-        ('[[jobs]]\nname = "a"\nenabled = "yes"\n[[jobs.steps]]\nname = "s"\ntype = "python"\ncallable = "os:getcwd"\n',
-         "jobs[0].enabled", "expected 'bool', got 'str'"),
-        ('[[jobs]]\nname = "a"\n[[jobs.steps]]\nname = "s"\ncallable = "os:getcwd"\n',
-         "jobs[0].steps[0].type", "required field is missing"),
+        (JOB, "jobs[0].steps", "at least one"),
+        (JOB.replace('"a"', '"a b"') + STEP, "jobs[0].name", "not a valid job name"),
+        (
+            JOB + "[jobs.retry]\nmax_attempts = 0\n" + STEP,
+            "jobs[0].retry.max_attempts",
+            "expected an integer >= 1",
+        ),
+        (
+            JOB + STEP + 'timeout_seconds = "ten"\n',
+            "jobs[0].steps[0].timeout_seconds",
+            "expected 'float | null'",
+        ),
+        (JOB + STEP + STEP, "jobs[0].steps[1].name", "already named 's'"),
+        (JOB + STEP + "kwarg = {}\n", "jobs[0].steps[0].kwarg", 'unknown key (did you mean "kwargs"?)'),
+        (
+            JOB + STEP.replace("os:getcwd", "no_such_module_x:f"),
+            "jobs[0].steps[0].callable",
+            "cannot import module 'no_such_module_x'",
+        ),
+        (
+            JOB + STEP.replace("os:getcwd", "os.path:join") + "kwargs = { nope = 1 }\n",
+            "jobs[0].steps[0].kwargs.nope",
+            "takes no argument 'nope'",
+        ),
+        (JOB + 'enabled = "yes"\n' + STEP, "jobs[0].enabled", "expected 'bool', got 'str'"),
+        (JOB + STEP.replace('type = "python"\n', ""), "jobs[0].steps[0].type", "required field is missing"),
     ],
 )
 def test_each_kind_of_problem(tmp_path: Path, jobs_toml: str, path: str, message: str) -> None:
@@ -136,9 +146,12 @@ def test_app_toml_problems_and_duplicate_jobs(tmp_path: Path) -> None:
     assert "job 'a' is already declared in plugins/billing/jobs.toml" in shown
 
 
-def test_database_url_defaults_beside_app_toml_and_env_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_database_url_defaults_beside_app_toml_and_env_overrides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app_toml = write_install(
-        tmp_path, '[[jobs]]\nname = "a"\n[[jobs.steps]]\nname = "s"\ntype = "python"\ncallable = "os:getcwd"\n'
+        tmp_path,
+        '[[jobs]]\nname = "a"\n[[jobs.steps]]\nname = "s"\ntype = "python"\ncallable = "os:getcwd"\n',
     )
     monkeypatch.delenv("NOMAFLOW_DATABASE_URL", raising=False)
     assert load_install(app_toml).database_url == f"sqlite+aiosqlite:///{tmp_path.resolve() / 'nomaflow.db'}"
