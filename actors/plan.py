@@ -29,6 +29,7 @@ class JobPlan(msgspec.Struct, frozen=True, kw_only=True):
     timezone: str
     steps: tuple[StepPlan, ...]
     params: dict[str, Any] = msgspec.field(default_factory=dict)
+    timeout_seconds: float | None = None  # the whole run's; it then fails as timed out
 
 
 class RunRequest(msgspec.Struct, frozen=True, kw_only=True):

@@ -73,6 +73,7 @@ class RunActor:
         self._mailbox: Mailbox[AbortRun] = Mailbox()
         self._walk_scope = anyio.CancelScope()
         self._abort_reason: str | None = None
+        self._timed_out = False
         self.life: Lifecycle[RunState, RunTrigger] = Lifecycle(RUN_TABLE)
         self._journal = Journal(store, events, logs)
         self._facts = RunFacts(
@@ -102,6 +103,8 @@ class RunActor:
             elif await self._admit():
                 async with anyio.create_task_group() as group:
                     group.start_soon(self._read_mailbox)
+                    if self.job.timeout_seconds is not None:
+                        group.start_soon(self._time_out, self.job.timeout_seconds)
                     await self._walk()
                     group.cancel_scope.cancel()
         except BaseException as exc:
@@ -121,10 +124,16 @@ class RunActor:
             )
             self.finished.set()
 
+    async def _time_out(self, seconds: float) -> None:
+        await self._clock.sleep(seconds)
+        if self._abort_reason is None:
+            self._timed_out = True
+            self._walk_scope.cancel()
+
     async def _read_mailbox(self) -> None:
         while True:
             message = await self._mailbox.receive()
-            if self._abort_reason is None:
+            if self._abort_reason is None and not self._timed_out:
                 self._abort_reason = message.reason
                 self._walk_scope.cancel()
 
@@ -238,7 +247,9 @@ class RunActor:
                     if index + 1 < len(self._steps):
                         self._steps[index + 1].begin(self._scope(outputs, step.output))
                         await self._flush()
-            if self._walk_scope.cancelled_caught:
+            if self._walk_scope.cancelled_caught and self._timed_out:
+                trigger, error = RunTrigger.FAIL, f"the run timed out after {self.job.timeout_seconds:g} s"
+            elif self._walk_scope.cancelled_caught:
                 trigger, error = RunTrigger.ABORT, f"aborted: {self._abort_reason}"
         except anyio.get_cancelled_exc_class():
             # Cancelled from outside (the engine's task group): still record the run as ended.

@@ -3,14 +3,19 @@
 Fires are kept in a heap, so 10,000 declared jobs cost one wait, not 10,000 timers. Each fire is
 dispatched with `triggered_by = "cron"` and the exact `scheduled_for` (UTC) without waiting for the run,
 so one slow admission never delays the next fire.
+
+When it starts (at engine start, or when this engine becomes the leader) it first applies each job's
+catch-up policy to the fires that were due while nobody was scheduling: it knows the last fire of every
+job from the store, so restarting twice never adds runs (and the store's unique (job, scheduled_for)
+absorbs any fire dispatched twice).
 """
 
 from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Callable, Iterable
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
 
 import anyio
 from anyio.abc import TaskStatus
@@ -21,13 +26,47 @@ from engine.config.jobs import JobDefinition
 log = logging.getLogger("nomaflow.scheduler")
 
 Fire = Callable[[JobDefinition, datetime], None]
+# Missed fires of one job, oldest first: run one after another (a job never overlaps itself).
+CatchUp = Callable[[JobDefinition, list[datetime]], None]
+
+# A catch-up of "all" dispatches at most this many missed fires per job, oldest dropped first.
+CATCH_UP_LIMIT = 1000
+
+
+def missed_fires(job: JobDefinition, last_fire: datetime | None, now: datetime) -> list[datetime]:
+    """The fires of `job` to dispatch now for those due after `last_fire` and up to `now`, by its policy."""
+    if last_fire is None or job.schedule is None or job.catch_up == "skip":
+        return []
+    oldest = now - timedelta(seconds=job.catch_up_window_seconds)
+    missed: list[datetime] = []
+    cursor = max(last_fire, oldest - timedelta(microseconds=1))
+    while (fire := job.schedule.next_after(cursor)) is not None and fire <= now:
+        missed.append(fire)
+        if len(missed) > CATCH_UP_LIMIT:
+            missed.pop(0)
+        cursor = fire
+    if job.catch_up == "latest":
+        return missed[-1:]
+    return missed
 
 
 class CronScheduler:
-    def __init__(self, jobs: Callable[[], Iterable[JobDefinition]], fire: Fire, clock: Clock) -> None:
+    def __init__(
+        self,
+        jobs: Callable[[], Iterable[JobDefinition]],
+        fire: Fire,
+        clock: Clock,
+        *,
+        last_fires: Mapping[str, datetime] | None = None,
+        catch_up: CatchUp | None = None,
+    ) -> None:
         self._jobs = jobs
         self._fire = fire
+        self._catch_up_with = catch_up
         self._clock = clock
+        self._last_fires = dict(last_fires or {})
+        self.caught_up = 0
+        self.waiting = False  # true while it sleeps until the next fire (tests wait for this)
         self._heap: list[tuple[datetime, str]] = []
         self._by_name: dict[str, JobDefinition] = {}
         self._wait_scope: anyio.CancelScope | None = None
@@ -52,15 +91,47 @@ class CronScheduler:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         self.reload()
+        self._catch_up()
         task_status.started()
         while True:
             with anyio.CancelScope() as self._wait_scope:
-                if self._heap:
-                    await self._clock.sleep_until(self._heap[0][0])
-                else:
-                    await anyio.sleep_forever()
+                self.waiting = True
+                try:
+                    if self._heap:
+                        await self._clock.sleep_until(self._heap[0][0])
+                    else:
+                        await anyio.sleep_forever()
+                finally:
+                    self.waiting = False
             self._wait_scope = None
             self._fire_due()
+
+    def _catch_up(self) -> None:
+        now = self._clock.now()
+        for job in self._by_name.values():
+            missed = missed_fires(job, self._last_fires.get(job.name), now)
+            if not missed:
+                continue
+            log.info(
+                "catching up job %s: %d missed fire(s) from %s (catch_up = %s)",
+                job.name,
+                len(missed),
+                missed[0].isoformat(),
+                job.catch_up,
+            )
+            self.caught_up += len(missed)
+            if self._catch_up_with is not None:
+                self._catch_up_with(job, missed)
+            else:
+                for fire in missed:
+                    self._dispatch(job, fire)
+
+    def _dispatch(self, job: JobDefinition, fire: datetime) -> None:
+        try:
+            self._fire(job, fire)
+            self.fired += 1
+        except Exception:
+            log.exception("could not dispatch the %s fire of job %s", fire.isoformat(), job.name)
 
     def _fire_due(self) -> None:
         now = self._clock.now()
@@ -69,11 +140,7 @@ class CronScheduler:
             job = self._by_name.get(name)
             if job is None or job.schedule is None:
                 continue
-            try:
-                self._fire(job, fire)
-                self.fired += 1
-            except Exception:
-                log.exception("could not dispatch the %s fire of job %s", fire.isoformat(), name)
+            self._dispatch(job, fire)
             following = job.schedule.next_after(fire)
             if following is not None:
                 heapq.heappush(self._heap, (following, name))

@@ -21,6 +21,7 @@ from engine.config.decode import Counter, Report, decode_struct, join
 from engine.config.model import STEP_COMMON_KEYS, JobSettings, StepSettings
 from engine.config.problems import did_you_mean
 from engine.cron import CronError, CronSchedule
+from engine.durations import DurationError, parse_duration
 from engine.steps.base import StepType
 from engine.templating import StaticContext, check, is_name, references
 
@@ -59,6 +60,13 @@ class JobDefinition:
     steps: tuple[StepDefinition, ...]
     source: str  # where it was declared, for messages
     settings: JobSettings = field(repr=False, compare=False, default_factory=lambda: JobSettings(name=""))
+    timeout_seconds: float | None = None
+    catch_up: str = "latest"
+    catch_up_window_seconds: float = 3600.0
+    on_interrupt: str = "fail"
+    alert_after_seconds: float | None = None  # alert_if_no_success_within
+    hooks: tuple[JobDefinition, ...] = ()  # the <name>.on-failure / .on-success jobs, if declared
+    hook_of: str | None = None  # for a hook job: the job it belongs to
 
     def plan(self) -> JobPlan:
         return JobPlan(
@@ -67,7 +75,26 @@ class JobDefinition:
             timezone=self.timezone,
             steps=tuple(step.plan() for step in self.steps),
             params=dict(self.params),
+            timeout_seconds=self.timeout_seconds,
         )
+
+    def hook(self, kind: str) -> JobDefinition | None:
+        """The job run after this one ends: kind is "on-failure" or "on-success"."""
+        return next((hook for hook in self.hooks if hook.name == f"{self.name}.{kind}"), None)
+
+
+# What a hook's steps can read, as `${params.<name>}`: the run that ended (or why the alert fired).
+HOOK_PARAMS: dict[str, Any] = {
+    "run_id": "",
+    "job": "",
+    "status": "",
+    "error": "",
+    "failed_step": "",
+    "started_at": "",
+    "finished_at": "",
+    "reason": "",
+    "run_params": {},
+}
 
 
 _TIMEZONES: list[str] = []
@@ -127,7 +154,51 @@ def decode_job(
             report(join(path, f"params.{key}"), f"'{key}' is not a valid param name")
     if not settings.steps:
         report(join(path, "steps"), "a job needs at least one [[jobs.steps]]")
+    timeout = settings.timeout_seconds
+    if timeout is not None and timeout <= 0:
+        report(join(path, "timeout_seconds"), f"expected a number > 0, got {timeout}")
+    window = _duration(settings.catch_up_window, join(path, "catch_up_window"), report) or 0.0
+    alert_after = None
+    if settings.alert_if_no_success_within is not None:
+        alert_after = _duration(
+            settings.alert_if_no_success_within, join(path, "alert_if_no_success_within"), report
+        )
+        if not settings.on_failure:
+            report(
+                join(path, "alert_if_no_success_within"),
+                "the alert runs the job's [[jobs.on_failure]] steps, and it has none",
+            )
     steps = _decode_steps(settings.steps, path, report, step_types, settings.retry, settings.params, environ)
+    hooks: list[JobDefinition] = []
+    for kind, raw_steps in (("on-failure", settings.on_failure), ("on-success", settings.on_success)):
+        if not raw_steps:
+            continue
+        hook_steps = _decode_steps(
+            raw_steps,
+            join(path, kind.replace("-", "_")),
+            report,
+            step_types,
+            settings.retry,
+            HOOK_PARAMS,
+            environ,
+            steps_key="",
+        )
+        if hook_steps is not None:
+            hooks.append(
+                JobDefinition(
+                    name=f"{settings.name}.{kind}",
+                    app=settings.app or default_app,
+                    description=f"Runs after a run of {settings.name} {'fails' if kind == 'on-failure' else 'succeeds'}.",
+                    schedule=None,
+                    timezone=timezone if timezone_problem is None else "UTC",
+                    enabled=True,
+                    params=dict(HOOK_PARAMS),
+                    retry=settings.retry,
+                    steps=tuple(hook_steps),
+                    source=source,
+                    hook_of=settings.name,
+                )
+            )
     if steps is None or counter.count:
         return None
     return JobDefinition(
@@ -142,7 +213,21 @@ def decode_job(
         steps=tuple(steps),
         source=source,
         settings=settings,
+        timeout_seconds=timeout,
+        catch_up=settings.catch_up,
+        catch_up_window_seconds=window,
+        on_interrupt=settings.on_interrupt,
+        alert_after_seconds=alert_after,
+        hooks=tuple(hooks),
     )
+
+
+def _duration(text: str, path: str, report: Report) -> float | None:
+    try:
+        return parse_duration(text)
+    except DurationError as exc:
+        report(path, str(exc))
+        return None
 
 
 def _decode_steps(
@@ -153,12 +238,17 @@ def _decode_steps(
     job_retry: RetryPolicy,
     params: Mapping[str, Any],
     environ: Mapping[str, str] | None,
+    *,
+    steps_key: str = "steps",
 ) -> list[StepDefinition] | None:
     steps: list[StepDefinition] = []
     ok = True
     seen: list[str] = []
     for position, raw in enumerate(raw_steps):
-        path = f"{job_path}.steps[{position}]" if job_path else f"steps[{position}]"
+        where = f"{steps_key}[{position}]" if steps_key else f"[{position}]"
+        path = (
+            f"{job_path}.{where}" if job_path and steps_key else f"{job_path}{where}" if job_path else where
+        )
         step = _decode_step(raw, path, position, report, step_types, job_retry, params, seen, environ)
         if step is None:
             ok = False

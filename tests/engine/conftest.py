@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -29,6 +30,21 @@ def make_install(root: Path, database_url: str, extra: str = "") -> Install:
         f"shutdown_grace_seconds = 5\n{extra}"
     )
     return load_install(root / "app.toml")
+
+
+def quiet_install(install: Install) -> Install:
+    """The install with heartbeats and leadership checks an hour apart, so that in tests driving a
+    ManualClock the deadline that matters is the scheduler's."""
+    install.settings.jobs.heartbeat_seconds = 3600
+    install.settings.jobs.leader_renew_seconds = 3600
+    return install
+
+
+async def until(condition: Callable[[], bool], within: float = 10) -> None:
+    """Let the engine's tasks run until `condition` holds (checked at every turn of the event loop)."""
+    with anyio.fail_after(within):
+        while not condition():
+            await anyio.sleep(0)
 
 
 @pytest.fixture

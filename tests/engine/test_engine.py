@@ -15,7 +15,7 @@ from actors.events import RunFinished
 from engine import ConfigError, Engine, ManualClock
 from engine.config import Install
 from engine.params import ParamError
-from tests.engine.conftest import reached
+from tests.engine.conftest import quiet_install, reached, until
 
 pytestmark = pytest.mark.anyio
 
@@ -200,17 +200,18 @@ async def test_jobs_defined_in_python_get_the_same_checks(install: Install) -> N
 async def test_cron_fires_through_the_clock_with_the_exact_scheduled_time(install: Install) -> None:
     start = datetime(2026, 6, 1, 12, 0, 3, tzinfo=UTC)
     clock = ManualClock(start)
-    async with Engine(install, clock=clock, scheduler=True) as engine:
+    async with Engine(quiet_install(install), clock=clock, scheduler=True) as engine:
         engine.define_job(
             name="every-10s", schedule="*/10 * * * * *", steps=[python_step("s", "add", a=1, b=1)]
         )
         finished = engine.bus.subscribe()
-        await clock.wait_for_sleepers()
+        await until(lambda: engine.scheduler is not None and engine.scheduler.waiting)
         assert clock.next_deadline() == datetime(2026, 6, 1, 12, 0, 10, tzinfo=UTC)
         clock.advance(7)
-        async for event in finished:
-            if isinstance(event, RunFinished):
-                break
+        with anyio.fail_after(10):
+            async for event in finished:
+                if isinstance(event, RunFinished):
+                    break
         finished.close()
         page = await engine.store.list_runs(job="every-10s")
         [run] = page.runs

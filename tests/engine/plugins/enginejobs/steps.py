@@ -43,3 +43,7 @@ def unjsonable() -> object:
 
 def explode(message: str) -> None:
     raise RuntimeError(message)
+
+
+def echo(text: str) -> dict[str, str]:
+    return {"text": text}

@@ -1,0 +1,110 @@
+"""After a run: the job's on_failure / on_success steps, and the dead-man's switch.
+
+A job's `[[jobs.on_failure]]` steps form a job of their own, `<job>.on-failure` (likewise
+`.on-success`), run with params describing the run that ended: run_id, job, status, error, failed_step,
+started_at, finished_at, run_params, and `reason`. So a hook is recorded, listed and streamed like any
+run, and its steps read those details as `${params.error}` and so on.
+
+The dead-man's switch runs a job's on_failure steps when it has not succeeded for
+`alert_if_no_success_within`, and again after each further such period of silence; only the engine
+that schedules cron watches, so replicas do not alert together.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from actors.events import AnyEvent, RunFinished
+from engine.store.recovery import last_successes
+
+if TYPE_CHECKING:
+    from engine.engine import Engine
+
+log = logging.getLogger("nomaflow.hooks")
+
+SILENCE_CHECK_SECONDS = 60.0
+
+
+class Hooks:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._alerted: dict[str, datetime] = {}
+
+    def __call__(self, event: AnyEvent) -> None:
+        """Bus listener: a run ended; start its job's hook if it has one for that ending."""
+        if not isinstance(event, RunFinished):
+            return
+        kind = {"failed": "on-failure", "succeeded": "on-success"}.get(event.status)
+        job = self._engine.jobs.get(event.job)
+        if kind is None or job is None or job.hook(kind) is None:
+            return
+        self._engine.spawn(self._run_hook(kind, event))
+
+    async def _run_hook(self, kind: str, event: RunFinished) -> None:
+        engine = self._engine
+        run = await engine.store.get_run(event.run_id)
+        steps = await engine.store.get_steps(event.run_id)
+        failed = next((step.step_name for step in steps if step.status in ("failed", "aborted")), "")
+        params: dict[str, Any] = {
+            "run_id": event.run_id,
+            "job": event.job,
+            "status": event.status,
+            "error": event.error or "",
+            "failed_step": failed,
+            "started_at": run.started_at.isoformat() if run else "",
+            "finished_at": event.at.isoformat(),
+            "reason": f"run {event.run_id} {event.status}",
+            "run_params": run.params if run else {},
+        }
+        await self._trigger(f"{event.job}.{kind}", params)
+
+    async def _trigger(self, hook: str, params: dict[str, Any]) -> None:
+        try:
+            await self._engine.trigger(hook, params, triggered_by="hook", check_params=False)
+        except Exception:
+            log.exception("could not start hook %s", hook)
+
+    async def watch_silence(self) -> None:
+        """Every minute: alert for each job with alert_if_no_success_within that has been silent too long."""
+        engine = self._engine
+        watched = {name: job for name, job in engine.jobs.items() if job.alert_after_seconds is not None}
+        if not watched:
+            return
+        since = engine.clock.now()  # a job that never succeeded counts from when we started watching
+        while True:
+            await self.check_silence(since)
+            await engine.clock.sleep(SILENCE_CHECK_SECONDS)
+
+    async def check_silence(self, since: datetime) -> list[str]:
+        engine = self._engine
+        now = engine.clock.now()
+        successes = await last_successes(engine.store.engine)
+        alerted: list[str] = []
+        for name, job in engine.jobs.items():
+            if job.alert_after_seconds is None:
+                continue
+            quiet_since = max(successes.get(name, since), self._alerted.get(name, since))
+            if now - quiet_since < timedelta(seconds=job.alert_after_seconds):
+                continue
+            last = successes.get(name)
+            reason = (
+                f"no successful run since {last.isoformat()}" if last else "no successful run yet"
+            ) + f" (alert_if_no_success_within = {job.settings.alert_if_no_success_within})"
+            log.warning("job %s: %s", name, reason)
+            self._alerted[name] = now
+            alerted.append(name)
+            params: dict[str, Any] = {
+                "run_id": "",
+                "job": name,
+                "status": "silent",
+                "error": reason,
+                "failed_step": "",
+                "started_at": "",
+                "finished_at": "",
+                "reason": reason,
+                "run_params": {},
+            }
+            await self._trigger(f"{name}.on-failure", params)
+        return alerted

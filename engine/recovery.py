@@ -1,0 +1,76 @@
+"""Crash recovery: heartbeats on this engine's running runs, and the runs of engines that died.
+
+Every `[jobs] heartbeat_seconds` the engine stamps its running runs, then looks for running runs of
+other engines not stamped for `interrupted_after_seconds`: their engine was killed or lost its host.
+Each is marked `failed` as interrupted (with its in-flight step) by exactly one engine, which publishes
+the run's end and, for jobs with `on_interrupt = "resume"`, starts a recovery run at the interrupted
+step that reuses the outputs of the steps that had succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from actors.errors import UnknownJob
+from actors.events import RunFinished
+from engine.store.recovery import InterruptedRun, fail_interrupted, heartbeat
+
+if TYPE_CHECKING:
+    from engine.engine import Engine
+
+log = logging.getLogger("nomaflow.recovery")
+
+
+class Recovery:
+    def __init__(self, engine: Engine, database: AsyncEngine) -> None:
+        self._engine = engine
+        self._database = database
+        settings = engine.install.settings.jobs
+        self._every = settings.heartbeat_seconds
+        self._after = timedelta(seconds=settings.interrupted_after_seconds)
+
+    async def run(self) -> None:
+        while True:
+            await self._engine.clock.sleep(self._every)
+            try:
+                await self.beat()
+            except Exception:  # a database hiccup must not end recovery: try again next beat
+                log.exception("heartbeat or interrupted-run check failed")
+
+    async def beat(self) -> list[InterruptedRun]:
+        now = self._engine.clock.now()
+        await heartbeat(self._database, self._engine.instance_id, now)
+        found = await fail_interrupted(
+            self._database, cutoff=now - self._after, at=now, me=self._engine.instance_id
+        )
+        for run in found:
+            await self._recover(run)
+        return found
+
+    async def _recover(self, run: InterruptedRun) -> None:
+        engine = self._engine
+        stored = await engine.store.get_run(run.run_id)
+        error = stored.error if stored else "interrupted"
+        log.warning("run %s of %s was interrupted: %s", run.run_id, run.job_name, error)
+        engine.bus.publish(
+            RunFinished(
+                run_id=run.run_id,
+                job=run.job_name,
+                seq=(await engine.store.get_logs(run.run_id))[-1].seq if stored else 0,
+                at=engine.clock.now(),
+                status="failed",
+                error=error,
+            )
+        )
+        try:
+            job = engine.job(run.job_name)
+        except UnknownJob:
+            return  # the job is no longer declared: nothing to resume
+        if job.on_interrupt != "resume":
+            return
+        handle = await engine.retry(run.run_id, triggered_by="recovery")
+        log.warning("run %s resumes interrupted run %s (%s)", handle.run_id, run.run_id, handle.status)

@@ -1,0 +1,165 @@
+"""What crash recovery and the scheduler ask of the store: heartbeats, runs whose engine died, last fires.
+
+Every engine stamps `heartbeat_at` on its running runs. A running run whose stamp is older than the
+cutoff belongs to an engine that stopped (killed, crashed, lost its host): it is marked `failed` as
+interrupted, with its running step, by a compare-and-set so that only one engine reports it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from engine.store.columns import UTCDateTime
+from engine.store.tables import job_logs, job_runs, step_runs
+from engine.store.writes import transition_row
+
+
+class InterruptedRun(msgspec.Struct, frozen=True, kw_only=True):
+    run_id: str
+    job_name: str
+    owner: str | None
+    params: dict[str, Any]
+    dry_run: bool
+    interrupted_step: int | None  # position of the step that was in flight
+
+
+async def heartbeat(engine: AsyncEngine, owner: str, at: datetime) -> int:
+    """Stamp this engine's running runs; returns how many."""
+    async with engine.begin() as connection:
+        result = await connection.execute(
+            update(job_runs)
+            .where(job_runs.c.owner == owner, job_runs.c.status == "running")
+            .values(heartbeat_at=at)
+        )
+        return int(result.rowcount or 0)
+
+
+async def fail_interrupted(
+    engine: AsyncEngine, *, cutoff: datetime, at: datetime, me: str
+) -> list[InterruptedRun]:
+    """Mark failed every running run of another engine whose last heartbeat (or start) is before `cutoff`."""
+    last_sign = func.coalesce(job_runs.c.heartbeat_at, job_runs.c.started_at)
+    stale = and_(
+        job_runs.c.status == "running",
+        last_sign < cutoff,
+        or_(job_runs.c.owner.is_(None), job_runs.c.owner != me),
+    )
+    async with engine.connect() as connection:
+        candidates = (await connection.execute(select(job_runs).where(stale))).mappings().all()
+    found: list[InterruptedRun] = []
+    for run in candidates:
+        async with engine.begin() as connection:
+            seen = run["heartbeat_at"] or run["started_at"]
+            error = f"interrupted: engine {run['owner']} stopped heartbeating (last sign of life {seen.isoformat()})"
+            moved = await connection.execute(
+                update(job_runs)
+                .where(job_runs.c.id == run["id"], stale)
+                .values(status="failed", finished_at=at, error=error)
+            )
+            if moved.rowcount != 1:
+                continue  # another engine reported it first, or it ended after all
+            seq = int(
+                (
+                    await connection.execute(
+                        select(func.coalesce(func.max(job_logs.c.seq), 0)).where(
+                            job_logs.c.run_id == run["id"]
+                        )
+                    )
+                ).scalar_one()
+            )
+            steps = (
+                await connection.execute(
+                    select(
+                        step_runs.c.position, step_runs.c.step_name, step_runs.c.status, step_runs.c.attempts
+                    )
+                    .where(
+                        step_runs.c.run_id == run["id"],
+                        step_runs.c.status.in_(("running", "retrying", "pending")),
+                    )
+                    .order_by(step_runs.c.position)
+                )
+            ).all()
+            logs: list[dict[str, Any]] = []
+            in_flight: int | None = None
+            for step in steps:
+                interrupted = step.status in ("running", "retrying")
+                dest, trigger = ("failed", "fail") if interrupted else ("skipped", "skip")
+                if interrupted and step.status == "retrying":
+                    dest, trigger = "aborted", "abort"  # the table has no retrying -> failed move
+                if interrupted:
+                    in_flight = step.position
+                await connection.execute(
+                    update(step_runs)
+                    .where(step_runs.c.run_id == run["id"], step_runs.c.position == step.position)
+                    .values(status=dest, finished_at=at, error=error if interrupted else None)
+                )
+                seq += 1
+                logs.append(
+                    transition_row(
+                        run_id=run["id"],
+                        seq=seq,
+                        at=at,
+                        step=step.step_name,
+                        trigger=trigger,
+                        source=step.status,
+                        dest=dest,
+                        attempt=step.attempts,
+                        error=error if interrupted else None,
+                    )
+                )
+            seq += 1
+            logs.append(
+                transition_row(
+                    run_id=run["id"],
+                    seq=seq,
+                    at=at,
+                    step=None,
+                    trigger="fail",
+                    source="running",
+                    dest="failed",
+                    attempt=None,
+                    error=error,
+                )
+            )
+            await connection.execute(job_logs.insert(), logs)
+        found.append(
+            InterruptedRun(
+                run_id=run["id"],
+                job_name=run["job_name"],
+                owner=run["owner"],
+                params=run["params"],
+                dry_run=run["dry_run"],
+                interrupted_step=in_flight,
+            )
+        )
+    return found
+
+
+async def last_fires(engine: AsyncEngine) -> dict[str, datetime]:
+    """Each job's latest recorded cron fire (scheduled_for), whatever became of it."""
+    # type_ keeps the column's UTC handling on the aggregate (SQLite would hand back a string).
+    latest = func.max(job_runs.c.scheduled_for, type_=UTCDateTime())
+    query = (
+        select(job_runs.c.job_name, latest)
+        .where(job_runs.c.scheduled_for.is_not(None))
+        .group_by(job_runs.c.job_name)
+    )
+    async with engine.connect() as connection:
+        return {row[0]: row[1] for row in (await connection.execute(query)).all() if row[1] is not None}
+
+
+async def last_successes(engine: AsyncEngine) -> dict[str, datetime]:
+    """Each job's latest successful run's end."""
+    latest = func.max(job_runs.c.finished_at, type_=UTCDateTime())
+    query = (
+        select(job_runs.c.job_name, latest)
+        .where(job_runs.c.status == "succeeded")
+        .group_by(job_runs.c.job_name)
+    )
+    async with engine.connect() as connection:
+        return {row[0]: row[1] for row in (await connection.execute(query)).all() if row[1] is not None}
