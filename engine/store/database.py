@@ -1,0 +1,99 @@
+"""Opening the job store's database: URL normalisation and the per-connection setup SQLite needs.
+
+SQLite is tuned for several processes sharing one file: WAL, a generous busy timeout, and writes that
+take the write lock up front (BEGIN IMMEDIATE) so a second writer waits instead of failing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+# How long a SQLite writer waits for another process's write lock before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# Execution option naming how a SQLite transaction begins. Writers use IMMEDIATE (the default here):
+# taking the write lock at BEGIN means a waiting writer is queued by busy_timeout, whereas a DEFERRED
+# transaction that reads and then writes can fail at once with "database is locked" on the upgrade.
+# Read-only work asks for DEFERRED so it never queues behind writers (WAL lets it read concurrently).
+SQLITE_BEGIN_OPTION = "nomaflow_sqlite_begin"
+
+_SQLITE_DRIVERS = {"sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"}
+_POSTGRES_DRIVERS = {
+    "postgres",
+    "postgresql",
+    "postgresql+psycopg",
+    "postgresql+psycopg2",
+    "postgresql+asyncpg",
+}
+
+
+def normalise_url(url: str | URL) -> URL:
+    """The async form of a store URL: `sqlite:///f` -> `sqlite+aiosqlite:///f`, `postgresql://` ->
+    `postgresql+asyncpg://`. Raises ValueError for anything the store cannot run on."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.drivername in _SQLITE_DRIVERS:
+        if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
+            # One in-memory database is one connection: the writer and readers would share a
+            # transaction. A file (even in a temporary folder) keeps them apart.
+            raise ValueError(f"the job store needs a SQLite file, not an in-memory database: {url!s}")
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if parsed.drivername in _POSTGRES_DRIVERS:
+        return parsed.set(drivername="postgresql+asyncpg")
+    raise ValueError(
+        f"unsupported job store URL {parsed.render_as_string(hide_password=True)!r}: "
+        "use sqlite:///path/to/file.db or postgresql://user@host/db"
+    )
+
+
+def _json_dumps(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def create_engine(url: str | URL, **options: Any) -> AsyncEngine:
+    """An async engine for the job store at `url`; `options` go to SQLAlchemy's create_async_engine."""
+    target = normalise_url(url)
+    options.setdefault("json_serializer", _json_dumps)
+    options.setdefault("json_deserializer", msgspec.json.decode)
+    if target.drivername == "postgresql+asyncpg":
+        options.setdefault("pool_pre_ping", True)
+        return create_async_engine(target, **options)
+    engine = create_async_engine(target, **options)
+    _tune_sqlite(engine)
+    return engine
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        # Hand transaction control to SQLAlchemy (the "begin" hook below): the driver's own would
+        # begin too late (DEFERRED, only before DML) and not around DDL or SAVEPOINTs.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            # busy_timeout first: switching to WAL itself may wait for another process.
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            # NORMAL is durable across application crashes in WAL mode; only an OS crash or power
+            # loss can lose the last commits, never corrupt the file.
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")
+        if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
+            raise ValueError(f"{SQLITE_BEGIN_OPTION} must be DEFERRED, IMMEDIATE or EXCLUSIVE, not {mode!r}")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def for_reading(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine (and pool), beginning its transactions as readers: on SQLite they neither take
+    nor wait for the write lock. No effect on PostgreSQL."""
+    return engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})

@@ -1,0 +1,45 @@
+"""Operator-set job state (paused or not, by whom, when, why), kept in ly2_job_state.
+
+These writes are rare and small, so they go straight to the database rather than through the run
+writer's group commit; on SQLite they queue on the file's write lock like any other writer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from engine.store.database import for_reading
+from engine.store.tables import job_state
+
+
+class JobState(msgspec.Struct, frozen=True, kw_only=True):
+    job_name: str
+    paused: bool
+    changed_by: str
+    changed_at: datetime
+    reason: str | None = None
+
+
+async def load_job_states(engine: AsyncEngine) -> dict[str, JobState]:
+    """Every job's recorded state, by job name (jobs never paused have none)."""
+    async with for_reading(engine).connect() as connection:
+        result = await connection.execute(select(job_state))
+        return {row["job_name"]: JobState(**row) for row in result.mappings()}
+
+
+async def save_job_state(engine: AsyncEngine, state: JobState) -> None:
+    """Insert or replace the job's state row."""
+    values = msgspec.structs.asdict(state)
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(job_state).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[job_state.c.job_name],
+        set_={key: statement.excluded[key] for key in values if key != "job_name"},
+    )
+    async with engine.begin() as connection:
+        await connection.execute(statement)

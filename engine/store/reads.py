@@ -1,0 +1,110 @@
+"""The store's read side: the queries the CLI, the REST API and the UI need, newest first.
+
+Reads run on their own pooled connections, beside the writer, and on SQLite never wait for its lock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, literal, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from engine.store.columns import UTCDateTime
+from engine.store.database import for_reading
+from engine.store.rows import LogRow, RunPage, RunRow, StepRow, decode_cursor, encode_cursor
+from engine.store.tables import job_logs, job_runs, step_runs
+
+MAX_PAGE = 1000
+
+_STEP_COLUMNS = [step_runs.c[name] for name in StepRow.__struct_fields__]
+_LOG_COLUMNS = [job_logs.c[name] for name in LogRow.__struct_fields__]
+
+
+class RunReader:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._reader = for_reading(engine)
+
+    async def _all(self, query: Select[Any]) -> list[dict[str, Any]]:
+        async with self._reader.connect() as connection:
+            result = await connection.execute(query)
+            return [dict(row) for row in result.mappings()]
+
+    async def get_run(self, run_id: str) -> RunRow | None:
+        rows = await self._all(select(job_runs).where(job_runs.c.id == run_id))
+        return RunRow(**rows[0]) if rows else None
+
+    async def list_runs(
+        self,
+        *,
+        job: str | None = None,
+        status: str | None = None,
+        triggered_by: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        before: str | None = None,
+    ) -> RunPage:
+        """Runs newest first (by started_at, then id), filtered; `since` is inclusive, `until`
+        exclusive. `before` is the `next_cursor` of the previous page."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
+        query = select(job_runs)
+        if job is not None:
+            query = query.where(job_runs.c.job_name == job)
+        if status is not None:
+            query = query.where(job_runs.c.status == status)
+        if triggered_by is not None:
+            query = query.where(job_runs.c.triggered_by == triggered_by)
+        if since is not None:
+            query = query.where(job_runs.c.started_at >= since)
+        if until is not None:
+            query = query.where(job_runs.c.started_at < until)
+        if before is not None:
+            started_at, run_id = decode_cursor(before)
+            # A row-value comparison, so the (started_at, id) index serves the keyset directly.
+            query = query.where(
+                tuple_(job_runs.c.started_at, job_runs.c.id)
+                < tuple_(literal(started_at, UTCDateTime()), literal(run_id, job_runs.c.id.type))
+            )
+        # One extra row says whether there is a next page, without a COUNT.
+        query = query.order_by(job_runs.c.started_at.desc(), job_runs.c.id.desc()).limit(limit + 1)
+        runs = [RunRow(**row) for row in await self._all(query)]
+        if len(runs) <= limit:
+            return RunPage(runs=runs, next_cursor=None)
+        runs = runs[:limit]
+        return RunPage(runs=runs, next_cursor=encode_cursor(runs[-1].started_at, runs[-1].id))
+
+    async def get_steps(self, run_id: str) -> list[StepRow]:
+        query = select(*_STEP_COLUMNS).where(step_runs.c.run_id == run_id).order_by(step_runs.c.position)
+        return [StepRow(**row) for row in await self._all(query)]
+
+    async def get_logs(self, run_id: str, *, after_seq: int = 0, limit: int = MAX_PAGE) -> list[LogRow]:
+        """The run's log lines (transitions included) with seq > `after_seq`, in seq order."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
+        query = (
+            select(*_LOG_COLUMNS)
+            .where(job_logs.c.run_id == run_id, job_logs.c.seq > after_seq)
+            .order_by(job_logs.c.seq)
+            .limit(limit)
+        )
+        return [LogRow(**row) for row in await self._all(query)]
+
+    async def last_runs_by_job(self, *, include_skipped: bool = True) -> dict[str, RunRow]:
+        """Each job's latest run (by started_at, then id), keyed by job name. Jobs never run are absent."""
+        candidates = select(job_runs)
+        if not include_skipped:
+            candidates = candidates.where(job_runs.c.status != "skipped")
+        ranked = candidates.add_columns(
+            func.row_number()
+            .over(
+                partition_by=job_runs.c.job_name,
+                order_by=(job_runs.c.started_at.desc(), job_runs.c.id.desc()),
+            )
+            .label("recency")
+        ).subquery()
+        query = select(*[ranked.c[column.name] for column in job_runs.c]).where(ranked.c.recency == 1)
+        rows = [RunRow(**row) for row in await self._all(query)]
+        return {row.job_name: row for row in rows}

@@ -1,0 +1,94 @@
+"""SqlStore: the engine's job store on SQLite or PostgreSQL, implementing the actors' `RunStore` port
+plus the read queries of the CLI, REST API and UI.
+
+All writes go through one group-commit writer task, which lives as long as the store is entered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from actors.events import LogLine
+from actors.ports import Change, RunRecord, StepRecord
+from engine.store.reads import RunReader
+from engine.store.writer import GroupWriter, WriterStats
+from engine.store.writes import Admit, AppendLogs, Apply, GroupExecutor, InsertSkipped, Write
+
+
+class SqlStore(RunReader):
+    """The job store on `engine`. Use as `async with SqlStore(engine) as store:`, or host the writer in
+    your own task group with `await group.start(store.run)` and end it with `store.close()`.
+
+    The caller owns `engine` (and disposes of it); the schema must be migrated (`engine.store.upgrade`).
+    """
+
+    def __init__(self, engine: AsyncEngine, *, max_group: int = 1000, committers: int | None = None) -> None:
+        super().__init__(engine)
+        self.engine = engine
+        if committers is None:
+            # PostgreSQL commits two groups side by side; SQLite serialises writers on its file lock.
+            committers = 2 if engine.dialect.name == "postgresql" else 1
+        self._writer: GroupWriter[Write] = GroupWriter(
+            engine, GroupExecutor(engine.dialect.name), max_group=max_group, committers=committers
+        )
+        self._group: TaskGroup | None = None
+
+    @property
+    def stats(self) -> WriterStats:
+        """How many writes took how many transactions (group commit at work)."""
+        return self._writer.stats
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run the writer until `close()`; what was queued before then is committed first."""
+        await self._writer.run(task_status=task_status)
+
+    def close(self) -> None:
+        """Take no more writes; the writer ends once the queued ones are committed."""
+        self._writer.close()
+
+    async def __aenter__(self) -> Self:
+        group = anyio.create_task_group()
+        await group.__aenter__()
+        try:
+            await group.start(self.run)
+        except BaseException as exc:
+            await group.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        self._group = group
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        group, self._group = self._group, None
+        assert group is not None, "SqlStore exited without being entered"
+        self.close()
+        return await group.__aexit__(exc_type, exc, tb)
+
+    # --- the RunStore port (actors/ports.py) ---
+
+    async def admit(self, run: RunRecord, steps: Sequence[StepRecord], seq: int) -> bool:
+        """Insert `run` as running with its steps pending, in one transaction, logging `admit` as `seq`.
+        If another run of the job is running (in any process), or the run's cron fire was already
+        taken, insert it as skipped instead, logging `skip`, and return False."""
+        admitted: bool = await self._writer.submit(Admit(run, steps, seq))
+        return admitted
+
+    async def insert_skipped(self, run: RunRecord, seq: int) -> None:
+        await self._writer.submit(InsertSkipped(run, seq))
+
+    async def apply(self, changes: Sequence[Change]) -> None:
+        """Compare-and-set every change in one transaction, logging each as a transition; raises
+        StaleState (and applies none of them) if a row is no longer in the change's source state."""
+        if changes:
+            await self._writer.submit(Apply(changes))
+
+    async def append_logs(self, lines: Sequence[LogLine]) -> None:
+        if lines:
+            await self._writer.submit(AppendLogs.of(lines))

@@ -1,0 +1,232 @@
+"""Group commit: one writer task per store turns many concurrent writes into few transactions.
+
+Callers hand over a write and wait. The writer takes everything queued and executes it as one group,
+in one transaction with one commit, so N concurrent callers cost one commit (one fsync) and a handful
+of set-wise statements instead of N of each. An idle caller still waits only for its own transaction.
+If anything in the group fails (a compare-and-set miss, a constraint), the group is re-run carefully
+with a SAVEPOINT around each write, so the failure reaches its own caller only and the others still
+commit. That is rare, so the common path pays for no savepoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, NamedTuple, TypeVar
+
+import anyio
+from anyio.abc import TaskStatus
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+W = TypeVar("W")
+
+
+class StoreClosed(RuntimeError):
+    """The store is not running (never started, or closed): it cannot take writes."""
+
+
+class Refused(NamedTuple):
+    """A group executor's verdict on one write that it left out of the group (its caller gets `error`)."""
+
+    error: Exception
+
+
+# Executes a group of writes on a connection inside a transaction; returns one result (or Refused) per
+# write, in order. Raising means the group as a whole could not be executed. The flag asks for the
+# careful mode of the re-run: one write at a time, refusing what it can rather than raising.
+GroupExecutor = Callable[[AsyncConnection, Sequence[W], bool], Awaitable[list[Any]]]
+
+
+class _Ticket(Generic[W]):
+    """One caller's write and, once the writer is done with it, its result or error."""
+
+    __slots__ = ("_error", "_result", "done", "write")
+
+    def __init__(self, write: W) -> None:
+        self.write = write
+        self.done = anyio.Event()
+        self._result: Any = None
+        self._error: BaseException | None = None
+
+    def settle(self, result: Any) -> None:
+        if isinstance(result, Refused):
+            self.fail(result.error)
+        elif not self.done.is_set():
+            self._result = result
+            self.done.set()
+
+    def fail(self, error: BaseException) -> None:
+        if not self.done.is_set():
+            self._error = error
+            self.done.set()
+
+    def outcome(self) -> Any:
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+class WriterStats:
+    """Counters for tests and benchmarks: how many writes took how many transactions."""
+
+    __slots__ = ("groups", "isolated_groups", "transactions", "writes")
+
+    def __init__(self) -> None:
+        self.writes = 0  # writes handed in by callers
+        self.groups = 0  # groups the writer executed
+        self.transactions = 0  # transactions begun for them, including re-runs
+        self.isolated_groups = 0  # groups re-run with a savepoint per write after a failed statement
+
+    def __repr__(self) -> str:
+        return (
+            f"WriterStats(writes={self.writes}, groups={self.groups}, transactions={self.transactions}, "
+            f"isolated_groups={self.isolated_groups})"
+        )
+
+
+class GroupWriter(Generic[W]):
+    def __init__(
+        self, engine: AsyncEngine, execute: GroupExecutor[W], *, max_group: int = 1000, committers: int = 1
+    ) -> None:
+        self._engine = engine
+        self._execute = execute
+        self._max_group = max_group
+        send: MemoryObjectSendStream[_Ticket[W]]
+        receive: MemoryObjectReceiveStream[_Ticket[W]]
+        send, receive = anyio.create_memory_object_stream[_Ticket[W]](max_buffer_size=math.inf)
+        self._send = send
+        self._receive = receive
+        self._running = False
+        # How many groups may be in flight at once, each on its own connection. More than one lets the
+        # database work on one group while Python prepares the next; SQLite has one writer anyway.
+        self._free_committers = anyio.Semaphore(committers)
+        self._idle_connections: list[AsyncConnection] = []
+        self.stats = WriterStats()
+
+    async def submit(self, write: W) -> Any:
+        """Execute `write` in the next group and return its result once that group has committed.
+
+        Once queued, a write is carried out even if the caller is cancelled meanwhile; the caller waits
+        for the outcome (at most one transaction) so it never has to guess whether its write happened.
+        """
+        if not self._running:
+            raise StoreClosed("the job store is not running: enter it (`async with store`) before writing")
+        ticket = _Ticket(write)
+        try:
+            self._send.send_nowait(ticket)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            raise StoreClosed("the job store is closed") from None
+        with anyio.CancelScope(shield=True):
+            await ticket.done.wait()
+        return ticket.outcome()
+
+    def close(self) -> None:
+        """Take no more writes; `run` returns once the queued ones are committed."""
+        self._send.close()
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        self._running = True
+        try:
+            async with anyio.create_task_group() as committers:
+                task_status.started()
+                while True:
+                    # A group is formed only once a committer is free, so that it takes in everything
+                    # that queued up while the committers were busy.
+                    await self._free_committers.acquire()
+                    try:
+                        first = await self._receive.receive()
+                    except anyio.EndOfStream:
+                        self._free_committers.release()
+                        break
+                    group = [first]
+                    while len(group) < self._max_group:
+                        try:
+                            group.append(self._receive.receive_nowait())
+                        except (anyio.WouldBlock, anyio.EndOfStream):
+                            break
+                    committers.start_soon(self._commit, group)
+        finally:
+            self._running = False
+            self._send.close()
+            # Only cancellation leaves writes queued (close() lets the loop drain them first).
+            while True:
+                try:
+                    ticket = self._receive.receive_nowait()
+                except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                    break
+                ticket.fail(StoreClosed("the job store stopped before this write was committed"))
+            self._receive.close()
+            with anyio.CancelScope(shield=True):
+                for connection in self._idle_connections:
+                    with contextlib.suppress(Exception):
+                        await connection.close()
+                self._idle_connections.clear()
+
+    async def _commit(self, group: list[_Ticket[W]]) -> None:
+        # A group in flight is finished even if the writer is being cancelled: a half-seen outcome
+        # would leave its callers unsure what was committed.
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._commit_on_a_connection(group)
+            finally:
+                self._free_committers.release()
+
+    async def _commit_on_a_connection(self, group: list[_Ticket[W]]) -> None:
+        self.stats.writes += len(group)
+        self.stats.groups += 1
+        connection: AsyncConnection | None = None
+        try:
+            # Committers keep their connections between groups: checking one out of the pool (and
+            # pinging it) would add a round trip to every group.
+            connection = self._idle_connections.pop() if self._idle_connections else None
+            if connection is None:
+                connection = await self._engine.connect()
+            if not await self._commit_together(connection, group):
+                self.stats.isolated_groups += 1
+                await self._commit_isolated(connection, group)
+        except Exception as exc:
+            # Could not even connect, or a COMMIT failed: nobody in the group knows more than this.
+            for ticket in group:
+                ticket.fail(exc)
+            # The connection may be broken; the next group starts on a fresh one.
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    await connection.close()
+        else:
+            self._idle_connections.append(connection)
+
+    async def _commit_together(self, connection: AsyncConnection, group: list[_Ticket[W]]) -> bool:
+        """The common path: the whole group in one transaction, no savepoints. False if a statement
+        failed and the group has to be re-run write by write."""
+        self.stats.transactions += 1
+        transaction = await connection.begin()
+        try:
+            results = await self._execute(connection, [ticket.write for ticket in group], False)
+        except Exception:
+            # Re-run carefully even a group of one: a compare-and-set miss becomes the caller's
+            # StaleState there, and a genuine error simply fails again.
+            await transaction.rollback()
+            return False
+        await transaction.commit()
+        for ticket, result in zip(group, results, strict=True):
+            ticket.settle(result)
+        return True
+
+    async def _commit_isolated(self, connection: AsyncConnection, group: list[_Ticket[W]]) -> None:
+        self.stats.transactions += 1
+        settled: list[tuple[_Ticket[W], Any]] = []
+        async with connection.begin():
+            for ticket in group:
+                try:
+                    async with connection.begin_nested():
+                        [result] = await self._execute(connection, [ticket.write], True)
+                        if isinstance(result, Refused):
+                            raise result.error
+                except Exception as exc:
+                    ticket.fail(exc)
+                else:
+                    settled.append((ticket, result))
+        for ticket, result in settled:
+            ticket.settle(result)

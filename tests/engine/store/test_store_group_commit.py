@@ -1,0 +1,171 @@
+"""Group commit: concurrent writers share transactions, and one writer's failure stays its own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import anyio
+import pytest
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
+
+from actors.events import LogLine
+from actors.ports import RunRecord, StaleState
+from engine.store import SqlStore, StoreClosed, create_engine
+from tests.engine.store.records import at, run_moved, run_record, step_moved, step_records
+
+pytestmark = pytest.mark.anyio
+
+# At most this many groups are in flight at once (two on PostgreSQL), so concurrent writers that
+# queued together land in at most this many groups.
+COMMITTERS = 2
+
+
+@contextmanager
+def counting_commits(store: SqlStore) -> Iterator[list[int]]:
+    """Counts COMMITs as SQLAlchemy sees them, independently of the store's own counters."""
+    commits = [0]
+
+    def on_commit(connection: object) -> None:
+        commits[0] += 1
+
+    event.listen(store.engine.sync_engine, "commit", on_commit)
+    try:
+        yield commits
+    finally:
+        event.remove(store.engine.sync_engine, "commit", on_commit)
+
+
+async def test_many_concurrent_writers_share_a_few_transactions(store: SqlStore) -> None:
+    runs = [run_record(f"job-{n}") for n in range(200)]
+    admitted: list[bool] = []
+
+    async def admit_and_start(run: RunRecord) -> None:
+        admitted.append(await store.admit(run, step_records(run, "only"), seq=1))
+        await store.apply([step_moved(run, 0, "only", "start", "pending", "running", seq=2, when=at(1))])
+
+    with counting_commits(store) as commits:
+        async with anyio.create_task_group() as group:
+            for run in runs:
+                group.start_soon(admit_and_start, run)
+
+    assert admitted == [True] * 200
+    assert store.stats.writes == 400
+    assert store.stats.transactions == commits[0]
+    assert commits[0] <= 20, f"{commits[0]} commits for 400 writes: group commit is not grouping"
+    page = await store.list_runs(status="running", limit=1000)
+    assert len(page.runs) == 200
+    steps = [step for run in runs for step in await store.get_steps(run.id)]
+    assert {step.status for step in steps} == {"running"}
+
+
+async def test_a_lone_writer_waits_for_just_its_own_transaction(store: SqlStore) -> None:
+    with counting_commits(store) as commits:
+        for n in range(3):
+            await store.admit(run_record(f"job-{n}"), [], seq=1)
+    assert commits[0] == 3 and store.stats.transactions == 3
+
+
+async def test_a_stale_change_fails_only_its_own_caller(store: SqlStore) -> None:
+    runs = [run_record(f"job-{n}") for n in range(50)]
+    for run in runs:
+        await store.admit(run, [], seq=1)
+    stale = runs[17]
+    outcomes: dict[str, BaseException | None] = {}
+
+    async def finish(run: RunRecord) -> None:
+        source = "aborted" if run is stale else "running"  # the stale one expects the wrong state
+        try:
+            await store.apply([run_moved(run, "succeed", source, "succeeded", seq=2, when=at(1))])
+        except StaleState as exc:
+            outcomes[run.id] = exc
+        else:
+            outcomes[run.id] = None
+
+    groups_before = store.stats.groups
+    async with anyio.create_task_group() as group:
+        for run in runs:
+            group.start_soon(finish, run)
+
+    assert isinstance(outcomes.pop(stale.id), StaleState)
+    assert set(outcomes.values()) == {None}
+    # They shared a group (one per committer); only the group with the miss was re-run, carefully.
+    assert store.stats.groups - groups_before <= COMMITTERS
+    assert store.stats.isolated_groups == 1
+    statuses = {run.id: row.status for run in runs if (row := await store.get_run(run.id))}
+    assert statuses.pop(stale.id) == "running"
+    assert set(statuses.values()) == {"succeeded"}
+    assert [line.seq for line in await store.get_logs(stale.id)] == [1]
+
+
+async def test_a_database_error_fails_only_its_own_caller(store: SqlStore) -> None:
+    runs = [run_record(f"job-{n}") for n in range(20)]
+    for run in runs:
+        await store.admit(run, [], seq=1)
+
+    def line(run: RunRecord, seq: int) -> LogLine:
+        return LogLine(
+            run_id=run.id, job=run.job_name, seq=seq, at=at(1), step=None, level="info", message="hi"
+        )
+
+    errors: list[BaseException] = []
+
+    async def log(run: RunRecord, seq: int) -> None:
+        try:
+            await store.append_logs([line(run, seq)])
+        except IntegrityError as exc:
+            errors.append(exc)
+
+    groups_before = store.stats.groups
+    async with anyio.create_task_group() as group:
+        for n, run in enumerate(runs):
+            # Run 5 tries to reuse seq 1, the admit transition's: the unique (run_id, seq) refuses it.
+            group.start_soon(log, run, 1 if n == 5 else 2)
+
+    assert len(errors) == 1
+    # Only the group with the failing write was re-run, with a savepoint per write.
+    assert store.stats.groups - groups_before <= COMMITTERS
+    assert store.stats.isolated_groups == 1
+    for n, run in enumerate(runs):
+        assert [row.seq for row in await store.get_logs(run.id)] == ([1] if n == 5 else [1, 2])
+
+
+async def test_a_write_once_queued_is_carried_out_even_if_its_caller_is_cancelled(store: SqlStore) -> None:
+    run = run_record()
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        admitted = await store.admit(run, [], seq=1)
+    assert admitted is True
+    assert await store.get_run(run.id) is not None
+
+
+async def test_writes_are_refused_before_start_and_after_close(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        store = SqlStore(engine)
+        with pytest.raises(StoreClosed, match="not running"):
+            await store.admit(run_record(), [], seq=1)
+        async with store:
+            await store.admit(run_record("a"), [], seq=1)
+        with pytest.raises(StoreClosed):
+            await store.admit(run_record("b"), [], seq=1)
+        assert [row.job_name for row in (await store.list_runs()).runs] == ["a"]
+    finally:
+        await engine.dispose()
+
+
+async def test_closing_commits_what_was_queued(database_url: str) -> None:
+    engine = create_engine(database_url)
+    runs = [run_record(f"job-{n}") for n in range(30)]
+    try:
+        async with anyio.create_task_group() as group:
+            store = SqlStore(engine)
+            await group.start(store.run)
+            for run in runs:
+                group.start_soon(store.admit, run, [], 1)
+            await anyio.lowlevel.checkpoint()  # let every admit queue its write
+            store.close()
+        assert len((await store.list_runs(limit=100)).runs) == 30
+    finally:
+        await engine.dispose()
