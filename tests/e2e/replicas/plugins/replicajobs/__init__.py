@@ -1,0 +1,1 @@
+"""Jobs for the replica and crash tests."""
