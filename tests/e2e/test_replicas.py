@@ -126,7 +126,8 @@ async def test_three_replicas_fire_every_second_exactly_once_through_a_leader_ki
         missing = sorted({first + timedelta(seconds=n) for n in range(expected)} - set(fires))  # type: ignore[operator]
         assert missing == [], f"{job} has no run for {missing}"
         assert expected >= RUN_SECONDS - 5
-    assert skipped_without_fire == 0, "a duplicate fire is absorbed without leaving a row"
+    # A duplicate attempt would be recorded as a skip standing for no fire: leadership left none.
+    assert skipped_without_fire == 0
 
     dead_owner = {row["owner"] for row in rows if row["started_at"].timestamp() < killed_at}
     after = [row["started_at"].timestamp() for row in rows if row["started_at"].timestamp() > killed_at
