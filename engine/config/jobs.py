@@ -188,7 +188,7 @@ def decode_job(
                 JobDefinition(
                     name=f"{settings.name}.{kind}",
                     app=settings.app or default_app,
-                    description=f"Runs after a run of {settings.name} {'fails' if kind == 'on-failure' else 'succeeds'}.",
+                    description=f"Runs after a run of {settings.name} {_ENDINGS[kind]}.",
                     schedule=None,
                     timezone=timezone if timezone_problem is None else "UTC",
                     enabled=True,
@@ -220,6 +220,9 @@ def decode_job(
         alert_after_seconds=alert_after,
         hooks=tuple(hooks),
     )
+
+
+_ENDINGS = {"on-failure": "fails", "on-success": "succeeds"}
 
 
 def _duration(text: str, path: str, report: Report) -> float | None:

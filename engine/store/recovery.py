@@ -55,7 +55,10 @@ async def fail_interrupted(
     for run in candidates:
         async with engine.begin() as connection:
             seen = run["heartbeat_at"] or run["started_at"]
-            error = f"interrupted: engine {run['owner']} stopped heartbeating (last sign of life {seen.isoformat()})"
+            error = (
+                f"interrupted: engine {run['owner']} stopped heartbeating "
+                f"(last sign of life {seen.isoformat()})"
+            )
             moved = await connection.execute(
                 update(job_runs)
                 .where(job_runs.c.id == run["id"], stale)

@@ -76,8 +76,11 @@ async def test_three_replicas_fire_every_second_exactly_once_through_a_leader_ki
     for _ in range(3):
         port = free_port()
         process = subprocess.Popen(
-            [NOMAFLOW, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True,
+            [NOMAFLOW, "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         spawn.append(process)
         read_until(process, "Uvicorn running on")
@@ -130,8 +133,11 @@ async def test_three_replicas_fire_every_second_exactly_once_through_a_leader_ki
     assert skipped_without_fire == 0
 
     dead_owner = {row["owner"] for row in rows if row["started_at"].timestamp() < killed_at}
-    after = [row["started_at"].timestamp() for row in rows if row["started_at"].timestamp() > killed_at
-             and row["owner"] not in dead_owner]
+    after = [
+        row["started_at"].timestamp()
+        for row in rows
+        if row["started_at"].timestamp() > killed_at and row["owner"] not in dead_owner
+    ]
     takeover = min(after) - killed_at
     print(f"takeover after the leader's SIGKILL: {takeover:.2f} s")
     assert takeover < TAKEOVER_BOUND_SECONDS
@@ -143,7 +149,10 @@ async def test_a_process_killed_mid_step_is_failed_then_resumed_at_that_step(
     env = env_for(pg_url)
     port = free_port()
     server = subprocess.Popen(
-        [NOMAFLOW, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [NOMAFLOW, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
     )
     spawn.append(server)
@@ -151,12 +160,17 @@ async def test_a_process_killed_mid_step_is_failed_then_resumed_at_that_step(
 
     gate = tmp_path / "open"
     worker = subprocess.Popen(
-        [NOMAFLOW, "job", "run", "resumable", "--param", f"gate={gate}"], env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
+        [NOMAFLOW, "job", "run", "resumable", "--param", f"gate={gate}"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     spawn.append(worker)
     started = read_until(worker, "waiting for")
-    run_id = next(line.split(" run ")[1].split()[0] for line in started if " run " in line and "started" in line)
+    run_id = next(
+        line.split(" run ")[1].split()[0] for line in started if " run " in line and "started" in line
+    )
     worker.send_signal(signal.SIGKILL)
     worker.wait(timeout=10)
     killed_at = time.time()
@@ -175,7 +189,8 @@ async def test_a_process_killed_mid_step_is_failed_then_resumed_at_that_step(
             "SELECT status, triggered_by, resumed_from FROM ly2_job_runs WHERE id = $1", resumed_id
         )
         steps = await connection.fetch(
-            "SELECT step_name, status, attempts, output FROM ly2_step_runs WHERE run_id = $1 ORDER BY position",
+            "SELECT step_name, status, attempts, output FROM ly2_step_runs "
+            "WHERE run_id = $1 ORDER BY position",
             resumed_id,
         )
         old_steps = await connection.fetch(
@@ -185,7 +200,11 @@ async def test_a_process_killed_mid_step_is_failed_then_resumed_at_that_step(
         await connection.close()
     assert original["status"] == "failed" and original["error"].startswith("interrupted:")
     assert [s["status"] for s in old_steps] == ["succeeded", "failed", "skipped"]
-    assert (resumed["status"], resumed["triggered_by"], resumed["resumed_from"]) == ("succeeded", "recovery", run_id)
+    assert (resumed["status"], resumed["triggered_by"], resumed["resumed_from"]) == (
+        "succeeded",
+        "recovery",
+        run_id,
+    )
     assert [(s["step_name"], s["status"], s["attempts"]) for s in steps] == [
         ("prepare", "succeeded", 0),  # reused, not run again
         ("wait", "succeeded", 1),

@@ -28,7 +28,9 @@ async def test_serve_answers_health_and_fires_cron(
     read_until(server, "Uvicorn running on")
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as response:
         health = json.load(response)
-    assert health["status"] == "ok" and health["scheduler"] is True and health["jobs"] == 2
+    assert (
+        health["status"] == "ok" and health["scheduler"] is True and health["jobs"] == 3
+    )  # with nomaflow-cleanup
 
     finished = read_until(server, "run of every-second succeeded")
     assert any("(cron" in line for line in finished)

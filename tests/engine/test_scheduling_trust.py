@@ -305,7 +305,7 @@ async def test_hooks_run_after_failure_and_success_with_the_runs_details(install
         assert hook.triggered_by == "hook" and hook.status == "succeeded"
         steps = await engine.store.get_steps(hook.id)
         assert steps[0].output == {
-            "text": f"nightly failed: step 'work' failed: RuntimeError: disk full (step work)"
+            "text": "nightly failed: step 'work' failed: RuntimeError: disk full (step work)"
         }
         assert hook.params["run_id"] == failed.run_id
         ok = await (await engine.trigger("fine")).wait()
@@ -320,7 +320,7 @@ async def wait_for_runs(engine: Engine, job: str, count: int) -> list[Any]:
             runs = [r for r in (await engine.store.list_runs(job=job)).runs if r.status != "running"]
             if len(runs) >= count:
                 return runs
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
 
 
 async def test_dead_mans_switch_alerts_once_per_silent_period(install: Install) -> None:

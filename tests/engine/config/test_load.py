@@ -37,7 +37,7 @@ FOUR_PROBLEMS = """\
 
 def test_the_example_install_loads() -> None:
     install = load_install(EXAMPLES)
-    assert set(install.jobs) == {"sales-report", "flaky-sync", "heartbeat", "long-export"}
+    assert set(install.jobs) == {"sales-report", "flaky-sync", "heartbeat", "long-export", "nomaflow-cleanup"}
     report = install.jobs["sales-report"]
     assert report.app == "demo" and report.timezone == "Europe/Paris"
     assert [s.name for s in report.steps] == ["extract", "summarise", "publish"]
@@ -75,7 +75,7 @@ def test_nomaflow_check_lists_every_problem_and_exits_non_zero(tmp_path: Path) -
 def test_check_passes_on_the_example() -> None:
     result = CliRunner().invoke(app, ["--config", str(EXAMPLES), "check"])
     assert result.exit_code == 0, result.output
-    assert "4 jobs" in result.output
+    assert "5 jobs" in result.output
 
 
 JOB = '[[jobs]]\nname = "a"\n'
@@ -157,3 +157,21 @@ def test_database_url_defaults_beside_app_toml_and_env_overrides(
     assert load_install(app_toml).database_url == f"sqlite+aiosqlite:///{tmp_path.resolve() / 'nomaflow.db'}"
     monkeypatch.setenv("NOMAFLOW_DATABASE_URL", "postgresql://u@h/db")
     assert load_install(app_toml).database_url == "postgresql://u@h/db"
+
+
+def test_the_store_url_takes_secrets_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app_toml = write_install(
+        tmp_path,
+        JOB + STEP,
+        app_toml='[connectors.default]\nurl = "postgresql://nomaflow:${env.NOMAFLOW_TEST_PW}@db/jobs"\n',
+    )
+    monkeypatch.delenv("NOMAFLOW_DATABASE_URL", raising=False)
+    monkeypatch.setenv("NOMAFLOW_TEST_PW", "p@ss/word")
+    assert "nomaflow:p%40ss%2Fword@db/jobs" in load_install(app_toml).database_url
+    monkeypatch.delenv("NOMAFLOW_TEST_PW")
+    with pytest.raises(ConfigError) as raised:
+        load_install(app_toml)
+    [problem] = raised.value.problems
+    assert problem.path == "connectors.default.url" and "NOMAFLOW_TEST_PW" in problem.message
