@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from actors.events import AnyEvent, RunFinished
+from engine.config.jobs import HOOK_PARAMS
 from engine.store.recovery import last_successes
 
 if TYPE_CHECKING:
@@ -25,6 +26,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("nomaflow.hooks")
 
 SILENCE_CHECK_SECONDS = 60.0
+
+
+def hook_params(*, job: str, status: str, reason: str, **details: Any) -> dict[str, Any]:
+    """The params a hook run gets: HOOK_PARAMS' keys, those not given left at their defaults."""
+    return {**HOOK_PARAMS, "job": job, "status": status, "reason": reason, **details}
 
 
 class Hooks:
@@ -47,17 +53,17 @@ class Hooks:
         run = await engine.store.get_run(event.run_id)
         steps = await engine.store.get_steps(event.run_id)
         failed = next((step.step_name for step in steps if step.status in ("failed", "aborted")), "")
-        params: dict[str, Any] = {
-            "run_id": event.run_id,
-            "job": event.job,
-            "status": event.status,
-            "error": event.error or "",
-            "failed_step": failed,
-            "started_at": run.started_at.isoformat() if run else "",
-            "finished_at": event.at.isoformat(),
-            "reason": f"run {event.run_id} {event.status}",
-            "run_params": run.params if run else {},
-        }
+        params = hook_params(
+            job=event.job,
+            status=event.status,
+            reason=f"run {event.run_id} {event.status}",
+            run_id=event.run_id,
+            error=event.error or "",
+            failed_step=failed,
+            started_at=run.started_at.isoformat() if run else "",
+            finished_at=event.at.isoformat(),
+            run_params=run.params if run else {},
+        )
         await self._trigger(f"{event.job}.{kind}", params)
 
     async def _trigger(self, hook: str, params: dict[str, Any]) -> None:
@@ -95,16 +101,7 @@ class Hooks:
             log.warning("job %s: %s", name, reason)
             self._alerted[name] = now
             alerted.append(name)
-            params: dict[str, Any] = {
-                "run_id": "",
-                "job": name,
-                "status": "silent",
-                "error": reason,
-                "failed_step": "",
-                "started_at": "",
-                "finished_at": "",
-                "reason": reason,
-                "run_params": {},
-            }
-            await self._trigger(f"{name}.on-failure", params)
+            await self._trigger(
+                f"{name}.on-failure", hook_params(job=name, status="silent", reason=reason, error=reason)
+            )
         return alerted

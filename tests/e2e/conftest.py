@@ -45,6 +45,23 @@ def read_until(process: subprocess.Popen[str], needle: str, limit: int = 400) ->
     raise AssertionError(f"{needle!r} never appeared; output was:\n" + "\n".join(seen))
 
 
+def start_server(
+    env: dict[str, str], spawn: list[subprocess.Popen[str]]
+) -> tuple[int, subprocess.Popen[str]]:
+    """`nomaflow serve` on a free port, returned once uvicorn listens."""
+    port = free_port()
+    server = subprocess.Popen(
+        [NOMAFLOW, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    spawn.append(server)
+    read_until(server, "Uvicorn running on")
+    return port, server
+
+
 @pytest.fixture
 def spawn() -> Iterator[list[subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []

@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.e2e.conftest import NOMAFLOW, free_port, read_until
+from tests.e2e.conftest import NOMAFLOW, read_until, start_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio, pytest.mark.postgres]
 
@@ -74,16 +74,7 @@ async def test_three_replicas_fire_every_second_exactly_once_through_a_leader_ki
     env = env_for(pg_url)
     servers: dict[int, subprocess.Popen[str]] = {}
     for _ in range(3):
-        port = free_port()
-        process = subprocess.Popen(
-            [NOMAFLOW, "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        spawn.append(process)
-        read_until(process, "Uvicorn running on")
+        port, process = start_server(env, spawn)
         servers[port] = process
     leaders = [port for port in servers if health(port)["scheduler"]]
     assert len(leaders) == 1, "exactly one replica schedules"
@@ -147,16 +138,7 @@ async def test_a_process_killed_mid_step_is_failed_then_resumed_at_that_step(
     pg_url: str, tmp_path: Path, spawn: list[subprocess.Popen[str]]
 ) -> None:
     env = env_for(pg_url)
-    port = free_port()
-    server = subprocess.Popen(
-        [NOMAFLOW, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    spawn.append(server)
-    read_until(server, "Uvicorn running on")
+    _, server = start_server(env, spawn)
 
     gate = tmp_path / "open"
     worker = subprocess.Popen(

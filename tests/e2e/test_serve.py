@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.conftest import NOMAFLOW, free_port, read_until
+from tests.e2e.conftest import read_until, start_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
@@ -16,16 +16,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 async def test_serve_answers_health_and_fires_cron(
     e2e_env: dict[str, str], spawn: list[subprocess.Popen[str]]
 ) -> None:
-    port = free_port()
-    server = subprocess.Popen(
-        [NOMAFLOW, "serve", "--port", str(port)],
-        env=e2e_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    spawn.append(server)
-    read_until(server, "Uvicorn running on")
+    port, server = start_server(e2e_env, spawn)
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as response:
         health = json.load(response)
     assert (
