@@ -8,8 +8,11 @@ under CI (CI=true), where they fail: CI must never pass by testing less.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import secrets
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -37,8 +40,25 @@ def _under_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class PgServer:
-    """Creates and drops throwaway databases, named so that parallel test sessions never collide."""
+    """Creates and drops throwaway databases, named so that parallel test sessions never collide.
+
+    Each database's comment names the process that made it, so a later session can drop those whose
+    process died without cleaning up (killed, timed out) and leave every other session's alone.
+    """
+
+    PREFIX = "nomaflow_t_"
+    _MADE_BY = re.compile(r"^nomaflow test database of pid (\d+) on (\S+)$")
 
     def __init__(self, admin_url: str) -> None:
         self.admin_url = admin_url
@@ -47,10 +67,12 @@ class PgServer:
         return make_url(self.admin_url).set(database=database).render_as_string(hide_password=False)
 
     async def create_database(self) -> str:
-        name = f"nomaflow_t_{secrets.token_hex(6)}"
+        name = f"{self.PREFIX}{secrets.token_hex(6)}"
+        made_by = f"nomaflow test database of pid {os.getpid()} on {socket.gethostname()}"
         connection = await asyncpg.connect(self.admin_url)
         try:
             await connection.execute(f'CREATE DATABASE "{name}"')
+            await connection.execute(f"COMMENT ON DATABASE \"{name}\" IS '{made_by}'")
         finally:
             await connection.close()
         return self.url_of(name)
@@ -60,6 +82,23 @@ class PgServer:
         connection = await asyncpg.connect(self.admin_url)
         try:
             await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await connection.close()
+
+    async def drop_abandoned(self) -> None:
+        """Drop the test databases of this host's sessions that died before dropping their own."""
+        connection = await asyncpg.connect(self.admin_url)
+        try:
+            rows = await connection.fetch(
+                "SELECT datname, shobj_description(oid, 'pg_database') AS made_by FROM pg_database "
+                "WHERE starts_with(datname, $1)",
+                self.PREFIX,
+            )
+            for row in rows:
+                match = self._MADE_BY.match(row["made_by"] or "")
+                if match and match[2] == socket.gethostname() and not _alive(int(match[1])):
+                    with contextlib.suppress(asyncpg.PostgresError):
+                        await connection.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
         finally:
             await connection.close()
 
@@ -75,7 +114,9 @@ async def pg_server(pg_admin_url: str) -> PgServer:
             pytest.fail(reason)
         pytest.skip(reason)
     await connection.close()
-    return PgServer(pg_admin_url)
+    server = PgServer(pg_admin_url)
+    await server.drop_abandoned()
+    return server
 
 
 @pytest.fixture(scope="session")

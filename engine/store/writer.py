@@ -10,7 +10,6 @@ commit. That is rare, so the common path pays for no savepoints.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -102,7 +101,6 @@ class GroupWriter(Generic[W]):
         # How many groups may be in flight at once, each on its own connection. More than one lets the
         # database work on one group while Python prepares the next; SQLite has one writer anyway.
         self._free_committers = anyio.Semaphore(committers)
-        self._idle_connections: list[AsyncConnection] = []
         self.stats = WriterStats()
 
     async def submit(self, write: W) -> Any:
@@ -158,11 +156,6 @@ class GroupWriter(Generic[W]):
                     break
                 ticket.fail(StoreClosed("the job store stopped before this write was committed"))
             self._receive.close()
-            with anyio.CancelScope(shield=True):
-                for connection in self._idle_connections:
-                    with contextlib.suppress(Exception):
-                        await connection.close()
-                self._idle_connections.clear()
 
     async def _commit(self, group: list[_Ticket[W]]) -> None:
         # A group in flight is finished even if the writer is being cancelled: a half-seen outcome
@@ -176,26 +169,17 @@ class GroupWriter(Generic[W]):
     async def _commit_on_a_connection(self, group: list[_Ticket[W]]) -> None:
         self.stats.writes += len(group)
         self.stats.groups += 1
-        connection: AsyncConnection | None = None
         try:
-            # Committers keep their connections between groups: checking one out of the pool (and
-            # pinging it) would add a round trip to every group.
-            connection = self._idle_connections.pop() if self._idle_connections else None
-            if connection is None:
-                connection = await self._engine.connect()
-            if not await self._commit_together(connection, group):
-                self.stats.isolated_groups += 1
-                await self._commit_isolated(connection, group)
+            # A pooled connection per group: the pool's pre-ping (PostgreSQL) replaces a connection
+            # the server dropped before it can fail a group, at one round trip per group.
+            async with self._engine.connect() as connection:
+                if not await self._commit_together(connection, group):
+                    self.stats.isolated_groups += 1
+                    await self._commit_isolated(connection, group)
         except Exception as exc:
             # Could not even connect, or a COMMIT failed: nobody in the group knows more than this.
             for ticket in group:
                 ticket.fail(exc)
-            # The connection may be broken; the next group starts on a fresh one.
-            if connection is not None:
-                with contextlib.suppress(Exception):
-                    await connection.close()
-        else:
-            self._idle_connections.append(connection)
 
     async def _commit_together(self, connection: AsyncConnection, group: list[_Ticket[W]]) -> bool:
         """The common path: the whole group in one transaction, no savepoints. False if a statement

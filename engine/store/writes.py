@@ -1,9 +1,9 @@
 """The store's writes and the group executor that carries out a whole group of them set-wise.
 
 A group costs a fixed handful of statements however many callers are in it: one multi-row INSERT for
-the runs, one locked read of every row the compare-and-set moves touch, executemany for steps, moves
-and log lines. Every state change also becomes a structured `transition` row in ly2_job_logs (machine,
-trigger, source, dest), so the diagram view can replay the path a run took from its log alone.
+the runs, executemany for their steps and for the log lines, and the moves set-wise (engine.store.moves).
+Every state change also becomes a structured `transition` row in ly2_job_logs (machine, trigger,
+source, dest), so the diagram view can replay the path a run took from its log alone.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from engine.store.tables import job_logs, job_runs, step_runs
 from engine.store.writer import Refused
 
 ALREADY_RUNNING = "job is already running in another engine process"
-
 
 _INSERT_LOGS = insert(job_logs)
 _INSERT_STEPS = insert(step_runs)
