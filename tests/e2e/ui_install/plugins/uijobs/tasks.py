@@ -1,0 +1,36 @@
+"""Callables for the browser tests' jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+
+from actors import StepContext
+
+
+async def extract(region: str, gate: str, ctx: StepContext) -> dict[str, object]:
+    ctx.log.info(f"waiting for {gate}")
+    while not Path(gate).exists():  # the test creates it once it has seen this step running
+        await anyio.sleep(0.05)
+    ctx.log.info(f"extracted 40 orders for {region}", region=region)
+    return {"region": region, "count": 40}
+
+
+async def summarise(count: int, min_amount: float, gate: str, ctx: StepContext) -> dict[str, object]:
+    while not Path(f"{gate}.summarise").exists():
+        await anyio.sleep(0.05)
+    ctx.log.info(f"summarised {count} orders at or above {min_amount}")
+    return {"orders": count, "min_amount": min_amount}
+
+
+def prepare(ctx: StepContext) -> dict[str, int]:
+    ctx.log.info("prepared")
+    return {"ready": 1}
+
+
+async def export(seconds: int, ctx: StepContext) -> dict[str, int]:
+    for second in range(1, seconds + 1):
+        await anyio.sleep(1)
+        ctx.log.info(f"exported chunk {second}")
+    return {"chunks": seconds}
