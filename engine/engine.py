@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import AsyncExitStack
 from datetime import datetime
 from pathlib import Path
@@ -37,13 +37,23 @@ from engine.config.jobs import JobDefinition, decode_job
 from engine.config.load import Install, load_install
 from engine.config.problems import ConfigError, did_you_mean
 from engine.executor import StepExecutor
+from engine.hooks import Hooks
+from engine.leadership import Leadership
 from engine.logs import LogWriter
 from engine.params import resolve_params
+from engine.recovery import Recovery
 from engine.scheduler import CronScheduler
 from engine.store import SqlStore, create_engine, upgrade
+from engine.store.job_state import JobState, load_job_states, save_job_state
+from engine.store.recovery import last_fires
 from engine.tracker import Tracker
 
 log = logging.getLogger("nomaflow.engine")
+
+# How often a scheduling engine re-reads ly2_job_state, so a job paused through another process sharing
+# the store stops firing here too. A polling interval, not a point in time: it is kept off the injected
+# clock, whose deadlines are the scheduler's alone.
+JOB_STATE_REFRESH_SECONDS = 5.0
 
 
 class RetryRefused(Exception):
@@ -74,6 +84,13 @@ class RunHandle:
 
     async def abort(self, reason: str = "aborted by an operator") -> bool:
         return await self._engine.abort(self.run_id, reason)
+
+    def detach(self) -> None:
+        """Stop keeping this run's events for `events()`: for callers that will never read them."""
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            subscription.close()
+            subscription._receive.close()  # never to be read: close both ends, or anyio warns at collection
 
     async def events(self) -> AsyncIterator[AnyEvent]:
         """Every event of this run from its start, then live, ending with RunFinished or RunSkipped."""
@@ -127,6 +144,16 @@ class Engine:
         self._supervisor: Supervisor | None = None
         self._scheduler: CronScheduler | None = None
         self._logs: LogWriter | None = None
+        self._job_states: dict[str, JobState] = {}
+        self._leadership: Leadership | None = None
+        self._catching_up = 0
+        self._stopped = False
+        self.recovery: Recovery | None = None
+        self._lead_scope: anyio.CancelScope | None = None
+        self._hooks = Hooks(self)
+        self.bus.add_listener(self._hooks)
+        for job in list(self._jobs.values()):
+            self._jobs.update({hook.name: hook for hook in job.hooks})
 
     @classmethod
     def from_path(cls, app_toml: str | Path, **options: Any) -> Engine:
@@ -161,6 +188,7 @@ class Engine:
         if job is None or collector.problems:
             raise ConfigError(collector.problems)
         self._jobs[job.name] = job
+        self._jobs.update({hook.name: hook for hook in job.hooks})
         self._catalog.forget(job.name)
         if self._scheduler is not None:
             self._scheduler.reload()
@@ -168,23 +196,142 @@ class Engine:
 
     @property
     def scheduler_running(self) -> bool:
-        return self._scheduler is not None
+        """Whether this engine fires cron now: it is enabled to, and holds the leadership."""
+        return self._leadership is not None and self._leadership.is_leader
+
+    @property
+    def scheduler(self) -> CronScheduler | None:
+        """The cron scheduler while this engine leads, else None."""
+        return self._scheduler
+
+    def _on_leadership(self, leader: bool) -> None:
+        if leader and self._group is not None:
+            self._group.start_soon(self._lead)
+        elif not leader and self._lead_scope is not None:
+            self._lead_scope.cancel()
+
+    async def _lead(self) -> None:
+        """While this engine is the leader: catch up missed fires, fire cron, watch for silent jobs."""
+        with anyio.CancelScope() as scope:
+            self._lead_scope = scope
+            try:
+                scheduler = CronScheduler(
+                    self._schedulable,
+                    self._fire,
+                    self.clock,
+                    last_fires=await last_fires(self.store.engine),
+                    catch_up=self._catch_up,
+                )
+                self._scheduler = scheduler
+                async with anyio.create_task_group() as group:
+                    await group.start(scheduler.run)
+                    group.start_soon(self._hooks.watch_silence)
+            finally:
+                self._scheduler = None
+                if self._lead_scope is scope:
+                    self._lead_scope = None
+
+    @property
+    def catching_up(self) -> int:
+        """How many jobs are still running their missed fires."""
+        return self._catching_up
+
+    def _catch_up(self, job: JobDefinition, fires: list[datetime]) -> None:
+        self._catching_up += 1
+        self.spawn(self._run_missed(job, fires))
+
+    async def _run_missed(self, job: JobDefinition, fires: list[datetime]) -> None:
+        try:
+            for fire in fires:
+                try:
+                    run = await self.trigger(job.name, job.params, triggered_by="cron", scheduled_for=fire)
+                    await run.wait()
+                except Exception:
+                    log.exception("catching up the %s fire of job %s failed", fire.isoformat(), job.name)
+        finally:
+            self._catching_up -= 1
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` in the engine's task group (it ends when the engine stops)."""
+        if self._group is None:
+            work.close()
+            return
+        self._group.start_soon(lambda: work)
 
     def next_fires(self) -> dict[str, datetime]:
         if self._scheduler is not None:
             return self._scheduler.next_fires()
         now = self.clock.now()
         fires = {}
-        for job in self._jobs.values():
-            if (
-                job.enabled
-                and job.schedule is not None
-                and (fire := job.schedule.next_after(now)) is not None
-            ):
+        for job in self._schedulable():
+            if job.schedule is not None and (fire := job.schedule.next_after(now)) is not None:
                 fires[job.name] = fire
         return fires
 
+    def _schedulable(self) -> list[JobDefinition]:
+        """The jobs cron may fire: enabled, scheduled, and not paused by an operator."""
+        return [
+            job
+            for job in self._jobs.values()
+            if job.enabled and job.schedule is not None and not self.paused(job.name)
+        ]
+
+    # --- pause / resume ---
+
+    def paused(self, job: str) -> bool:
+        """Whether an operator paused the job: cron does not fire it; manual triggers still run it."""
+        state = self._job_states.get(job)
+        return state is not None and state.paused
+
+    def job_state(self, job: str) -> JobState | None:
+        """Who last paused or resumed the job, when and why; None if nobody ever did."""
+        return self._job_states.get(job)
+
+    async def pause(self, job: str, by: str, reason: str | None = None) -> JobState:
+        """Stop cron firing `job` (persisted, so it survives a restart) until `resume`."""
+        return await self._set_paused(job, True, by, reason)
+
+    async def resume(self, job: str, by: str, reason: str | None = None) -> JobState:
+        return await self._set_paused(job, False, by, reason)
+
+    async def _set_paused(self, job: str, paused: bool, by: str, reason: str | None) -> JobState:
+        self.job(job)  # raises UnknownJob
+        state = JobState(
+            job_name=job, paused=paused, changed_by=by, changed_at=self.clock.now(), reason=reason
+        )
+        await save_job_state(self.store.engine, state)
+        self._job_states[job] = state
+        if self._scheduler is not None:
+            self._scheduler.reload()
+        log.info(
+            "job %s %s by %s%s", job, "paused" if paused else "resumed", by, f": {reason}" if reason else ""
+        )
+        return state
+
+    async def refresh_job_states(self) -> bool:
+        """Re-read ly2_job_state (another process may have paused a job); True if anything changed."""
+        states = await load_job_states(self.store.engine)
+        if states == self._job_states:
+            return False
+        self._job_states = states
+        if self._scheduler is not None:
+            self._scheduler.reload()
+        return True
+
+    async def _refresh_job_states_forever(self) -> None:
+        while True:
+            await anyio.sleep(JOB_STATE_REFRESH_SECONDS)
+            try:
+                await self.refresh_job_states()
+            except Exception:
+                log.exception("could not re-read the paused jobs")
+
     # --- lifecycle ---
+
+    @property
+    def stopped(self) -> bool:
+        """True once `stop()` has finished: runs drained, leadership released, store closed."""
+        return self._stopped
 
     @property
     def store(self) -> SqlStore:
@@ -202,6 +349,8 @@ class Engine:
             stack.push_async_callback(database.dispose)
             await upgrade(database)
             self._store = await stack.enter_async_context(SqlStore(database))
+            self.install.environment.resources["store_engine"] = database
+            self._job_states = await load_job_states(database)
             self._group = await stack.enter_async_context(anyio.create_task_group())
             self._logs = LogWriter(self._store, self.bus)
             await self._group.start(self._logs.run)
@@ -215,9 +364,20 @@ class Engine:
                 owner=self.instance_id,
             )
             await self._group.start(self._supervisor.run)
+            self.recovery = Recovery(self, database)
+            self._group.start_soon(self.recovery.run)
             if self._scheduler_enabled:
-                self._scheduler = CronScheduler(lambda: self._jobs.values(), self._fire, self.clock)
-                await self._group.start(self._scheduler.run)
+                jobs = self.install.settings.jobs
+                self._leadership = Leadership(
+                    database,
+                    self.instance_id,
+                    self.clock,
+                    self._on_leadership,
+                    renew_seconds=jobs.leader_renew_seconds,
+                    lease_seconds=jobs.leader_lease_seconds,
+                )
+                await self._group.start(self._leadership.run)
+                self._group.start_soon(self._refresh_job_states_forever)
         except BaseException:
             await stack.__aexit__(None, None, None)
             raise
@@ -247,6 +407,8 @@ class Engine:
         try:
             with anyio.CancelScope(shield=True):
                 assert self._supervisor is not None and self._logs is not None and self._group is not None
+                if self._lead_scope is not None:
+                    self._lead_scope.cancel()  # fire nothing more while runs drain
                 aborted = await self._supervisor.shutdown(grace)
                 if aborted:
                     log.warning("shutdown aborted %d run(s): %s", len(aborted), ", ".join(aborted))
@@ -256,6 +418,7 @@ class Engine:
             await stack.__aexit__(None, None, None)
             self._scheduler = None
             self._supervisor = None
+            self._stopped = True
             log.info("engine stopped (instance %s)", self.instance_id)
         return aborted
 
@@ -273,11 +436,16 @@ class Engine:
         start_at: int = 0,
         reused_outputs: Mapping[str, Any] | None = None,
         check_params: bool = True,
+        run_id: str | None = None,
+        audit: Mapping[str, Any] | None = None,
     ) -> RunHandle:
-        """Dispatch a run; returns once it is admitted (`running`) or recorded as `skipped`."""
+        """Dispatch a run; returns once it is admitted (`running`) or recorded as `skipped`.
+
+        `run_id` lets a caller that must record the id first (an idempotency key) choose it; `audit`
+        (who asked, through what) is written into the run's own log as an operator line."""
         definition = self.job(job)
         request = RunRequest(
-            run_id=str(uuid.uuid4()),
+            run_id=run_id or str(uuid.uuid4()),
             job=job,
             params=resolve_params(job, definition.params, params) if check_params else dict(params or {}),
             dry_run=dry_run,
@@ -294,9 +462,13 @@ class Engine:
         except BaseException:
             subscription.close()
             raise
+        if audit is not None and admission.actor is not None:
+            _audit_line(admission.actor, f"triggered by {triggered_by}", "run", audit)
         return RunHandle(self, admission, subscription)
 
-    async def retry(self, run_id: str, *, triggered_by: str = "api") -> RunHandle:
+    async def retry(
+        self, run_id: str, *, triggered_by: str = "api", audit: Mapping[str, Any] | None = None
+    ) -> RunHandle:
         """Run a failed or aborted run again from its first step that did not succeed, reusing the
         recorded outputs of the steps before it. Raises RetryRefused when that cannot be done."""
         run = await self.store.get_run(run_id)
@@ -330,6 +502,7 @@ class Engine:
             start_at=start,
             reused_outputs=reused,
             check_params=False,
+            audit=None if audit is None else {**audit, "retry_of": run_id},
         )
 
     def _fire(self, job: JobDefinition, scheduled_for: datetime) -> None:
@@ -349,9 +522,15 @@ class Engine:
             raise RuntimeError("the engine is not started: use `async with engine:`")
         return self._supervisor
 
-    async def abort(self, run_id: str, reason: str = "aborted by an operator") -> bool:
-        """Abort a run in flight in this engine; False if it is not (finished, or another process's)."""
-        return await self._running_supervisor().abort(run_id, reason)
+    async def abort(
+        self, run_id: str, reason: str = "aborted by an operator", *, audit: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Abort a run in flight in this engine; False if it is not (finished, or another process's).
+        With `audit`, the request is written into the run's log before the run ends."""
+        supervisor = self._running_supervisor()
+        if audit is not None and (actor := supervisor.in_flight().get(run_id)) is not None:
+            _audit_line(actor, f"abort requested: {reason}", "abort", audit)
+        return await supervisor.abort(run_id, reason)
 
     def in_flight(self) -> list[str]:
         return list(self._running_supervisor().in_flight())
@@ -379,6 +558,12 @@ class Engine:
                 for step in steps
             ),
         )
+
+
+def _audit_line(actor: RunActor, message: str, action: str, audit: Mapping[str, Any]) -> None:
+    """An operator action as a line of the run's log (ly2_job_logs), numbered in the run's sequence."""
+    # RunActor has no public way yet to add a run-level line; its RunFacts numbers and emits them.
+    actor._facts.emit_log(None, "info", message, {"event": "audit", "action": action, **audit})
 
 
 def _log_run_event(event: AnyEvent) -> None:

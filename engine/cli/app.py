@@ -1,7 +1,9 @@
-"""The command tree: check, jobs list, job run/logs, runs list/show, db upgrade, serve.
+"""The command tree: check, jobs list, job run/logs/abort/retry/pause/resume, runs list/show, db upgrade,
+serve, token create, user add.
 
 `nomaflow` and `liberty-admin` are the same program. The install is found through `--config`, else
-NOMAFLOW_CONFIG, else ./app.toml.
+NOMAFLOW_CONFIG, else ./app.toml. With `--server` (or NOMAFLOW_SERVER) and a token, the job and runs
+commands go through that server's API instead (engine/cli/remote.py); docs/cli.md lists them all.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from typing import Annotated, Any
 
 import anyio
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from actors.events import RunFinished, RunSkipped
+from engine.cli import remote as remote_cli
 from engine.cli.context import (
     EXIT_ABORTED,
     EXIT_FAILED,
@@ -35,6 +39,7 @@ from engine.diagrams import run_diagram, step_diagram, transition_paths
 from engine.engine import Engine
 from engine.params import ParamError, parse_param_text, split_assignment
 from engine.store import RunReader, create_engine, upgrade
+from engine.store.job_state import JobState, load_job_states
 
 app = typer.Typer(
     name="nomaflow",
@@ -47,7 +52,11 @@ jobs_app = typer.Typer(help="The declared jobs.", no_args_is_help=True)
 job_app = typer.Typer(help="Run a job, read a run's log.", no_args_is_help=True)
 runs_app = typer.Typer(help="Run history.", no_args_is_help=True)
 db_app = typer.Typer(help="The job store's schema.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens (JWT) for scripts and orchestrators.", no_args_is_help=True)
+user_app = typer.Typer(help="UI users, kept in app.toml with hashed passwords.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(token_app, name="token")
+app.add_typer(user_app, name="user")
 app.add_typer(job_app, name="job")
 app.add_typer(runs_app, name="runs")
 app.add_typer(db_app, name="db")
@@ -60,9 +69,41 @@ ConfigOption = Annotated[
 ]
 
 
+ServerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        envvar="NOMAFLOW_SERVER",
+        help="A running Nomaflow server (e.g. http://127.0.0.1:8000): job and runs commands go through it.",
+    ),
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token", envvar="NOMAFLOW_TOKEN", help="The bearer token for --server.", show_default=False
+    ),
+]
+_REMOTE = "nomaflow.remote"
+
+
 @app.callback()
-def root(ctx: typer.Context, config: ConfigOption = None) -> None:
+def root(
+    ctx: typer.Context, config: ConfigOption = None, server: ServerOption = None, token: TokenOption = None
+) -> None:
     ctx.obj = Settings(config)
+    ctx.meta[_REMOTE] = remote_cli.from_options(server, token)
+
+
+def _remote(ctx: typer.Context) -> remote_cli.Remote | None:
+    remote = ctx.meta.get(_REMOTE)
+    return remote if isinstance(remote, remote_cli.Remote) else None
+
+
+def _needs_server(ctx: typer.Context, what: str) -> remote_cli.Remote:
+    remote = _remote(ctx)
+    if remote is None:
+        fail(f"{what} talks to a running server: pass --server URL or set NOMAFLOW_SERVER", EXIT_USAGE)
+    return remote
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -97,13 +138,18 @@ def check(ctx: typer.Context) -> None:
 
 @jobs_app.command("list")
 def jobs_list(ctx: typer.Context) -> None:
-    """Each job with its schedule, timezone, next fire and whether it is enabled."""
+    """Each job with its schedule, timezone, next fire, whether it is enabled or paused."""
+    if (remote := _remote(ctx)) is not None:
+        remote_cli.jobs_list(remote)
+        return
     install = _settings(ctx).install()
+    states = run_async(lambda: _job_states(install))
     engine = Engine(install, scheduler=False)
     fires = engine.next_fires()
     table = Table(box=None, header_style="bold")
-    for column in ("job", "app", "schedule", "timezone", "next fire", "enabled", "steps"):
+    for column in ("job", "app", "schedule", "timezone", "next fire", "enabled", "paused", "steps"):
         table.add_column(column)
+    paused = {name: state for name, state in states.items() if state.paused}
     for name in sorted(install.jobs):
         job = install.jobs[name]
         table.add_row(
@@ -111,11 +157,21 @@ def jobs_list(ctx: typer.Context) -> None:
             job.app,
             job.schedule.expression if job.schedule else "on demand",
             job.timezone,
-            when(fires.get(name)),
+            "-" if name in paused else when(fires.get(name)),
             "yes" if job.enabled else "[dim]no[/]",
+            f"[yellow]yes[/] ({paused[name].changed_by})" if name in paused else "no",
             ", ".join(step.name for step in job.steps),
         )
     out.print(table)
+
+
+async def _job_states(install: Install) -> dict[str, JobState]:
+    database = create_engine(install.database_url)
+    try:
+        await upgrade(database)
+        return await load_job_states(database)
+    finally:
+        await database.dispose()
 
 
 # --- job run / logs ---
@@ -135,8 +191,18 @@ def job_run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Ask every step to only count what it would do.")
     ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="With --server: follow the run live and exit with its status (in-process runs always do).",
+        ),
+    ] = False,
 ) -> None:
-    """Run a job now, in this process, showing its steps live. Exits 0 only if the run succeeded."""
+    """Run a job now, showing its steps live; exits 0 only if the run succeeded (3 skipped, 4 aborted).
+    In this process, or through --server."""
+    if (remote := _remote(ctx)) is not None:
+        raise typer.Exit(remote_cli.job_run(remote, name, param or [], dry_run, wait))
     install = _settings(ctx).install()
     job = install.jobs.get(name)
     if job is None:
@@ -189,8 +255,22 @@ def job_logs(
     transitions: Annotated[
         bool, typer.Option("--transitions/--no-transitions", help="Show state changes too.")
     ] = True,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="With --server: keep printing as the run goes on; exit with its status when it ends.",
+        ),
+    ] = False,
 ) -> None:
-    """Print a run's log lines (and its state transitions) from the job store."""
+    """Print a run's log lines (and its state transitions), from the job store or through --server."""
+    if follow:
+        raise typer.Exit(
+            remote_cli.job_logs(_needs_server(ctx, "job logs --follow"), run_id, transitions, True)
+        )
+    if (remote := _remote(ctx)) is not None:
+        raise typer.Exit(remote_cli.job_logs(remote, run_id, transitions, False))
     install = _settings(ctx).install()
 
     async def main() -> int:
@@ -221,6 +301,61 @@ def job_logs(
     run_async(main)
 
 
+ReasonOption = Annotated[str | None, typer.Option("--reason", help="Why, for the audit trail.")]
+
+
+@job_app.command("abort")
+def job_abort(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    reason: ReasonOption = None,
+) -> None:
+    """Abort a run in flight on the server (operator role)."""
+    remote_cli.job_abort(_needs_server(ctx, "job abort"), run_id, reason)
+
+
+@job_app.command("retry")
+def job_retry(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="The failed or aborted run's id.")],
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the new run live.")] = False,
+) -> None:
+    """Run a failed or aborted run again from its failed step, on the server (operator role)."""
+    raise typer.Exit(remote_cli.job_retry(_needs_server(ctx, "job retry"), run_id, wait))
+
+
+def _pause(ctx: typer.Context, name: str, reason: str | None, paused: bool) -> None:
+    if (remote := _remote(ctx)) is not None:
+        remote_cli.job_pause(remote, name, reason, paused)
+        return
+    install = _settings(ctx).install()
+    by = f"cli:{getpass.getuser()}"
+
+    async def main() -> None:
+        async with Engine(install, scheduler=False) as engine:
+            await (engine.pause if paused else engine.resume)(name, by, reason)
+
+    run_async(main)
+    out.print(f"job [bold]{name}[/] {'paused' if paused else 'resumed'} by {by}")
+
+
+@job_app.command("pause")
+def job_pause(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="The job.")], reason: ReasonOption = None
+) -> None:
+    """Stop cron firing a job until it is resumed (manual runs still work). Servers sharing the job
+    store notice within seconds."""
+    _pause(ctx, name, reason, True)
+
+
+@job_app.command("resume")
+def job_resume(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="The job.")], reason: ReasonOption = None
+) -> None:
+    """Let cron fire a paused job again, from its next fire after now."""
+    _pause(ctx, name, reason, False)
+
+
 # --- runs ---
 
 
@@ -234,10 +369,13 @@ def runs_list(
     limit: Annotated[int, typer.Option("--limit", min=1, max=500)] = 20,
 ) -> None:
     """The latest runs, newest first."""
-    install = _settings(ctx).install()
     valid = ("running", "succeeded", "failed", "aborted", "skipped")
     if status_filter is not None and status_filter not in valid:
         fail(f"--status must be one of {', '.join(valid)}, not '{status_filter}'", EXIT_USAGE)
+    if (remote := _remote(ctx)) is not None:
+        remote_cli.runs_list(remote, job, status_filter, min(limit, 200))
+        return
+    install = _settings(ctx).install()
 
     async def main() -> None:
         async with _reader(install) as reader:
@@ -259,6 +397,9 @@ def runs_show(
     ] = False,
 ) -> None:
     """A run with its steps: status, attempts, timing, input, output and errors."""
+    if (remote := _remote(ctx)) is not None:
+        remote_cli.runs_show(remote, run_id, diagram)
+        return
     install = _settings(ctx).install()
 
     async def main() -> None:
@@ -355,18 +496,109 @@ def serve(
     import uvicorn
 
     from engine.server import create_app
+    from engine.server.auth import AuthConfigError
 
     install = _settings(ctx).install()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     server = install.settings.server
+    try:
+        application = create_app(install)
+    except AuthConfigError as exc:
+        fail(escape(str(exc)), EXIT_USAGE)
+    if install.settings.auth.secret is None:
+        logging.getLogger("nomaflow.server").warning(
+            "no [auth] secret in %s: every /admin route answers 401 (see docs/auth.md)", install.app_file
+        )
     uvicorn.run(
-        create_app(install),
+        application,
         host=host or server.host,
         port=port or server.port,
         log_level="info",
         lifespan="on",
         timeout_graceful_shutdown=int(install.settings.jobs.shutdown_grace_seconds) + 5,
     )
+
+
+# --- token / user ---
+
+
+@token_app.command("create")
+def token_create(
+    ctx: typer.Context,
+    sub: Annotated[str, typer.Option("--sub", help="Who the token is for (kept in the audit log).")],
+    role: Annotated[str, typer.Option("--role", help="viewer, operator or admin.")] = "viewer",
+    ttl: Annotated[str, typer.Option("--ttl", help="How long it is valid: 30m, 8h, 7d, 2w.")] = "8h",
+) -> None:
+    """Print a service token signed with [auth] secret. Runs it triggers are recorded as `api`
+    (`cli:<sub>` from the CLI); the subject goes into the audit log."""
+    from datetime import UTC, datetime
+
+    from engine.server.auth import AuthConfigError, Role, Tokens, parse_ttl
+
+    install = _settings(ctx).install()
+    try:
+        lifetime = parse_ttl(ttl)
+        chosen = Role.named(role)
+        tokens = Tokens(install.settings.auth)
+    except (ValueError, AuthConfigError) as exc:
+        fail(escape(str(exc)), EXIT_USAGE)
+    if not tokens.configured:
+        message = f"{install.app_file} has no [auth] secret to sign tokens with (see docs/auth.md)"
+        fail(escape(message), EXIT_USAGE)
+    try:
+        token = tokens.issue(sub, chosen, "service", lifetime, datetime.now(UTC))
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
+    print(token)
+
+
+@user_app.command("add")
+def user_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The login name.")],
+    role: Annotated[str, typer.Option("--role", help="viewer, operator or admin.")] = "viewer",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin instead of asking.")
+    ] = False,
+    write: Annotated[
+        bool, typer.Option("--write", help="Append the entry to app.toml (else print it).")
+    ] = False,
+) -> None:
+    """Make a UI user entry ([auth.users.<name>] with an argon2id password hash, never the password)."""
+    import re
+    import sys
+    import tomllib
+
+    from engine.server.auth import Role, hash_password
+
+    if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", name):
+        fail("a user name is 1 to 64 letters, digits, '_', '.', '@' or '-'", EXIT_USAGE)
+    try:
+        Role.named(role)
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt(f"password for {name}", hide_input=True, confirmation_prompt=True)
+    if len(password) < 8:
+        fail("the password must be at least 8 characters", EXIT_USAGE)
+    entry = f'\n[auth.users."{name}"]\npassword_hash = "{hash_password(password)}"\nrole = "{role}"\n'
+    if not write:
+        print(entry.lstrip("\n"), end="")
+        return
+    path = _settings(ctx).config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+        users = tomllib.loads(text).get("auth", {}).get("users", {})
+        if name in users:
+            fail(f"{path} already has a user '{name}': edit or remove it first", EXIT_USAGE)
+        tomllib.loads(text + entry)  # the file must stay valid TOML
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        fail(escape(f"cannot add the user to {path}: {exc}"), EXIT_USAGE)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(entry)
+    out.print(f"added user [bold]{name}[/] ({role}) to {path}")
 
 
 def main() -> None:

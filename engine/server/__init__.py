@@ -1,5 +1,6 @@
-"""The HTTP face of the engine: a FastAPI app factory and a lifespan any FastAPI app can host."""
+"""The HTTP face of the engine: REST under /admin, Socket.IO, and what hosts them in a FastAPI app."""
 
 from engine.server.app import create_app, nomaflow_lifespan
+from engine.server.host import Nomaflow
 
-__all__ = ["create_app", "nomaflow_lifespan"]
+__all__ = ["Nomaflow", "create_app", "nomaflow_lifespan"]

@@ -1,7 +1,7 @@
-"""The FastAPI application: the engine runs in its lifespan, beside the routes that expose it.
+"""The FastAPI application `nomaflow serve` runs, and the lifespan for apps that only want the engine.
 
-`create_app(install)` is what `nomaflow serve` runs. An existing FastAPI app can host Nomaflow instead
-by using `nomaflow_lifespan(install)` as (or inside) its lifespan and reading `app.state.nomaflow`.
+To put Nomaflow's API and Socket.IO inside an existing FastAPI app, use `engine.server.Nomaflow`
+(docs/embedding.md); `create_app` is that, on an app of its own.
 """
 
 from __future__ import annotations
@@ -11,16 +11,20 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
 from engine.config import Install, load_install
 from engine.engine import Engine
+from engine.server.host import Nomaflow
+from engine.server.routes import DESCRIPTION, TITLE, VERSION
+from engine.server.spa import mount_spa
 
 
 def nomaflow_lifespan(
     install: Install | str | Path, **engine_options: Any
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """A lifespan that starts the engine with the app and stops it (gracefully) with it."""
+    """A lifespan that only starts the engine with the app (no routes) and stops it with it; the engine
+    is `app.state.nomaflow`."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -32,19 +36,10 @@ def nomaflow_lifespan(
     return lifespan
 
 
-def create_app(install: Install | str | Path, **engine_options: Any) -> FastAPI:
-    app = FastAPI(title="Nomaflow", lifespan=nomaflow_lifespan(install, **engine_options))
-
-    @app.get("/health")
-    async def health(request: Request) -> dict[str, Any]:
-        """Liveness: the engine is up; how many runs it has in flight; whether it schedules."""
-        engine: Engine = request.app.state.nomaflow
-        return {
-            "status": "ok",
-            "instance": engine.instance_id,
-            "scheduler": engine.scheduler_running,
-            "in_flight": len(engine.in_flight()),
-            "jobs": len(engine.jobs),
-        }
-
+def create_app(install: Install | str | Path | Nomaflow, **engine_options: Any) -> FastAPI:
+    """Nomaflow on an app of its own: REST under /admin, /health, /metrics, Socket.IO at /socket.io."""
+    host = install if isinstance(install, Nomaflow) else Nomaflow(install, **engine_options)
+    app = FastAPI(title=TITLE, version=VERSION, description=DESCRIPTION, lifespan=host.lifespan)
+    host.mount(app)
+    mount_spa(app)  # the web UI at /: after every API route, as it catches the rest
     return app

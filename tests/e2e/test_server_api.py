@@ -17,6 +17,7 @@ import schemathesis
 import socketio
 from hypothesis import HealthCheck, settings
 
+from engine.client import NomaflowClient, NomaflowError
 from engine.server.routes import openapi_document
 from tests.engine.server.conftest import SECRET
 from tests.engine.server.processes import INSTALL, Listener, Output, Server
@@ -208,6 +209,24 @@ def test_remote_job_run_waits_and_exits_with_the_runs_status(server: Server, htt
 
     output, _ = mistyped.communicate(timeout=90)
     assert mistyped.returncode == 2 and "did you mean" in output and "Traceback" not in output
+
+
+def test_the_orchestrator_client_triggers_streams_and_waits(server: Server, tmp_path: Path) -> None:
+    with NomaflowClient(server.url, server.token("operator", "airflow")) as nomaflow:
+        run = nomaflow.trigger("quick", params={"lines": 3}, idempotency_key="dag-run-42")
+        again = nomaflow.trigger("quick", params={"lines": 3}, idempotency_key="dag-run-42")
+        assert again["run_id"] == run["run_id"] and again["replayed"] is True
+        messages = [line["message"] for line in nomaflow.stream_logs(run["run_id"])]
+        assert [message for message in messages if message.startswith("line")] == [
+            "line 0",
+            "line 1",
+            "line 2",
+        ]
+        finished = nomaflow.wait(run["run_id"])
+        assert finished["status"] == "succeeded" and finished["steps"][0]["output"] == {"lines": 3}
+        with pytest.raises(NomaflowError) as refused:
+            nomaflow.trigger("quick", params={"lines": "three"})
+        assert refused.value.status_code == 422 and "params.lines" in str(refused.value)
 
 
 # --- schemathesis: every operation, bounded examples, no server error ---

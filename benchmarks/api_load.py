@@ -1,0 +1,358 @@
+"""Benchmark of the server: REST latency under load, POST run throughput, log-line-to-Socket.IO latency.
+
+    .venv/bin/python benchmarks/api_load.py [--quick] [--database-url URL] [--runs 50] [--clients 50]
+
+It starts a real `nomaflow serve` (uvicorn, one process) on a free port of 127.0.0.1, on a SQLite file in
+a temporary folder unless --database-url names another store, with a generated install of 50 "chatty"
+jobs (each logs a line every 50 ms until a gate file appears) and one no-op job. Then, in one run:
+
+1. idle: p50/p99 of `GET /admin/runs?limit=50` with nothing in flight (the baseline);
+2. loaded: the same while 50 runs are in flight, each writing 20 log lines a second;
+3. log-to-client: 50 Socket.IO clients each in one run's room; the latency of every log line from the
+   moment the step emitted it (the event's `at`) to the moment the client received it (same clock);
+4. POST /admin/jobs/noop/run throughput with 8 requests in flight at once.
+
+It prints the figures and checks the issue's targets: loaded p99 <= 2 x idle p99, log-to-client p99
+< 100 ms. All traffic stays on 127.0.0.1; every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import socketio
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from engine.config import load_install  # noqa: E402
+from engine.server.auth import Role, Tokens  # noqa: E402
+
+NOMAFLOW = str(Path(sys.executable).parent / "nomaflow")
+SECRET = "bench-secret-" + "b" * 40
+
+STEPS = """
+import time
+from pathlib import Path
+
+import anyio
+
+
+async def chatty(gate: str, every: float, ctx):
+    count = 0
+    while count % 10 or not Path(gate).exists():  # the gate is looked at every 10 lines
+        ctx.log.info(f"line {count}")
+        count += 1
+        await anyio.sleep(every)
+    return {"lines": count}
+
+
+def noop(ctx):
+    return {}
+"""
+
+
+def write_install(folder: Path, runs: int) -> Path:
+    plugin = folder / "plugins" / "bench"
+    plugin.mkdir(parents=True)
+    (plugin / "__init__.py").write_text("", encoding="utf-8")
+    (plugin / "steps.py").write_text(STEPS, encoding="utf-8")
+    jobs = []
+    for number in range(runs):
+        jobs.append(
+            f"""
+[[jobs]]
+name = "chatty-{number:02d}"
+params = {{ gate = "/nonexistent", every = 0.05 }}
+[[jobs.steps]]
+name = "talk"
+type = "python"
+callable = "bench.steps:chatty"
+kwargs = {{ gate = "${{params.gate}}", every = "${{params.every}}" }}
+"""
+        )
+    jobs.append(
+        """
+[[jobs]]
+name = "noop"
+[[jobs.steps]]
+name = "nothing"
+type = "python"
+callable = "bench.steps:noop"
+"""
+    )
+    (plugin / "jobs.toml").write_text("".join(jobs), encoding="utf-8")
+    app = folder / "app.toml"
+    app.write_text(
+        """
+[jobs]
+scheduler_enabled = false
+shutdown_grace_seconds = 5
+
+[auth]
+secret = "${env.NOMAFLOW_BENCH_JWT_SECRET}"
+""",
+        encoding="utf-8",
+    )
+    return app
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Server:
+    def __init__(self, app: Path, database_url: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "NOMAFLOW_CONFIG": str(app),
+            "NOMAFLOW_DATABASE_URL": database_url,
+            "NOMAFLOW_BENCH_JWT_SECRET": SECRET,
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.process = subprocess.Popen(
+            [NOMAFLOW, "serve", "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(120):
+            raise RuntimeError("the server did not start in 2 minutes")
+        tokens = Tokens(load_install(app).settings.auth, {"NOMAFLOW_BENCH_JWT_SECRET": SECRET})
+        self.token = tokens.issue("bench", Role.admin, "service", timedelta(hours=2), datetime.now(UTC))
+
+    def _drain(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:  # keeps the pipe from filling; notes when uvicorn is up
+            if "Uvicorn running on" in line:
+                self._ready.set()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:7.1f} ms"
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+async def timed_gets(http: httpx.AsyncClient, count: int, workers: int) -> list[float]:
+    latencies: list[float] = []
+    remaining = iter(range(count))
+
+    async def worker() -> None:
+        for _ in remaining:
+            start = time.perf_counter()
+            response = await http.get("/admin/runs", params={"limit": 50})
+            latencies.append(time.perf_counter() - start)
+            response.raise_for_status()
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return latencies
+
+
+async def listen(
+    server: Server, run_ids: list[str], clients: int, seconds: float, processes: int = 1
+) -> list[float]:
+    """Start the listener processes, wait until all their clients have joined, let them measure."""
+    groups: list[list[str]] = [[] for _ in range(processes)]
+    for number in range(clients):
+        groups[number % processes].append(run_ids[number % len(run_ids)])
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--listen",
+            server.url,
+            server.token,
+            str(seconds),
+            *group,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for group in groups
+        if group
+    ]
+    for child in children:
+        assert child.stdout is not None
+        if (await child.stdout.readline()).strip() != b"ready":
+            raise RuntimeError("a listener could not connect")
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write(b"go\n")
+        await child.stdin.drain()
+    latencies: list[float] = []
+    for child in children:
+        output, _ = await child.communicate()
+        latencies.extend(json.loads(output))
+    return latencies
+
+
+async def listener(url: str, token: str, seconds: float, run_ids: list[str]) -> None:
+    """Child process: one client per run id; prints "ready", waits for "go", measures, prints JSON."""
+    latencies: list[float] = []
+    measuring = False
+    clients = []
+    for run_id in run_ids:
+        client = socketio.AsyncClient(reconnection=False)
+
+        async def on_line(data: dict[str, Any], run_id: str = run_id) -> None:
+            received = datetime.now(UTC)
+            if measuring and data.get("run_id") == run_id:
+                latencies.append((received - datetime.fromisoformat(data["at"])).total_seconds())
+
+        client.on("LogLine", on_line)
+        await client.connect(url, auth={"token": token}, transports=["websocket"])
+        await client.call("join", {"room": f"run:{run_id}"}, timeout=30)
+        clients.append(client)
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    measuring = True
+    await asyncio.sleep(seconds)
+    measuring = False
+    for client in clients:
+        await client.disconnect()
+    print(json.dumps(latencies), flush=True)
+
+
+async def wait_in_flight(http: httpx.AsyncClient, wanted: int, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if (await http.get("/health")).json()["in_flight"] >= wanted:
+            return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{wanted} runs never were in flight at once")
+
+
+async def main(args: argparse.Namespace) -> int:
+    gets = 150 if args.quick else 600
+    posts = 100 if args.quick else 400
+    listen_seconds = 3.0 if args.quick else 8.0
+    with tempfile.TemporaryDirectory(prefix="nomaflow-api-load-") as temp:
+        folder = Path(temp)
+        app = write_install(folder, args.runs)
+        database_url = args.database_url or f"sqlite+aiosqlite:///{folder / 'bench.db'}"
+        server = Server(app, database_url)
+        gate = folder / "gate"
+        try:
+            headers = {"Authorization": f"Bearer {server.token}"}
+            async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as http:
+                # Some history to list, and a warm-up.
+                for _ in range(60):
+                    await http.post("/admin/jobs/noop/run")
+                await timed_gets(http, 50, 4)
+
+                idle = await timed_gets(http, gets, 4)
+
+                run_ids = []
+                for number in range(args.runs):
+                    answer = await http.post(
+                        f"/admin/jobs/chatty-{number:02d}/run", json={"params": {"gate": str(gate)}}
+                    )
+                    answer.raise_for_status()
+                    run_ids.append(answer.json()["run_id"])
+                await wait_in_flight(http, args.runs)
+                loaded = await timed_gets(http, gets, 4)
+
+                # Log line -> Socket.IO client: `clients` clients each in one run's room, in listener
+                # processes of their own (not this one, which is busy with HTTP).
+                measured = await listen(server, run_ids, args.clients, listen_seconds, args.listeners)
+
+                gate.touch()
+                for run_id in run_ids:
+                    await http.get(f"/admin/runs/{run_id}", params={"wait": 30})
+
+                statuses: dict[str, int] = {}
+                start = time.perf_counter()
+                remaining = iter(range(posts))
+
+                async def poster() -> None:
+                    for _ in remaining:
+                        answer = await http.post("/admin/jobs/noop/run")
+                        answer.raise_for_status()
+                        status = answer.json()["status"]
+                        statuses[status] = statuses.get(status, 0) + 1
+
+                await asyncio.gather(*(poster() for _ in range(8)))
+                post_seconds = time.perf_counter() - start
+        finally:
+            gate.touch()
+            server.stop()
+
+    idle_p50, idle_p99 = percentile(idle, 0.5), percentile(idle, 0.99)
+    loaded_p50, loaded_p99 = percentile(loaded, 0.5), percentile(loaded, 0.99)
+    store = database_url.split(":")[0]
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(
+        f"nomaflow api_load: Python {platform.python_version()}, {os.cpu_count()} CPUs, store {store}, "
+        f"load average {load}"
+    )
+    print(
+        f"{'GET /admin/runs?limit=50, idle':<44} {ms(idle_p50)} {ms(idle_p99)}  ({gets} requests, 4 at once)"
+    )
+    print(
+        f"{'GET /admin/runs?limit=50, loaded':<44} {ms(loaded_p50)} {ms(loaded_p99)}"
+        f"  ({args.runs} runs in flight, 20 log lines/s each)"
+    )
+    print(f"{'  loaded / idle':<44} p50 {loaded_p50 / idle_p50:6.2f} x   p99 {loaded_p99 / idle_p99:6.2f} x")
+    if measured:
+        print(
+            f"{'log line -> Socket.IO client':<44} {ms(percentile(measured, 0.5))} "
+            f"{ms(percentile(measured, 0.99))}  ({len(measured)} deliveries to {args.clients} clients)"
+        )
+    print(
+        f"{'POST /admin/jobs/noop/run':<44} {posts / post_seconds:7.1f} requests/s  (8 at once: {statuses})"
+    )
+    ok_ratio = loaded_p99 <= 2 * idle_p99
+    ok_latency = bool(measured) and percentile(measured, 0.99) < 0.1
+    print(f"target loaded p99 <= 2 x idle p99: {'met' if ok_ratio else 'MISSED'}")
+    print(f"target log-to-client p99 < 100 ms: {'met' if ok_latency else 'MISSED'}")
+    return 0 if ok_ratio and ok_latency else 1
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--listen"]:
+        url, token, seconds, *runs = sys.argv[2:]
+        asyncio.run(listener(url, token, float(seconds), runs))
+        sys.exit(0)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer requests, shorter listening")
+    parser.add_argument("--database-url", help="job store URL (default: a SQLite file in a temporary folder)")
+    parser.add_argument("--runs", type=int, default=50, help="runs in flight during the loaded phases")
+    parser.add_argument("--clients", type=int, default=50, help="Socket.IO clients")
+    parser.add_argument("--listeners", type=int, default=1, help="processes the clients are spread over")
+    sys.exit(asyncio.run(main(parser.parse_args())))

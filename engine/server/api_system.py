@@ -1,0 +1,43 @@
+"""/health and /metrics: for load balancers and Prometheus, outside /admin."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.security import HTTPAuthorizationCredentials
+
+from engine.server.auth import Role
+from engine.server.deps import EngineDep, Host, bearer, require
+from engine.server.metrics import CONTENT_TYPE
+from engine.server.schemas import HealthOut, Problem
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health", response_model=HealthOut, responses={503: {"model": Problem}})
+async def health(engine: EngineDep) -> HealthOut:
+    """Liveness: the engine is up; how many runs it has in flight; whether it runs the scheduler."""
+    return HealthOut(
+        status="ok",
+        instance=engine.instance_id,
+        scheduler=engine.scheduler_running,
+        in_flight=len(engine.in_flight()),
+        jobs=len(engine.jobs),
+    )
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format."}},
+)
+async def metrics(
+    host: Host, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Response:
+    """Runs by job and status, step durations, runs in flight, scheduler leadership, Socket.IO clients.
+    Open like /health, unless `[server] metrics_auth = true` (then a viewer token is needed)."""
+    if host.install.settings.server.metrics_auth:
+        await require(Role.viewer)(host, credentials)
+    _ = host.engine  # 503 while the engine is not running
+    return Response(host.metrics.render(), media_type=CONTENT_TYPE)

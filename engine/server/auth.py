@@ -1,0 +1,226 @@
+"""Who is calling: HS256 JWTs with required exp/iat/iss/aud/sub, roles, and UI users' argon2 passwords.
+
+Two kinds of token share one format and one secret:
+- `service` tokens, minted by `nomaflow token create` for scripts and orchestrators;
+- `user` tokens, handed out by POST /admin/login to the UI users listed in app.toml. A user token is
+  checked against app.toml on every request: removing the user revokes it, and a changed role applies
+  at once.
+
+The algorithm is pinned (HS256): a token naming any other, `none` included, is refused before its
+signature is even looked at.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import IntEnum
+from typing import Any, Literal
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from engine.config.model import AuthSettings
+
+ALGORITHM = "HS256"
+MIN_SECRET_LENGTH = 32
+MAX_TTL = timedelta(days=366)
+LEEWAY_SECONDS = 10  # clock skew tolerated on exp/iat between the token's issuer and this server
+
+TokenKind = Literal["user", "service"]
+_ENV_REFERENCE = re.compile(r"^\$\{env\.([A-Za-z_][A-Za-z0-9_]*)\}$")
+_TTL = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
+_TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+class Role(IntEnum):
+    """Ordered: each role may do everything the ones below it may."""
+
+    viewer = 1  # read jobs, runs, logs, diagrams; watch live
+    operator = 2  # run, abort, retry
+    admin = 3  # pause and resume jobs
+
+    @classmethod
+    def named(cls, name: str) -> Role:
+        try:
+            return cls[name]
+        except KeyError:
+            raise ValueError(
+                f"unknown role '{name}': expected one of {', '.join(role.name for role in cls)}"
+            ) from None
+
+
+class AuthError(Exception):
+    """The request carries no usable credentials (answered with 401)."""
+
+
+class AuthConfigError(ValueError):
+    """[auth] in app.toml cannot be used as it is."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    role: Role
+    kind: TokenKind
+
+    def can(self, role: Role) -> bool:
+        return self.role >= role
+
+    def triggered_by(self, client: str | None = None) -> str:
+        """The run's `triggered_by`: `cli:<sub>` from the remote CLI, `user:<sub>` for a UI user's
+        token, else `api` (the subject is kept in the audit log instead)."""
+        if client == "cli":
+            return f"cli:{self.subject}"
+        if self.kind == "user":
+            return f"user:{self.subject}"
+        return "api"
+
+    def label(self, client: str | None = None) -> str:
+        """Who did it, for records that have no `triggered_by` convention (a paused job's changed_by)."""
+        by = self.triggered_by(client)
+        return f"api:{self.subject}" if by == "api" else by
+
+
+def resolve_secret(value: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """The signing secret from `[auth] secret`: a literal, or `${env.NAME}`. None when not configured."""
+    if value is None:
+        return None
+    env = os.environ if environ is None else environ
+    found = _ENV_REFERENCE.match(value.strip())
+    if found:
+        name = found.group(1)
+        if not env.get(name):
+            raise AuthConfigError(f"[auth] secret reads ${{env.{name}}}, which is not set")
+        value = env[name]
+    elif "${" in value:
+        raise AuthConfigError("[auth] secret must be the secret itself or exactly one ${env.NAME}")
+    if len(value) < MIN_SECRET_LENGTH:
+        raise AuthConfigError(
+            f"[auth] secret is {len(value)} characters long; HS256 needs at least {MIN_SECRET_LENGTH} "
+            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+        )
+    return value
+
+
+def parse_ttl(text: str) -> timedelta:
+    """`8h`, `30m`, `7d`, `2w`, `3600s` or `3600` (seconds)."""
+    found = _TTL.match(text)
+    if not found or int(found.group(1)) == 0:
+        raise ValueError(f"expected a duration such as 30m, 8h or 7d, got '{text}'")
+    ttl = timedelta(seconds=int(found.group(1)) * _TTL_UNITS[found.group(2)])
+    if ttl > MAX_TTL:
+        raise ValueError(f"a token may live at most {MAX_TTL.days} days, not '{text}'")
+    return ttl
+
+
+class Tokens:
+    """Mints and checks tokens for one install's [auth] settings."""
+
+    def __init__(self, settings: AuthSettings, environ: Mapping[str, str] | None = None) -> None:
+        self.settings = settings
+        self.secret = resolve_secret(settings.secret, environ)
+        self._hasher = PasswordHasher()
+        self._dummy_hash: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return self.secret is not None
+
+    def _secret(self) -> str:
+        if self.secret is None:
+            raise AuthError("authentication is not configured on this server: set [auth] secret in app.toml")
+        return self.secret
+
+    def issue(self, subject: str, role: Role, kind: TokenKind, ttl: timedelta, now: datetime) -> str:
+        if not subject or len(subject) > 200:
+            raise ValueError("the token's subject must be 1 to 200 characters")
+        claims = {
+            "sub": subject,
+            "role": role.name,
+            "kind": kind,
+            "iss": self.settings.issuer,
+            "aud": self.settings.audience,
+            "iat": int(now.timestamp()),
+            "exp": int((now + ttl).timestamp()),
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, self._secret(), algorithm=ALGORITHM)
+
+    def verify(self, token: str | None) -> Principal:
+        """The principal a bearer token stands for; AuthError saying why not."""
+        secret = self._secret()
+        if not token:
+            raise AuthError("missing bearer token")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                secret,
+                algorithms=[ALGORITHM],
+                audience=self.settings.audience,
+                issuer=self.settings.issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthError("token expired") from None
+        except jwt.InvalidAudienceError:
+            raise AuthError("token is for another audience") from None
+        except jwt.InvalidIssuerError:
+            raise AuthError("token is from another issuer") from None
+        except jwt.InvalidAlgorithmError:
+            raise AuthError(f"token algorithm not allowed (only {ALGORITHM})") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise AuthError(f"token lacks the '{exc.claim}' claim") from None
+        except jwt.PyJWTError:
+            raise AuthError("invalid token") from None
+        subject, kind = claims.get("sub"), claims.get("kind")
+        if not isinstance(subject, str) or kind not in ("user", "service"):
+            raise AuthError("invalid token")
+        try:
+            role = Role.named(str(claims.get("role")))
+        except ValueError:
+            raise AuthError("invalid token: unknown role") from None
+        if kind == "user":
+            user = self.settings.users.get(subject)
+            if user is None:
+                raise AuthError("invalid token: no such user")
+            role = Role.named(user.role)  # a role changed in app.toml applies at once
+        return Principal(subject=subject, role=role, kind=kind)
+
+    def check_password(self, username: str, password: str) -> Role | None:
+        """The user's role if the password is right, else None. Slow on purpose (argon2id), and as
+        slow for an unknown user as for a wrong password. Call it from a worker thread."""
+        user = self.settings.users.get(username)
+        if user is None:
+            if self._dummy_hash is None:
+                self._dummy_hash = self._hasher.hash(uuid.uuid4().hex)
+            with contextlib.suppress(VerificationError):
+                self._hasher.verify(self._dummy_hash, password)
+            return None
+        try:
+            self._hasher.verify(user.password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return None
+        return Role.named(user.role)
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash for `[auth.users.<name>] password_hash`."""
+    return PasswordHasher().hash(password)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header value."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()

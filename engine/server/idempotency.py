@@ -1,0 +1,114 @@
+"""`Idempotency-Key` for POST /admin/jobs/{name}/run: the same key (from the same token subject) gets
+the same run back instead of a second one, for `[server] idempotency_hours` (24 by default).
+
+The key is claimed in ly2_idempotency_keys, with the run id chosen up front, *before* the run is
+dispatched; so two requests racing with one key (even on two server processes) create one run. A
+request that finds its key claimed but the run not yet recorded waits for it in this process, or is
+told 409 (retry) when the first request is being served by another process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio
+import msgspec
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from actors.ports import Clock
+from engine.store.tables import idempotency_keys as keys
+
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Claim:
+    run_id: str
+    fingerprint: str
+    created_at: datetime
+    fresh: bool  # True: this request claimed the key and must dispatch the run
+
+
+def fingerprint(job: str, params: Mapping[str, Any], dry_run: bool) -> str:
+    """What makes two requests "the same" for one key."""
+    encoded = msgspec.json.encode({"job": job, "params": dict(params), "dry_run": dry_run}, order="sorted")
+    return hashlib.sha256(encoded).hexdigest()
+
+
+class IdempotencyKeys:
+    def __init__(self, engine: AsyncEngine, clock: Clock, *, hours: float) -> None:
+        self._engine = engine
+        self._clock = clock
+        self.lifetime = timedelta(hours=hours)
+        self._pending: dict[tuple[str, str], anyio.Event] = {}
+
+    async def claim(self, scope: str, key: str, job: str, print_: str, run_id: str) -> Claim:
+        """Claim `key` for `run_id`, or return the earlier, still valid claim."""
+        now = self._clock.now()
+        insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
+        statement = (
+            insert(keys)
+            .values(
+                scope=scope,
+                idempotency_key=key,
+                job_name=job,
+                fingerprint=print_,
+                run_id=run_id,
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=[keys.c.scope, keys.c.idempotency_key])
+            .returning(keys.c.run_id)
+        )
+        async with self._engine.begin() as connection:
+            # Expired keys go first, so an expired key is simply claimed anew.
+            await connection.execute(delete(keys).where(keys.c.created_at < now - self.lifetime))
+            if (await connection.execute(statement)).first() is not None:
+                self._pending[(scope, key)] = anyio.Event()
+                return Claim(run_id=run_id, fingerprint=print_, created_at=now, fresh=True)
+            row = (
+                (
+                    await connection.execute(
+                        select(keys.c.run_id, keys.c.fingerprint, keys.c.created_at).where(
+                            keys.c.scope == scope, keys.c.idempotency_key == key
+                        )
+                    )
+                )
+                .mappings()
+                .one()
+            )
+        return Claim(
+            run_id=row["run_id"], fingerprint=row["fingerprint"], created_at=row["created_at"], fresh=False
+        )
+
+    def settled(self, scope: str, key: str) -> None:
+        """The claiming request has recorded its run (or given the key back)."""
+        pending = self._pending.pop((scope, key), None)
+        if pending is not None:
+            pending.set()
+
+    async def release(self, scope: str, key: str, run_id: str) -> None:
+        """Give the key back: the run it was claimed for could not be dispatched."""
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                delete(keys).where(
+                    keys.c.scope == scope, keys.c.idempotency_key == key, keys.c.run_id == run_id
+                )
+            )
+        self.settled(scope, key)
+
+    async def wait_settled(self, scope: str, key: str, seconds: float) -> bool:
+        """Wait for this process's request holding `key` to record its run; False if another process
+        holds it (or it took longer than `seconds`)."""
+        pending = self._pending.get((scope, key))
+        if pending is None:
+            return False
+        with anyio.move_on_after(seconds):
+            await pending.wait()
+            return True
+        return False
