@@ -96,6 +96,10 @@ class RunActor:
     def abort(self, reason: str) -> None:
         self._mailbox.tell(AbortRun(reason))
 
+    def log(self, level: str, message: str, fields: dict[str, Any] | None = None) -> None:
+        """A run-level line in the run's log (not a step's), numbered in the run's sequence."""
+        self._facts.emit_log(None, level, message, fields)
+
     async def run(self) -> None:
         try:
             if self._skip_reason is not None:

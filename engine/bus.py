@@ -52,6 +52,11 @@ class Subscription:
         self._bus._subscriptions.discard(self)
         self._send.close()
 
+    def discard(self) -> None:
+        """Close for good, unread: both ends, so nothing is left buffered (or warned about)."""
+        self.close()
+        self._receive.close()
+
     def __aiter__(self) -> AsyncIterator[AnyEvent]:
         return self._iterate()
 

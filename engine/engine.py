@@ -89,8 +89,7 @@ class RunHandle:
         """Stop keeping this run's events for `events()`: for callers that will never read them."""
         subscription, self._subscription = self._subscription, None
         if subscription is not None:
-            subscription.close()
-            subscription._receive.close()  # never to be read: close both ends, or anyio warns at collection
+            subscription.discard()
 
     async def events(self) -> AsyncIterator[AnyEvent]:
         """Every event of this run from its start, then live, ending with RunFinished or RunSkipped."""
@@ -562,8 +561,7 @@ class Engine:
 
 def _audit_line(actor: RunActor, message: str, action: str, audit: Mapping[str, Any]) -> None:
     """An operator action as a line of the run's log (ly2_job_logs), numbered in the run's sequence."""
-    # RunActor has no public way yet to add a run-level line; its RunFacts numbers and emits them.
-    actor._facts.emit_log(None, "info", message, {"event": "audit", "action": action, **audit})
+    actor.log("info", message, {"event": "audit", "action": action, **audit})
 
 
 def _log_run_event(event: AnyEvent) -> None:

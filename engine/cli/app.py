@@ -17,7 +17,6 @@ from typing import Annotated, Any
 
 import anyio
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from actors.events import RunFinished, RunSkipped
@@ -504,7 +503,7 @@ def serve(
     try:
         application = create_app(install)
     except AuthConfigError as exc:
-        fail(escape(str(exc)), EXIT_USAGE)
+        fail(str(exc), EXIT_USAGE)
     if install.settings.auth.secret is None:
         logging.getLogger("nomaflow.server").warning(
             "no [auth] secret in %s: every /admin route answers 401 (see docs/auth.md)", install.app_file
@@ -541,10 +540,10 @@ def token_create(
         chosen = Role.named(role)
         tokens = Tokens(install.settings.auth)
     except (ValueError, AuthConfigError) as exc:
-        fail(escape(str(exc)), EXIT_USAGE)
+        fail(str(exc), EXIT_USAGE)
     if not tokens.configured:
         message = f"{install.app_file} has no [auth] secret to sign tokens with (see docs/auth.md)"
-        fail(escape(message), EXIT_USAGE)
+        fail(message, EXIT_USAGE)
     try:
         token = tokens.issue(sub, chosen, "service", lifetime, datetime.now(UTC))
     except ValueError as exc:
@@ -595,7 +594,7 @@ def user_add(
             fail(f"{path} already has a user '{name}': edit or remove it first", EXIT_USAGE)
         tomllib.loads(text + entry)  # the file must stay valid TOML
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        fail(escape(f"cannot add the user to {path}: {exc}"), EXIT_USAGE)
+        fail(f"cannot add the user to {path}: {exc}", EXIT_USAGE)
     with path.open("a", encoding="utf-8") as handle:
         handle.write(entry)
     out.print(f"added user [bold]{name}[/] ({role}) to {path}")

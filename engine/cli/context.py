@@ -14,6 +14,7 @@ from typing import NoReturn, TypeVar
 import anyio
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from actors.errors import EngineStopping, UnknownJob
 from engine.config import ConfigError, Install, load_install
@@ -49,7 +50,8 @@ class Settings:
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}")
+    # Messages quote config ("[auth] secret"): printed as text, not as Rich markup.
+    err.print(Text.assemble(("error:", "bold red"), " ", message))
     raise typer.Exit(code)
 
 

@@ -14,27 +14,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any
 
 import anyio
 import httpx
 import msgspec
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from actors.events import AnyEvent, LogLine, RunFinished, RunSkipped
-from engine.cli.context import EXIT_ABORTED, EXIT_FAILED, EXIT_SKIPPED, EXIT_USAGE, err, out
-from engine.cli.context import fail as fail_markup
+from engine.cli.context import EXIT_ABORTED, EXIT_FAILED, EXIT_SKIPPED, EXIT_USAGE, err, fail, out
 from engine.cli.show import LEVEL_STYLE, duration, event_line, status, when
 from engine.client import CaughtUpLine, NomaflowClient, NomaflowError, RunFollower
 from engine.params import ParamError, parse_param_text, split_assignment
 
 EXIT_CODES = {"succeeded": 0, "skipped": EXIT_SKIPPED, "aborted": EXIT_ABORTED}
-
-
-def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    fail_markup(escape(message), code)
 
 
 def exit_code(final: str | None) -> int:

@@ -168,7 +168,10 @@ async def run_job(
                     ],
                 )
             run = await engine.store.get_run(claim.run_id)
-            if run is None and await keys.wait_settled(scope, idempotency_key, REPLAY_WAIT_SECONDS):
+            if run is None:
+                # Whether the claimer here settled while we waited, or just before we looked (its
+                # pending mark is gone then): read again either way before calling it unsettled.
+                await keys.wait_settled(scope, idempotency_key, REPLAY_WAIT_SECONDS)
                 run = await engine.store.get_run(claim.run_id)
             if run is None and engine.clock.now() - claim.created_at > STALE_CLAIM:
                 await keys.release(scope, idempotency_key, claim.run_id)
