@@ -1,0 +1,1 @@
+"""Step callables for benchmarks/dispatch.py (the install's plugin package `benchjobs`)."""
