@@ -19,7 +19,9 @@ from engine.config.jobs import JobDefinition, check_timezone, decode_job
 from engine.config.lines import LineLocator
 from engine.config.model import AppSettings, JobsFile
 from engine.config.problems import ConfigError, Problem, display_path
+from engine.connectors import ConnectorError
 from engine.steps import StepEnvironment, StepType, step_types
+from engine.steps.retention import CLEANUP_APP, CLEANUP_JOB, cleanup_job
 
 DATABASE_URL_ENV = "NOMAFLOW_DATABASE_URL"
 
@@ -46,6 +48,11 @@ def database_url(root: Path, settings: AppSettings) -> str:
     if not url:
         default = settings.connectors.get("default")
         url = default.url if default else "sqlite+aiosqlite:///nomaflow.db"
+        if default is not None and "${" in url:
+            # Secrets in the store's URL come from the environment, as for every connector.
+            from engine.connectors import resolve_connector
+
+            url = resolve_connector("default", default, root).url.render_as_string(hide_password=False)
     return absolute_sqlite_url(url, root)
 
 
@@ -75,6 +82,34 @@ def _read_toml(path: Path, collector: Collector) -> dict[str, Any] | None:
     return None
 
 
+def _add_cleanup_job(
+    jobs: dict[str, JobDefinition],
+    settings: AppSettings,
+    types: dict[str, StepType],  # type: ignore[type-arg]
+) -> list[Problem]:
+    """The built-in retention job, decoded and checked like any other."""
+    collector = Collector("<built-in job nomaflow-cleanup>", None)
+    table = cleanup_job(
+        history_days=settings.jobs.history_days,
+        keep_failed_days=settings.jobs.keep_failed_days,
+        batch_size=settings.jobs.cleanup_batch_size,
+        # An unknown [jobs] timezone is reported once, for app.toml.
+        timezone=settings.jobs.timezone if check_timezone(settings.jobs.timezone) is None else "UTC",
+    )
+    job = decode_job(
+        table,
+        "",
+        collector.report,
+        default_app=CLEANUP_APP,
+        default_timezone="UTC",
+        step_types=types,
+        source="<built-in>",
+    )
+    if job is not None:
+        jobs[job.name] = job
+    return collector.problems
+
+
 def load_install(app_file: str | Path, *, environ: Mapping[str, str] | None = None) -> Install:
     """Load and validate everything; raise ConfigError listing every problem found."""
     app_path = Path(app_file).resolve()
@@ -98,9 +133,15 @@ def load_install(app_file: str | Path, *, environ: Mapping[str, str] | None = No
     if str(plugins) not in sys.path:
         # Python steps import "<app>.<module>" from the plugins folder.
         sys.path.insert(0, str(plugins))
+    try:
+        store_url = database_url(root, settings)
+    except ConnectorError as exc:
+        app_collector.report("connectors.default.url", str(exc))
+        problems = list(app_collector.problems)
+        store_url = ""
     environment = StepEnvironment(
         root=root,
-        store_url=database_url(root, settings),
+        store_url=store_url,
         settings={key: value for key, value in raw.items() if isinstance(value, dict)},
     )
     environment.settings["worker_threads"] = settings.jobs.worker_threads
@@ -138,6 +179,8 @@ def load_install(app_file: str | Path, *, environ: Mapping[str, str] | None = No
             jobs[job.name] = job
             declared_in[job.name] = shown
         problems.extend(collector.problems)
+    if CLEANUP_JOB not in jobs:  # a job of the user's with that name replaces the built-in one
+        problems.extend(_add_cleanup_job(jobs, settings, types))
     if problems:
         raise ConfigError(problems)
     return Install(

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from engine.steps.base import StepEnvironment, StepType
+from engine.steps.http import HttpStep
+from engine.steps.ldap_sync import LdapSyncStep
 from engine.steps.python import PythonStep
+from engine.steps.retention import RetentionStep
+from engine.steps.sql_copy import SqlCopy
+from engine.steps.sql_query import SqlQuery
 
-BUILTIN_STEP_TYPES: tuple[type[StepType], ...] = (PythonStep,)  # type: ignore[type-arg]
+BUILTIN_STEP_TYPES: tuple[type[StepType], ...] = (  # type: ignore[type-arg]
+    PythonStep,
+    HttpStep,
+    SqlQuery,
+    SqlCopy,
+    LdapSyncStep,
+    RetentionStep,
+)
 
 
 def step_types(env: StepEnvironment) -> dict[str, StepType]:  # type: ignore[type-arg]

@@ -2,9 +2,10 @@
 
 Async callables are awaited on the event loop and cancelled on abort or timeout. Sync callables run in a
 worker thread so the loop never blocks; Python cannot kill a thread, so on abort or timeout the thread is
-abandoned and should notice `ctx.cancelled` (docs/steps/python.md). A callable receives the step context
-if it has a parameter named `ctx` or `context` (or one annotated `StepContext`). Its JSON-able return
-value becomes the step's output.
+abandoned and should notice `ctx.cancelled` (docs/steps/python.md). With `isolation = "process"` the
+callable runs in a child process, which abort and timeouts terminate (engine.steps.isolation). A
+callable receives the step context if it has a parameter named `ctx` or `context` (or one annotated
+`StepContext`). Its JSON-able return value becomes the step's output.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import functools
 import importlib
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import msgspec
@@ -22,6 +23,7 @@ from actors.errors import PermanentStepFailure
 from actors.ports import StepContext
 from engine.config.problems import did_you_mean
 from engine.steps.base import StepEnvironment, StepType
+from engine.steps.isolation import run_in_child
 
 _CONTEXT_NAMES = ("ctx", "context")
 
@@ -29,6 +31,9 @@ _CONTEXT_NAMES = ("ctx", "context")
 class PythonOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     callable: str
     kwargs: dict[str, Any] = msgspec.field(default_factory=dict)
+    # "thread": in this process (async on the event loop, sync in a worker thread); "process": in a
+    # child process that abort and timeouts terminate (engine.steps.isolation).
+    isolation: Literal["thread", "process"] = "thread"
 
 
 class CallableNotFound(Exception):
@@ -126,6 +131,8 @@ class PythonStep(StepType[PythonOptions]):
         except CallableNotFound as exc:
             raise PermanentStepFailure(str(exc)) from exc
         kwargs = dict(options.kwargs)
+        if options.isolation == "process":
+            return await run_in_child(ctx, options.callable, kwargs)
         context = context_parameter(function)
         if context is not None:
             kwargs[context] = ctx

@@ -19,9 +19,8 @@ async def test_serve_answers_health_and_fires_cron(
     port, server = start_server(e2e_env, spawn)
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as response:
         health = json.load(response)
-    assert (
-        health["status"] == "ok" and health["scheduler"] is True and health["jobs"] == 3
-    )  # with nomaflow-cleanup
+    # The install's two jobs and the built-in nomaflow-cleanup.
+    assert health["status"] == "ok" and health["scheduler"] is True and health["jobs"] == 3
 
     finished = read_until(server, "run of every-second succeeded")
     assert any("(cron" in line for line in finished)
