@@ -92,6 +92,9 @@ class RunActor:
         self.error: str | None = None
         self.finished = anyio.Event()
         self.outcome: RunOutcome | None = None
+        # True once the final state is committed: the job is free in the store from that moment, a
+        # little before this actor has wound down and the supervisor has heard so.
+        self.ended_in_store = False
 
     def abort(self, reason: str) -> None:
         self._mailbox.tell(AbortRun(reason))
@@ -298,3 +301,4 @@ class RunActor:
             ),
         )
         await self._journal.flush()
+        self.ended_in_store = True

@@ -156,6 +156,8 @@ class Supervisor:
             message.reply.fail(exc)
             return
         current = self._by_job.get(request.job)
+        if current is not None and current.ended_in_store:
+            current = None  # it is winding down; its run has ended for everyone else already
         actor = RunActor(
             job=job,
             request=request,

@@ -270,3 +270,19 @@ async def test_a_resumed_run_reuses_earlier_outputs_and_runs_the_rest() -> None:
     reuse = [c for c in rig.store.transitions if getattr(c, "trigger", "") == "reuse"]
     assert len(reuse) == 1 and reuse[0].output == {"n": 7}
     assert any("reused from run earlier-run" in line.message for line in rig.store.logs)
+
+
+async def test_a_dispatch_right_after_a_run_ended_is_admitted_not_skipped() -> None:
+    plan = job("per-second", ("tick", "number"))
+    async with running({"number": returns_number}, plan) as rig:
+        first = await rig.supervisor.dispatch(request("per-second"))
+        # Wait for the end to be committed, but not for the actor to wind down and be forgotten.
+        while not first.actor.ended_in_store:
+            await anyio.lowlevel.checkpoint()
+        second = await rig.supervisor.dispatch(request("per-second"))
+        assert second.status == "running"
+        await second.actor.finished.wait()
+        assert second.actor.outcome.status == "succeeded"
+        third = await rig.supervisor.dispatch(request("per-second"))  # the map still tracks the newest
+        assert third.status == "running"
+        await third.actor.finished.wait()
