@@ -6,6 +6,7 @@ take the write lock up front (BEGIN IMMEDIATE) so a second writer waits instead 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
@@ -67,6 +68,25 @@ def create_engine(url: str | URL, **options: Any) -> AsyncEngine:
     return engine
 
 
+def _enable_wal(cursor: Any) -> None:
+    """Switch the file to WAL (a setting kept in the file, so usually already done).
+
+    The switch needs an exclusive lock and SQLite does not always wait for it through busy_timeout:
+    two engines creating the file at once can see "database is locked". Retry it for a few seconds.
+    This runs in the driver's connection thread, so the short waits block no event loop."""
+    cursor.execute("PRAGMA journal_mode")
+    if str(cursor.fetchone()[0]).lower() == "wal":
+        return
+    for attempt in range(100):
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except Exception as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            time.sleep(0.05)
+
+
 def _tune_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
@@ -77,7 +97,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         try:
             # busy_timeout first: switching to WAL itself may wait for another process.
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(cursor)
             # NORMAL is durable across application crashes in WAL mode; only an OS crash or power
             # loss can lose the last commits, never corrupt the file.
             cursor.execute("PRAGMA synchronous = NORMAL")

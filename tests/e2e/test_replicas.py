@@ -11,12 +11,15 @@ import subprocess
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from engine.store import upgrade
+from tests.conftest import PgServer
 from tests.e2e.conftest import NOMAFLOW, read_until, start_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio, pytest.mark.postgres]
@@ -29,10 +32,15 @@ TAKEOVER_BOUND_SECONDS = 5.0
 
 
 @pytest.fixture
-def pg_url(database_kind: str, database_url: str) -> str:
-    if database_kind != "postgresql":
-        pytest.skip("replicas share a PostgreSQL database (SQLite replicas are covered by the engine tests)")
-    return database_url
+async def pg_url(pg_server: PgServer) -> AsyncIterator[str]:
+    """A fresh, migrated PostgreSQL database: replicas share one (SQLite replicas are covered by the
+    engine tests)."""
+    url = await pg_server.create_database()
+    try:
+        await upgrade(url)
+        yield url
+    finally:
+        await pg_server.drop_database(url)
 
 
 def env_for(database_url: str) -> dict[str, str]:

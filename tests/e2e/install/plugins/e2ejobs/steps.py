@@ -12,7 +12,7 @@ from actors import StepContext
 async def wait_for_file(path: str, ctx: StepContext) -> dict[str, str]:
     ctx.log.info(f"waiting for {path}")
     # Another process creates the file: polling is the only way to see it from here.
-    while not Path(path).exists():  # noqa: ASYNC110
+    while not Path(path).exists():
         await anyio.sleep(0.05)
     return {"seen": path}
 

@@ -20,7 +20,7 @@ def prepare() -> dict[str, int]:
 async def wait_for_file(path: str, rows: int, ctx: StepContext) -> dict[str, int]:
     ctx.log.info(f"waiting for {path}")
     # Another process creates the file: polling is the only way to see it from here.
-    while not Path(path).exists():  # noqa: ASYNC110
+    while not Path(path).exists():
         await anyio.sleep(0.05)
     return {"rows": rows + 1}
 
