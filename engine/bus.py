@@ -49,7 +49,7 @@ class Subscription:
             self.close()  # nothing more will come for this run
 
     def close(self) -> None:
-        self._bus._subscriptions.discard(self)
+        self._bus._forget(self)
         self._send.close()
 
     def discard(self) -> None:
@@ -74,7 +74,8 @@ class Subscription:
 class EventBus:
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
-        self._subscriptions: set[Subscription] = set()
+        # By run id (None: every run), so a publish touches only the subscriptions that want it.
+        self._subscriptions: dict[str | None, set[Subscription]] = {}
         self.published = 0
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:
@@ -83,15 +84,23 @@ class EventBus:
 
     def subscribe(self, run_id: str | None = None, *, buffer: int = 10_000) -> Subscription:
         subscription = Subscription(self, run_id, buffer)
-        self._subscriptions.add(subscription)
+        self._subscriptions.setdefault(run_id, set()).add(subscription)
         return subscription
 
     def publish(self, event: AnyEvent) -> None:
         self.published += 1
         for listener in list(self._listeners):
             listener(event)
-        for subscription in list(self._subscriptions):
-            subscription.offer(event)
+        for key in (None, event.run_id):
+            for subscription in list(self._subscriptions.get(key, ())):
+                subscription.offer(event)
+
+    def _forget(self, subscription: Subscription) -> None:
+        subscribers = self._subscriptions.get(subscription.run_id)
+        if subscribers is not None:
+            subscribers.discard(subscription)
+            if not subscribers:
+                del self._subscriptions[subscription.run_id]
 
 
 def event_as_dict(event: AnyEvent) -> dict[str, Any]:

@@ -135,12 +135,21 @@ class CronScheduler:
 
     def _fire_due(self) -> None:
         now = self._clock.now()
+        due: list[tuple[datetime, JobDefinition]] = []
         while self._heap and self._heap[0][0] <= now:
             fire, name = heapq.heappop(self._heap)
             job = self._by_name.get(name)
-            if job is None or job.schedule is None:
-                continue
+            if job is not None and job.schedule is not None:
+                due.append((fire, job))
+        # Dispatch every due fire first: the calendar arithmetic for the next ones can wait a moment,
+        # and jobs sharing a schedule share it.
+        for fire, job in due:
             self._dispatch(job, fire)
-            following = job.schedule.next_after(fire)
-            if following is not None:
-                heapq.heappush(self._heap, (following, name))
+        following: dict[tuple[str, str, datetime], datetime | None] = {}
+        for fire, job in due:
+            assert job.schedule is not None
+            key = (job.schedule.expression, job.schedule.timezone, fire)
+            if key not in following:
+                following[key] = job.schedule.next_after(fire)
+            if (upcoming := following[key]) is not None:
+                heapq.heappush(self._heap, (upcoming, job.name))

@@ -6,6 +6,7 @@ so each field is converted on its own and every failure becomes a `Problem` with
 
 from __future__ import annotations
 
+import functools
 import re
 import types
 import typing
@@ -85,7 +86,7 @@ def decode_struct(
     if not isinstance(raw, dict):
         report(path, f"expected a table, got {type(raw).__name__}")
         return None
-    fields = {f.encode_name: f for f in msgspec.structs.fields(cls)}
+    fields = _fields_of(cls)
     ok = True
     for key in raw:
         if key not in fields and key not in ignore:
@@ -128,7 +129,13 @@ def decode_struct(
 
 
 def _required(cls: type[msgspec.Struct], name: str) -> bool:
-    return any(f.name == name and f.required for f in msgspec.structs.fields(cls))
+    return any(f.name == name and f.required for f in _fields_of(cls).values())
+
+
+@functools.cache
+def _fields_of(cls: type[msgspec.Struct]) -> dict[str, msgspec.structs.FieldInfo]:
+    """A Struct's fields by their TOML name; computed once per class (it resolves type hints)."""
+    return {f.encode_name: f for f in msgspec.structs.fields(cls)}
 
 
 class Counter:

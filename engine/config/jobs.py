@@ -309,7 +309,9 @@ def _decode_step(
         options = decode_struct(options_raw, step_type.options, path, report)
         ok &= options is not None
         static = StaticContext(
-            params=frozenset(params), earlier_steps=tuple(earlier), environ=environ or dict(os.environ)
+            params=frozenset(params),
+            earlier_steps=tuple(earlier),
+            environ=os.environ if environ is None else environ,
         )
         for where, ref in references(options_raw):
             problem = check(ref, static)
