@@ -46,7 +46,14 @@ build_ui() {
   sum=$(cd ui && find src index.html package.json package-lock.json vite.config.* tsconfig*.json -type f 2>/dev/null | sort | xargs cat | sha256sum | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" = "$sum" ] && [ -f engine/server/static/index.html ]; then return 0; fi
   log "building the web UI"
-  (cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; } && npm run --silent build)
+  local lock_sum
+  lock_sum=$(sha256sum ui/package-lock.json | cut -d' ' -f1)
+  # Reinstall whenever the lock file changed, not only when node_modules is missing.
+  if [ "$(cat ui/node_modules/.nomaflow-lock 2>/dev/null)" != "$lock_sum" ]; then
+    (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$lock_sum" > ui/node_modules/.nomaflow-lock
+  fi
+  (cd ui && npm run --silent build)
   echo "$sum" > "$stamp"
 }
 
