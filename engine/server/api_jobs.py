@@ -69,8 +69,8 @@ def _job_out(
 
 
 async def _jobs_out(engine: Engine, names: list[str]) -> list[JobOut]:
-    last = await engine.store.last_runs_by_job()
-    started = await engine.store.last_runs_by_job(include_skipped=False)
+    last = await engine.store.last_runs_by_job(jobs=engine.jobs)
+    started = await engine.store.last_runs_by_job(include_skipped=False, jobs=engine.jobs)
     local = {view.job: view.run_id for view in engine.tracker.runs.values()}
     fires = engine.next_fires()
     out = []

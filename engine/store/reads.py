@@ -5,10 +5,11 @@ Reads run on their own pooled connections, beside the writer, and on SQLite neve
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, literal, select, tuple_
+from sqlalchemy import CompoundSelect, Select, func, literal, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.store.columns import UTCDateTime
@@ -22,11 +23,15 @@ _STEP_COLUMNS = [step_runs.c[name] for name in StepRow.__struct_fields__]
 _LOG_COLUMNS = [job_logs.c[name] for name in LogRow.__struct_fields__]
 
 
+# Jobs looked up per statement: one UNION ALL of index lookups.
+_LOOKUPS_PER_QUERY = 200
+
+
 class RunReader:
     def __init__(self, engine: AsyncEngine) -> None:
         self._reader = for_reading(engine)
 
-    async def _all(self, query: Select[Any]) -> list[dict[str, Any]]:
+    async def _all(self, query: Select[Any] | CompoundSelect[Any]) -> list[dict[str, Any]]:
         async with self._reader.connect() as connection:
             result = await connection.execute(query)
             return [dict(row) for row in result.mappings()]
@@ -92,8 +97,15 @@ class RunReader:
         )
         return [LogRow(**row) for row in await self._all(query)]
 
-    async def last_runs_by_job(self, *, include_skipped: bool = True) -> dict[str, RunRow]:
-        """Each job's latest run (by started_at, then id), keyed by job name. Jobs never run are absent."""
+    async def last_runs_by_job(
+        self, *, include_skipped: bool = True, jobs: Iterable[str] | None = None
+    ) -> dict[str, RunRow]:
+        """Each job's latest run (by started_at, then id), keyed by job name. Jobs never run are absent.
+
+        Given the `jobs` to look at, each is one index lookup on (job_name, started_at), which stays
+        fast on millions of runs; without, every run is ranked."""
+        if jobs is not None:
+            return await self._last_runs_of(list(jobs), include_skipped)
         candidates = select(job_runs)
         if not include_skipped:
             candidates = candidates.where(job_runs.c.status != "skipped")
@@ -108,3 +120,18 @@ class RunReader:
         query = select(*[ranked.c[column.name] for column in job_runs.c]).where(ranked.c.recency == 1)
         rows = [RunRow(**row) for row in await self._all(query)]
         return {row.job_name: row for row in rows}
+
+    async def _last_runs_of(self, names: list[str], include_skipped: bool) -> dict[str, RunRow]:
+        found: dict[str, RunRow] = {}
+        for start in range(0, len(names), _LOOKUPS_PER_QUERY):
+            lookups = []
+            for name in names[start : start + _LOOKUPS_PER_QUERY]:
+                latest = select(job_runs).where(job_runs.c.job_name == name)
+                if not include_skipped:
+                    latest = latest.where(job_runs.c.status != "skipped")
+                latest = latest.order_by(job_runs.c.started_at.desc(), job_runs.c.id.desc()).limit(1)
+                # Wrapped, since SQLite allows no ORDER BY/LIMIT on the arms of a UNION itself.
+                lookups.append(select(latest.subquery()))
+            for row in await self._all(union_all(*lookups) if len(lookups) > 1 else lookups[0]):
+                found[row["job_name"]] = RunRow(**row)
+        return found

@@ -98,3 +98,16 @@ async def test_last_runs_by_job_gives_each_jobs_newest_run(store: SqlStore) -> N
     }
     latest = await store.last_runs_by_job(include_skipped=False)
     assert latest["hourly"].id == running.id and latest["hourly"].status == "running"
+
+
+async def test_last_runs_of_named_jobs_match_the_ranking_of_all_runs(store: SqlStore) -> None:
+    for job, minutes in (("a", 1), ("a", 5), ("b", 3), ("c", 2), ("c", 9)):
+        await store.admit(run_record(job, started=at(minutes)), [], seq=1)
+    ranked = await store.last_runs_by_job()
+    looked_up = await store.last_runs_by_job(jobs=["a", "b", "c", "never-ran"])
+    assert looked_up == ranked
+    assert set(looked_up) == {"a", "b", "c"}
+    assert await store.last_runs_by_job(jobs=[]) == {}
+    assert await store.last_runs_by_job(jobs=["b"], include_skipped=False) == {
+        k: v for k, v in (await store.last_runs_by_job(include_skipped=False)).items() if k == "b"
+    }
