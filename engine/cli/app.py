@@ -530,8 +530,7 @@ def token_create(
 ) -> None:
     """Print a service token signed with [auth] secret. Runs it triggers are recorded as `api`
     (`cli:<sub>` from the CLI); the subject goes into the audit log."""
-    from datetime import UTC, datetime
-
+    from engine.clock import SystemClock
     from engine.server.auth import AuthConfigError, Role, Tokens, parse_ttl
 
     install = _settings(ctx).install()
@@ -545,7 +544,7 @@ def token_create(
         message = f"{install.app_file} has no [auth] secret to sign tokens with (see docs/auth.md)"
         fail(message, EXIT_USAGE)
     try:
-        token = tokens.issue(sub, chosen, "service", lifetime, datetime.now(UTC))
+        token = tokens.issue(sub, chosen, "service", lifetime, SystemClock().now())
     except ValueError as exc:
         fail(str(exc), EXIT_USAGE)
     print(token)
