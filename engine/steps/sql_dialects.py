@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from decimal import Decimal
@@ -174,16 +174,20 @@ class Database(ABC):
         """A read-write transaction, committed at the end unless `commit` is False (then rolled back, as
         after any error)."""
         await self._begin()
+        async with self._finishing(self._commit if commit else self._rollback):
+            yield
+
+    @asynccontextmanager
+    async def _finishing(self, finish: Callable[[], Awaitable[Any]]) -> AsyncIterator[None]:
+        """The body of a transaction just begun: `finish` it if the body succeeds; on any error roll
+        it back (shielded, quietly: never hide why the body failed behind why rollback did)."""
         try:
             yield
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._quiet_rollback()
             raise
-        if commit:
-            await self._commit()
-        else:
-            await self._rollback()
+        await finish()
 
     async def _quiet_rollback(self, transaction: Any = None) -> None:
         # The connection may be dead (that may be the error): the original error is what matters, and
@@ -272,13 +276,8 @@ class Postgres(Database):
     async def read_transaction(self, readonly: bool = True) -> AsyncIterator[None]:
         self._transaction = self.driver.transaction(isolation="repeatable_read", readonly=readonly)
         await self._transaction.start()
-        try:
+        async with self._finishing(self._transaction.commit):
             yield
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._quiet_rollback()  # never hide why the read failed behind why rollback did
-            raise
-        await self._transaction.commit()
 
     async def describe(self, sql: str, args: Sequence[Any], table: TableName | None) -> list[Column]:
         # CREATE TABLE AS ... WITH NO DATA runs nothing, but types the result exactly (numeric(12,2),
@@ -429,13 +428,8 @@ class MySql(Database):
     @asynccontextmanager
     async def read_transaction(self, readonly: bool = True) -> AsyncIterator[None]:
         await self.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-        try:
+        async with self._finishing(self._rollback):
             yield
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._quiet_rollback()
-            raise
-        await self._rollback()
 
     async def describe(self, sql: str, args: Sequence[Any], table: TableName | None) -> list[Column]:
         if table is not None:
@@ -588,13 +582,8 @@ class Sqlite(Database):
     @asynccontextmanager
     async def read_transaction(self, readonly: bool = True) -> AsyncIterator[None]:
         await self.driver.execute("BEGIN DEFERRED")
-        try:
+        async with self._finishing(self._rollback):
             yield
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._quiet_rollback()
-            raise
-        await self._rollback()
 
     async def describe(self, sql: str, args: Sequence[Any], table: TableName | None) -> list[Column]:
         if table is not None:
