@@ -23,6 +23,12 @@ class Journal:
         self._changes.append(change)
         self._pending_events.append(event)
 
+    def take(self) -> tuple[list[Change], list[AnyEvent]]:
+        """Hand over what was recorded, to be committed some other way (the run's admission)."""
+        taken = self._changes, self._pending_events
+        self._changes, self._pending_events = [], []
+        return taken
+
     @property
     def dirty(self) -> bool:
         return bool(self._changes or self._pending_events)

@@ -92,10 +92,14 @@ class StaleState(Exception):
 
 
 class RunStore(Protocol):
-    async def admit(self, run: RunRecord, steps: Sequence[StepRecord], seq: int) -> bool:
-        """Insert a running run and its pending steps, logging the `admit` transition as event `seq`.
-        If the job already has a running run (the database's partial unique index says so), insert
-        `run` as skipped instead, logging `skip`, and return False."""
+    async def admit(
+        self, run: RunRecord, steps: Sequence[StepRecord], seq: int, moves: Sequence[StepMoved] = ()
+    ) -> bool:
+        """Insert a running run and its pending steps, logging the `admit` transition as event `seq`,
+        and apply `moves` to the new step rows in the same transaction (the first step's start, so a
+        run costs no extra commit before its first step runs). If the job already has a running run
+        (the database's partial unique index says so), insert `run` as skipped instead, logging
+        `skip`, and return False: the moves are then dropped."""
         ...
 
     async def insert_skipped(self, run: RunRecord, seq: int) -> None:

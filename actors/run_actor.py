@@ -27,6 +27,7 @@ from actors.ports import (
     RunScope,
     RunStore,
     StepExecutor,
+    StepMoved,
     StepRecord,
 )
 from actors.step_actor import RunFacts, StepActor
@@ -88,6 +89,7 @@ class RunActor:
             rng=rng or random.Random(),
         )
         self._steps: list[StepActor] = []
+        self._outputs: dict[str, Any] = {}  # each step's output, by name, as the walk goes
         self._started_at = clock.now()
         self.error: str | None = None
         self.finished = anyio.Event()
@@ -195,9 +197,17 @@ class RunActor:
             for plan in self.job.steps
         ]
         seq = self._facts.next_seq()
+        self._open_walk()
+        # The first step's start (and any reused steps) are committed with the admission itself: one
+        # transaction between the trigger and the step's code.
+        moves, step_events = self._journal.take()
         with anyio.CancelScope(shield=True):
-            admitted = await self._store.admit(self._record("running", now), steps, seq)
+            admitted = await self._store.admit(
+                self._record("running", now), steps, seq, [m for m in moves if isinstance(m, StepMoved)]
+            )
         if not admitted:
+            for step in self._steps:
+                step.close()
             self._steps = []
             self._skipped("job is already running in another engine process", seq)
             return False
@@ -215,8 +225,25 @@ class RunActor:
                 steps=tuple(plan.name for plan in self.job.steps),
             )
         )
+        for event in step_events:
+            self._events.publish(event)
+        for step in self._steps[: self.request.start_at]:
+            self._facts.emit_log(
+                step.name, "info", f"output reused from run {self.request.resumed_from}", None
+            )
         self._admission.set(Admission(run_id=self.run_id, status=RunState.RUNNING.value, actor=self))
         return True
+
+    def _open_walk(self) -> None:
+        """Resuming: take the outputs of the steps that succeeded in the earlier run without running
+        them again. Then begin the first step to run."""
+        start = self.request.start_at
+        previous: Any = None
+        for step in self._steps[:start]:
+            step.reuse(self.request.reused_outputs.get(step.name))
+            self._outputs[step.name] = previous = step.output
+        if start < len(self._steps):
+            self._steps[start].begin(self._scope(self._outputs, previous))
 
     def _scope(self, outputs: dict[str, Any], previous: Any) -> RunScope:
         request = self.request
@@ -233,19 +260,13 @@ class RunActor:
         )
 
     async def _walk(self) -> None:
-        outputs: dict[str, Any] = {}
+        outputs = self._outputs
         trigger, error = RunTrigger.SUCCEED, None
         start = self.request.start_at
-        previous: Any = None
         try:
             with self._walk_scope:
-                for step in self._steps[:start]:
-                    # Resuming: steps that succeeded in the earlier run are not run again.
-                    step.reuse(self.request.reused_outputs.get(step.name), self.request.resumed_from or "?")
-                    outputs[step.name] = previous = step.output
-                if start < len(self._steps):
-                    self._steps[start].begin(self._scope(outputs, previous))
-                await self._flush()
+                # The first step began with the admission; each later one begins as the one before
+                # it ends, and both moves are committed together.
                 for index, step in enumerate(self._steps[start:], start=start):
                     if await step.execute() is not StepState.SUCCEEDED:
                         trigger, error = RunTrigger.FAIL, f"step '{step.name}' failed: {step.error}"

@@ -198,11 +198,10 @@ class StepActor:
     def skip(self) -> None:
         self._move(StepTrigger.SKIP)
 
-    def reuse(self, output: Any, from_run: str) -> None:
+    def reuse(self, output: Any) -> None:
         """Take the output this step recorded in the run being resumed, without running it."""
         self.output = output
         self._move(StepTrigger.REUSE, output=capped(output), error=None)
-        self._facts.emit_log(self.name, "info", f"output reused from run {from_run}", None)
 
     def end_unfinished(self, reason: str) -> None:
         """The run ended with this step still in flight (abort, shutdown, run timeout)."""

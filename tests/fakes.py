@@ -29,7 +29,9 @@ class MemoryStore:
         self.logs: list[LogLine] = []
         self.commits = 0
 
-    async def admit(self, run: RunRecord, steps: Sequence[StepRecord], seq: int) -> bool:
+    async def admit(
+        self, run: RunRecord, steps: Sequence[StepRecord], seq: int, moves: Sequence[StepMoved] = ()
+    ) -> bool:
         await anyio.lowlevel.checkpoint()
         self.commits += 1
         if any(r.job_name == run.job_name and r.status == "running" for r in self.runs.values()):
@@ -40,6 +42,7 @@ class MemoryStore:
         self.runs[run.id] = run
         for step in steps:
             self.steps[(run.id, step.position)] = step
+        self._move(moves)
         return True
 
     async def insert_skipped(self, run: RunRecord, seq: int) -> None:
@@ -50,6 +53,9 @@ class MemoryStore:
     async def apply(self, changes: Sequence[Change]) -> None:
         await anyio.lowlevel.checkpoint()
         self.commits += 1
+        self._move(changes)
+
+    def _move(self, changes: Sequence[Change]) -> None:
         for change in changes:
             if isinstance(change, RunMoved):
                 run = self.runs[change.run_id]

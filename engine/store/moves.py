@@ -1,8 +1,8 @@
-"""Compare-and-set moves of runs and steps, for a whole group of callers at once.
+"""Compare-and-set moves of runs and steps on the careful path, one caller at a time.
 
-The fast path updates set-wise and only counts: every move applied, or the group is re-run carefully
-(by the writer, one caller per savepoint), where each caller's rows are read under lock first so a
-miss can be refused with what the row really holds, before anything of that caller is written.
+The common path moves whole groups set-wise (engine.store.together_*) and only counts. When a count
+misses, the writer re-runs the group here, one caller per savepoint: each caller's rows are read under
+lock first, so a miss is refused with what the row really holds, before anything of it is written.
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-import msgspec
-from sqlalchemy import Integer, String, Text, bindparam, cast, func, select, update
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy import Text, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from actors.ports import Change, RunMoved, StaleState, StepMoved
@@ -27,14 +25,7 @@ _STEP_FINAL = frozenset(state.value for state in STEP_TABLE.final)
 _LOOKUP_CHUNK = 2000
 
 
-class MovesMissed(Exception):
-    """Some move of the group found its row in another state; which one is for the careful re-run."""
-
-
-# --- one row per execution: SQLite's fast path (executemany) and everyone's careful path ---
-
-# One statement shape per table (COALESCE keeps a column when its parameter is NULL), so a whole
-# group's moves are one executemany of one prepared statement.
+# One statement shape per table (COALESCE keeps a column when its parameter is NULL).
 _MOVE_STEP = (
     update(step_runs)
     .where(
@@ -87,126 +78,6 @@ def _run_params(change: RunMoved) -> dict[str, Any]:
         "b_finished_at": change.at if change.dest in _RUN_FINAL else None,
         "b_error": change.error,
     }
-
-
-# --- set-wise on PostgreSQL: one UPDATE ... FROM unnest(arrays) per table, the same SQL for any size ---
-
-
-_STEP_ARRAYS: dict[str, Any] = {
-    "b_run_id": String(),
-    "b_position": Integer(),
-    "b_source": String(),
-    "b_dest": String(),
-    "b_attempts": Integer(),
-    "b_started_at": UTCDateTime(),
-    "b_finished_at": UTCDateTime(),
-    # JSON goes as text, cast back in SQL: an ARRAY of JSON would take a list value for a dimension.
-    "b_input": Text(),
-    "b_output": Text(),
-    "b_error": Text(),
-}
-_RUN_ARRAYS: dict[str, Any] = {
-    "b_id": String(),
-    "b_source": String(),
-    "b_dest": String(),
-    "b_finished_at": UTCDateTime(),
-    "b_error": Text(),
-}
-
-
-def _arrays(columns: dict[str, Any]) -> Any:
-    return (
-        func.unnest(*(bindparam(name, type_=ARRAY(type_)) for name, type_ in columns.items()))
-        .table_valued(*columns)
-        .render_derived(name="v")
-    )
-
-
-_s = _arrays(_STEP_ARRAYS)
-_PG_MOVE_STEPS = (
-    update(step_runs)
-    .where(
-        step_runs.c.run_id == _s.c.b_run_id,
-        step_runs.c.position == _s.c.b_position,
-        step_runs.c.status == _s.c.b_source,
-    )
-    .values(
-        status=_s.c.b_dest,
-        attempts=_s.c.b_attempts,
-        started_at=func.coalesce(_s.c.b_started_at, step_runs.c.started_at),
-        finished_at=func.coalesce(_s.c.b_finished_at, step_runs.c.finished_at),
-        input=func.coalesce(cast(_s.c.b_input, JSONB), step_runs.c.input),
-        output=func.coalesce(cast(_s.c.b_output, JSONB), step_runs.c.output),
-        error=func.coalesce(_s.c.b_error, step_runs.c.error),
-    )
-    .returning(step_runs.c.id)
-)
-_r = _arrays(_RUN_ARRAYS)
-_PG_MOVE_RUNS = (
-    update(job_runs)
-    .where(job_runs.c.id == _r.c.b_id, job_runs.c.status == _r.c.b_source)
-    .values(
-        status=_r.c.b_dest,
-        finished_at=func.coalesce(_r.c.b_finished_at, job_runs.c.finished_at),
-        error=func.coalesce(_r.c.b_error, job_runs.c.error),
-    )
-    .returning(job_runs.c.id)
-)
-
-
-def _columns_of(rows: list[dict[str, Any]], names: Iterable[str]) -> dict[str, list[Any]]:
-    return {name: [row[name] for row in rows] for name in names}
-
-
-def _json_text(value: Any) -> str | None:
-    return None if value is None else msgspec.json.encode(value).decode()
-
-
-# --- the two paths ---
-
-
-async def apply_fast(connection: AsyncConnection, changes: Sequence[Change]) -> None:
-    """Apply every change, in order; raise MovesMissed (leaving some applied) if any found its row in
-    another state than its source. The transaction must then be rolled back."""
-    if connection.dialect.name == "postgresql":
-        await _apply_set_wise(connection, changes)
-        return
-    steps = [_step_params(c) for c in changes if isinstance(c, StepMoved)]
-    runs = [_run_params(c) for c in changes if isinstance(c, RunMoved)]
-    for statement, params in ((_MOVE_STEP, steps), (_MOVE_RUN, runs)):
-        if params:
-            # SQLite sums an executemany's row counts, and each move matches at most one row.
-            applied = (await connection.execute(statement, params)).rowcount
-            if applied != len(params):
-                raise MovesMissed(f"{len(params) - applied} of {len(params)} moves found their row moved")
-
-
-async def _apply_set_wise(connection: AsyncConnection, changes: Sequence[Change]) -> None:
-    # A row moved twice in one group (step started, then skipped) goes in two rounds: one UPDATE
-    # statement changes a row at most once.
-    rounds: list[list[Change]] = []
-    seen: dict[_RowKey, int] = {}
-    for change in changes:
-        key = _key(change)
-        turn = seen[key] = seen.get(key, -1) + 1
-        if turn == len(rounds):
-            rounds.append([])
-        rounds[turn].append(change)
-    for batch in rounds:
-        steps = [
-            _step_params(c) | {"b_input": _json_text(c.input), "b_output": _json_text(c.output)}
-            for c in batch
-            if isinstance(c, StepMoved)
-        ]
-        runs = [_run_params(c) for c in batch if isinstance(c, RunMoved)]
-        for statement, arrays, params in (
-            (_PG_MOVE_STEPS, _STEP_ARRAYS, steps),
-            (_PG_MOVE_RUNS, _RUN_ARRAYS, runs),
-        ):
-            if params:
-                applied = len((await connection.execute(statement, _columns_of(params, arrays))).all())
-                if applied != len(params):
-                    raise MovesMissed(f"{len(params) - applied} of {len(params)} moves found their row moved")
 
 
 async def apply_careful(connection: AsyncConnection, changes: Sequence[Change]) -> None:

@@ -15,10 +15,13 @@ from anyio.abc import TaskGroup, TaskStatus
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from actors.events import LogLine
-from actors.ports import Change, RunRecord, StepRecord
+from actors.ports import Change, RunRecord, StepMoved, StepRecord
+from engine.store.careful import CarefulExecutor
 from engine.store.reads import RunReader
-from engine.store.writer import GroupWriter, WriterStats
-from engine.store.writes import Admit, AppendLogs, Apply, GroupExecutor, InsertSkipped, Write
+from engine.store.together_pg import PostgresTogether
+from engine.store.together_sqlite import SqliteTogether
+from engine.store.writer import GroupWriter, Together, WriterStats
+from engine.store.writes import Admit, AppendLogs, Apply, InsertSkipped, Write
 
 
 class SqlStore(RunReader):
@@ -34,8 +37,19 @@ class SqlStore(RunReader):
         if committers is None:
             # PostgreSQL commits two groups side by side; SQLite serialises writers on its file lock.
             committers = 2 if engine.dialect.name == "postgresql" else 1
+        together: Together[Write]
+        if engine.dialect.name == "postgresql":
+            together = PostgresTogether(engine)
+        elif engine.dialect.name == "sqlite" and engine.url.database:
+            together = SqliteTogether(engine.url.database)
+        else:
+            raise ValueError(f"the job store does not support {engine.url.render_as_string()!r}")
         self._writer: GroupWriter[Write] = GroupWriter(
-            engine, GroupExecutor(engine.dialect.name), max_group=max_group, committers=committers
+            engine,
+            together,
+            CarefulExecutor(engine.dialect.name),
+            max_group=max_group,
+            committers=committers,
         )
         self._group: TaskGroup | None = None
 
@@ -73,11 +87,14 @@ class SqlStore(RunReader):
 
     # --- the RunStore port (actors/ports.py) ---
 
-    async def admit(self, run: RunRecord, steps: Sequence[StepRecord], seq: int) -> bool:
-        """Insert `run` as running with its steps pending, in one transaction, logging `admit` as `seq`.
-        If another run of the job is running (in any process), or the run's cron fire was already
-        taken, insert it as skipped instead, logging `skip`, and return False."""
-        admitted: bool = await self._writer.submit(Admit(run, steps, seq))
+    async def admit(
+        self, run: RunRecord, steps: Sequence[StepRecord], seq: int, moves: Sequence[StepMoved] = ()
+    ) -> bool:
+        """Insert `run` as running with its steps pending, then moved by `moves` (the first step's
+        start), in one transaction, logging `admit` as `seq` and each move. If another run of the job
+        is running (in any process), or the run's cron fire was already taken, insert it as skipped
+        instead, logging `skip`, and return False."""
+        admitted: bool = await self._writer.submit(Admit(run, steps, seq, moves))
         return admitted
 
     async def insert_skipped(self, run: RunRecord, seq: int) -> None:

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import anyio
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from engine.store.together import NotTogether
+
 W = TypeVar("W")
+W_contra = TypeVar("W_contra", contravariant=True)
 
 
 class StoreClosed(RuntimeError):
@@ -32,10 +35,19 @@ class Refused(NamedTuple):
     error: Exception
 
 
-# Executes a group of writes on a connection inside a transaction; returns one result (or Refused) per
-# write, in order. Raising means the group as a whole could not be executed. The flag asks for the
-# careful mode of the re-run: one write at a time, refusing what it can rather than raising.
-GroupExecutor = Callable[[AsyncConnection, Sequence[W], bool], Awaitable[list[Any]]]
+class Together(Protocol[W_contra]):
+    """Executes and commits a whole group in one transaction, returning one result per write. Raises
+    NotTogether, having committed nothing, when the group must be re-run carefully; any other error
+    means the commit failed, and nobody in the group can know more than that."""
+
+    async def __call__(self, writes: Sequence[W_contra]) -> list[Any]: ...
+
+    async def aclose(self) -> None: ...
+
+
+# Executes one write on a connection inside the writer's SAVEPOINT; returns its result, or Refused for
+# a failure that is its caller's alone.
+Careful = Callable[[AsyncConnection, W], Awaitable[Any]]
 
 
 class _Ticket(Generic[W]):
@@ -87,10 +99,17 @@ class WriterStats:
 
 class GroupWriter(Generic[W]):
     def __init__(
-        self, engine: AsyncEngine, execute: GroupExecutor[W], *, max_group: int = 1000, committers: int = 1
+        self,
+        engine: AsyncEngine,
+        together: Together[W],
+        careful: Careful[W],
+        *,
+        max_group: int = 1000,
+        committers: int = 1,
     ) -> None:
         self._engine = engine
-        self._execute = execute
+        self._together = together
+        self._careful = careful
         self._max_group = max_group
         send: MemoryObjectSendStream[_Ticket[W]]
         receive: MemoryObjectReceiveStream[_Ticket[W]]
@@ -101,6 +120,7 @@ class GroupWriter(Generic[W]):
         # How many groups may be in flight at once, each on its own connection. More than one lets the
         # database work on one group while Python prepares the next; SQLite has one writer anyway.
         self._free_committers = anyio.Semaphore(committers)
+        self._committers = committers
         self.stats = WriterStats()
 
     async def submit(self, write: W) -> Any:
@@ -144,10 +164,15 @@ class GroupWriter(Generic[W]):
                             group.append(self._receive.receive_nowait())
                         except (anyio.WouldBlock, anyio.EndOfStream):
                             break
-                    committers.start_soon(self._commit, group)
+                    if self._committers == 1:
+                        await self._commit(group)  # no task to start when groups take turns anyway
+                    else:
+                        committers.start_soon(self._commit, group)
         finally:
             self._running = False
             self._send.close()
+            with anyio.CancelScope(shield=True):
+                await self._together.aclose()
             # Only cancellation leaves writes queued (close() lets the loop drain them first).
             while True:
                 try:
@@ -162,55 +187,48 @@ class GroupWriter(Generic[W]):
         # would leave its callers unsure what was committed.
         with anyio.CancelScope(shield=True):
             try:
-                await self._commit_on_a_connection(group)
+                await self._commit_group(group)
             finally:
                 self._free_committers.release()
 
-    async def _commit_on_a_connection(self, group: list[_Ticket[W]]) -> None:
+    async def _commit_group(self, group: list[_Ticket[W]]) -> None:
         self.stats.writes += len(group)
         self.stats.groups += 1
+        self.stats.transactions += 1
         try:
-            # A pooled connection per group: the pool's pre-ping (PostgreSQL) replaces a connection
-            # the server dropped before it can fail a group, at one round trip per group.
-            async with self._engine.connect() as connection:
-                if not await self._commit_together(connection, group):
-                    self.stats.isolated_groups += 1
-                    await self._commit_isolated(connection, group)
+            results = await self._together([ticket.write for ticket in group])
+        except NotTogether:
+            # Re-run carefully even a group of one: a compare-and-set miss becomes the caller's
+            # StaleState there, and a genuine error simply fails again, for its own caller.
+            self.stats.isolated_groups += 1
+            await self._commit_isolated(group)
+            return
         except Exception as exc:
             # Could not even connect, or a COMMIT failed: nobody in the group knows more than this.
             for ticket in group:
                 ticket.fail(exc)
-
-    async def _commit_together(self, connection: AsyncConnection, group: list[_Ticket[W]]) -> bool:
-        """The common path: the whole group in one transaction, no savepoints. False if a statement
-        failed and the group has to be re-run write by write."""
-        self.stats.transactions += 1
-        transaction = await connection.begin()
-        try:
-            results = await self._execute(connection, [ticket.write for ticket in group], False)
-        except Exception:
-            # Re-run carefully even a group of one: a compare-and-set miss becomes the caller's
-            # StaleState there, and a genuine error simply fails again.
-            await transaction.rollback()
-            return False
-        await transaction.commit()
+            return
         for ticket, result in zip(group, results, strict=True):
             ticket.settle(result)
-        return True
 
-    async def _commit_isolated(self, connection: AsyncConnection, group: list[_Ticket[W]]) -> None:
+    async def _commit_isolated(self, group: list[_Ticket[W]]) -> None:
         self.stats.transactions += 1
         settled: list[tuple[_Ticket[W], Any]] = []
-        async with connection.begin():
+        try:
+            async with self._engine.connect() as connection, connection.begin():
+                for ticket in group:
+                    try:
+                        async with connection.begin_nested():
+                            result = await self._careful(connection, ticket.write)
+                            if isinstance(result, Refused):
+                                raise result.error
+                    except Exception as exc:
+                        ticket.fail(exc)
+                    else:
+                        settled.append((ticket, result))
+        except Exception as exc:
             for ticket in group:
-                try:
-                    async with connection.begin_nested():
-                        [result] = await self._execute(connection, [ticket.write], True)
-                        if isinstance(result, Refused):
-                            raise result.error
-                except Exception as exc:
-                    ticket.fail(exc)
-                else:
-                    settled.append((ticket, result))
+                ticket.fail(exc)
+            return
         for ticket, result in settled:
             ticket.settle(result)

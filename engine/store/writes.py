@@ -1,33 +1,23 @@
-"""The store's writes and the group executor that carries out a whole group of them set-wise.
+"""The store's writes, as callers hand them in, and the rows they become.
 
-A group costs a fixed handful of statements however many callers are in it: one multi-row INSERT for
-the runs, executemany for their steps and for the log lines, and the moves set-wise (engine.store.moves).
 Every state change also becomes a structured `transition` row in ly2_job_logs (machine, trigger,
-source, dest), so the diagram view can replay the path a run took from its log alone.
+source, dest), so the diagram view can replay the path a run took from its log alone. How a group of
+writes is executed is elsewhere: `together` (the common path, straight through the driver) and
+`careful` (one write at a time, after a group failed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
 from typing import Any, NamedTuple
 
-from sqlalchemy import Insert, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from actors.events import LogLine
-from actors.ports import Change, RunRecord, StaleState, StepMoved, StepRecord
-from engine.store.moves import apply_careful, apply_fast
-from engine.store.tables import job_logs, job_runs, step_runs
-from engine.store.writer import Refused
+from actors.ports import Change, RunRecord, StepMoved, StepRecord
+from states import STEP_TABLE
 
-ALREADY_RUNNING = "job is already running in another engine process"
+_STEP_FINAL = frozenset(state.value for state in STEP_TABLE.final)
 
-_INSERT_LOGS = insert(job_logs)
-_INSERT_STEPS = insert(step_runs)
-
-_Row = dict[str, Any]
+Row = dict[str, Any]
 
 # --- the writes callers hand in ---
 
@@ -36,6 +26,9 @@ class Admit(NamedTuple):
     run: RunRecord
     steps: Sequence[StepRecord]
     seq: int
+    # Step moves made before admission (the first step's start, steps reused from a resumed run):
+    # the step rows are inserted already moved, so admitting and starting is one transaction.
+    moves: Sequence[StepMoved] = ()
 
 
 class InsertSkipped(NamedTuple):
@@ -48,7 +41,7 @@ class Apply(NamedTuple):
 
 
 class AppendLogs(NamedTuple):
-    rows: list[dict[str, Any]]
+    rows: list[Row]
 
     @classmethod
     def of(cls, lines: Sequence[LogLine]) -> AppendLogs:
@@ -85,9 +78,9 @@ def transition_row(
     dest: str,
     attempt: int | None,
     error: str | None,
-) -> dict[str, Any]:
+) -> Row:
     """The ly2_job_logs row recording one transition of the run machine (step None) or a step's."""
-    fields: dict[str, Any] = {
+    fields: Row = {
         "event": "transition",
         "machine": "run" if step is None else "step",
         "step": step,
@@ -110,7 +103,7 @@ def transition_row(
     }
 
 
-def _admission_row(run: RunRecord, seq: int, trigger: str, dest: str, error: str | None) -> dict[str, Any]:
+def admission_row(run: RunRecord, seq: int, trigger: str, dest: str, error: str | None) -> Row:
     return transition_row(
         run_id=run.id,
         seq=seq,
@@ -124,7 +117,7 @@ def _admission_row(run: RunRecord, seq: int, trigger: str, dest: str, error: str
     )
 
 
-def _change_row(change: Change) -> dict[str, Any]:
+def change_row(change: Change) -> Row:
     step = change.step_name if isinstance(change, StepMoved) else None
     return transition_row(
         run_id=change.run_id,
@@ -139,7 +132,7 @@ def _change_row(change: Change) -> dict[str, Any]:
     )
 
 
-def _run_row(run: RunRecord, status: str) -> dict[str, Any]:
+def run_row(run: RunRecord, status: str) -> Row:
     running = status == "running"
     return {
         "id": run.id,
@@ -159,149 +152,44 @@ def _run_row(run: RunRecord, status: str) -> dict[str, Any]:
     }
 
 
-# --- the group executor ---
+def step_rows(admit: Admit) -> list[Row]:
+    """The admitted run's step rows, each already moved by the admission's moves (a first step that
+    starts is inserted `running`), as the moves' compare-and-set would have left a `pending` row."""
+    moves: dict[int, list[StepMoved]] = {}
+    for move in admit.moves:
+        moves.setdefault(move.position, []).append(move)
+    rows = []
+    for step in admit.steps:
+        row: Row = {
+            "run_id": admit.run.id,
+            "position": step.position,
+            "step_name": step.step_name,
+            "type": step.type,
+            "status": "pending",
+            "attempts": 0,
+            "started_at": None,
+            "finished_at": None,
+            "input": None,
+            "output": None,
+            "error": None,
+        }
+        for move in moves.pop(step.position, ()):
+            if move.source != row["status"]:
+                raise ValueError(f"step {move.step_name!r}: cannot {move.trigger} from {row['status']!r}")
+            row["status"], row["attempts"] = move.dest, move.attempts
+            if move.dest == "running" and move.source == "pending":
+                row["started_at"] = move.at
+            if move.dest in _STEP_FINAL:
+                row["finished_at"] = move.at
+            for column in ("input", "output", "error"):
+                if (value := getattr(move, column)) is not None:
+                    row[column] = value
+        rows.append(row)
+    if moves:
+        raise ValueError(f"run {admit.run.id}: moves for steps it does not have: {sorted(moves)}")
+    return rows
 
 
-class GroupExecutor:
-    """Executes a group of writes in the caller's transaction, for one database dialect."""
-
-    def __init__(self, dialect: str) -> None:
-        insert_if_free: Insert
-        if dialect == "postgresql":
-            insert_if_free = postgresql.insert(job_runs).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            insert_if_free = sqlite.insert(job_runs).on_conflict_do_nothing()
-        else:
-            raise ValueError(f"the job store does not support {dialect!r} databases")
-        # ON CONFLICT DO NOTHING without a conflict target: besides the one-running-run index, a taken
-        # cron fire (job, scheduled_for) or a known id must not raise either, since an error would abort
-        # the whole group's transaction on PostgreSQL. RETURNING says which rows went in.
-        self._insert_if_free = insert_if_free
-        self._insert_runs = insert_if_free.returning(job_runs.c.id)
-
-    async def __call__(
-        self, connection: AsyncConnection, writes: Sequence[Write], careful: bool
-    ) -> list[Any]:
-        """Execute `writes`, returning each one's result or Refused. `careful` (the re-run of a group
-        that failed, one write at a time) makes compare-and-set misses refusals instead of errors."""
-        results: list[Any] = [None] * len(writes)
-        logs: list[_Row] = []
-        await self._insert_runs_of(connection, writes, results, logs)
-        await self._apply_moves(connection, writes, results, logs, careful)
-        for write in writes:
-            if isinstance(write, AppendLogs):
-                logs.extend(write.rows)
-        if logs:
-            await connection.execute(_INSERT_LOGS, logs)
-        return results
-
-    async def _insert_runs_of(
-        self,
-        connection: AsyncConnection,
-        writes: Sequence[Write],
-        results: list[Any],
-        logs: list[dict[str, Any]],
-    ) -> None:
-        rows: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        for index, write in enumerate(writes):
-            if isinstance(write, Admit | InsertSkipped):
-                if write.run.id in seen:
-                    results[index] = Refused(ValueError(f"run {write.run.id} is written twice at once"))
-                    continue
-                seen.add(write.run.id)
-                rows.append(_run_row(write.run, "running" if isinstance(write, Admit) else "skipped"))
-        if not rows:
-            return
-        # In one order for every engine: two engines inserting the same jobs in opposite orders could
-        # otherwise deadlock on the one-running-run index.
-        rows.sort(key=lambda row: (row["job_name"], row["id"]))
-        inserted = set((await connection.execute(self._insert_runs, rows)).scalars())
-        steps: list[dict[str, Any]] = []
-        for index, write in enumerate(writes):
-            if results[index] is not None:
-                continue
-            if isinstance(write, Admit):
-                run = write.run
-                if run.id in inserted:
-                    steps.extend(
-                        {
-                            "run_id": run.id,
-                            "position": step.position,
-                            "step_name": step.step_name,
-                            "type": step.type,
-                            "status": "pending",
-                            "attempts": 0,
-                        }
-                        for step in write.steps
-                    )
-                    logs.append(_admission_row(run, write.seq, "admit", "running", None))
-                    results[index] = True
-                    continue
-                reason = await _why_not_admitted(connection, run)
-                row = _run_row(run, "skipped") | {"finished_at": run.started_at, "error": reason}
-                refusal = await self._insert_skipped(connection, row)
-                results[index] = refusal or False
-                if refusal is None:
-                    logs.append(_admission_row(run, write.seq, "skip", "skipped", reason))
-            elif isinstance(write, InsertSkipped):
-                refusal = None
-                if write.run.id not in inserted:
-                    refusal = await self._insert_skipped(connection, _run_row(write.run, "skipped"))
-                results[index] = refusal
-                if refusal is None:
-                    logs.append(_admission_row(write.run, write.seq, "skip", "skipped", write.run.error))
-        if steps:
-            await connection.execute(_INSERT_STEPS, steps)
-
-    async def _insert_skipped(self, connection: AsyncConnection, row: dict[str, Any]) -> Refused | None:
-        """Insert a skipped run that the group's INSERT could not take (the rare path)."""
-        attempts = [row]
-        if row["scheduled_for"] is not None:
-            # The fire (job, scheduled_for) belongs to another run. The skip is still recorded, as a
-            # run standing for no fire, so the history shows that this engine tried.
-            attempts.append({**row, "scheduled_for": None})
-        for attempt in attempts:
-            if (await connection.execute(self._insert_if_free, attempt)).rowcount == 1:
-                return None
-        return Refused(ValueError(f"run {row['id']} is already recorded in the job store"))
-
-    async def _apply_moves(
-        self,
-        connection: AsyncConnection,
-        writes: Sequence[Write],
-        results: list[Any],
-        logs: list[_Row],
-        careful: bool,
-    ) -> None:
-        applies = [(index, write) for index, write in enumerate(writes) if isinstance(write, Apply)]
-        if not applies:
-            return
-        if careful:
-            for index, write in applies:
-                try:
-                    await apply_careful(connection, write.changes)
-                except StaleState as exc:
-                    # Nothing of this caller was written: it can be left out of the group.
-                    results[index] = Refused(exc)
-                    continue
-                logs.extend(_change_row(change) for change in write.changes)
-            return
-        changes = [change for _, write in applies for change in write.changes]
-        await apply_fast(connection, changes)
-        logs.extend(_change_row(change) for change in changes)
-
-
-async def _why_not_admitted(connection: AsyncConnection, run: RunRecord) -> str:
-    """Which rule turned the run away: another running run (the usual case) or its cron fire having
-    been taken by another engine process."""
-    blocking = job_runs.c.status == "running"
-    if run.scheduled_for is not None:
-        blocking = blocking | (job_runs.c.scheduled_for == run.scheduled_for)
-    query = select(job_runs.c.id, job_runs.c.status).where(job_runs.c.job_name == run.job_name, blocking)
-    rows = (await connection.execute(query)).all()
-    if any(row.status == "running" for row in rows) or not rows or run.scheduled_for is None:
-        # Nothing found: the running run ended between our insert and this look; it was running then.
-        return ALREADY_RUNNING
-    fire = run.scheduled_for.astimezone(UTC).isoformat()
-    return f"the fire at {fire} was already run by another engine process (run {rows[0].id})"
+def admitted_logs(admit: Admit) -> list[Row]:
+    """The transition rows of an admitted run: its `admit`, then each move its steps made before it."""
+    return [admission_row(admit.run, admit.seq, "admit", "running", None), *map(change_row, admit.moves)]

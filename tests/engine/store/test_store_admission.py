@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.store import SqlStore
-from tests.engine.store.records import T0, at, run_moved, run_record, step_records
+from tests.engine.store.records import T0, at, run_moved, run_record, step_moved, step_records
 
 pytestmark = pytest.mark.anyio
 
@@ -51,6 +51,54 @@ async def test_admit_logs_the_admit_transition_with_its_seq(store: SqlStore) -> 
         "dest": "running",
         "attempt": None,
     }
+
+
+async def test_admit_starts_the_first_step_in_the_same_transaction(store: SqlStore) -> None:
+    run = run_record()
+    start = step_moved(run, 0, "extract", "start", "pending", "running", seq=2, when=at(0.5), input={"q": 1})
+    groups = store.stats.groups
+
+    assert await store.admit(run, step_records(run, "extract", "load"), seq=1, moves=[start]) is True
+
+    assert store.stats.groups == groups + 1
+    extract, load = await store.get_steps(run.id)
+    assert (extract.status, extract.attempts, extract.started_at, extract.input) == (
+        "running",
+        1,
+        at(0.5),
+        {"q": 1},
+    )
+    assert extract.finished_at is None and extract.output is None
+    assert (load.status, load.attempts, load.started_at) == ("pending", 0, None)
+    lines = await store.get_logs(run.id)
+    assert [(line.seq, line.message) for line in lines] == [
+        (1, "run: pending -> running (admit)"),
+        (2, "step 'extract': pending -> running (start)"),
+    ]
+
+
+async def test_a_turned_away_admission_drops_its_step_moves(store: SqlStore) -> None:
+    first = run_record("nightly")
+    assert await store.admit(first, step_records(first, "a"), seq=1)
+    second = run_record("nightly", started=at(1))
+    start = step_moved(second, 0, "a", "start", "pending", "running", seq=2, when=at(1))
+
+    assert await store.admit(second, step_records(second, "a"), seq=1, moves=[start]) is False
+
+    row = await store.get_run(second.id)
+    assert row is not None and row.status == "skipped"
+    assert await store.get_steps(second.id) == []
+    assert [line.seq for line in await store.get_logs(second.id)] == [1]
+
+
+async def test_moves_that_do_not_fit_the_new_steps_are_refused(store: SqlStore) -> None:
+    run = run_record()
+    finish = step_moved(run, 0, "a", "succeed", "running", "succeeded", seq=2, when=at(1))
+
+    with pytest.raises(ValueError, match="cannot succeed from 'pending'"):
+        await store.admit(run, step_records(run, "a"), seq=1, moves=[finish])
+
+    assert await store.get_run(run.id) is None
 
 
 async def test_a_second_admit_of_a_running_job_is_recorded_as_skipped(store: SqlStore) -> None:

@@ -189,3 +189,31 @@ async def test_empty_writes_are_no_ops(store: SqlStore) -> None:
     await store.apply([])
     await store.append_logs([])
     assert store.stats.writes == 0
+
+
+async def test_moves_of_one_row_in_one_apply_are_applied_in_order(store: SqlStore) -> None:
+    run = await admitted(store, "extract", "load")
+    groups = store.stats.isolated_groups
+
+    await store.apply(
+        [
+            step_moved(run, 0, "extract", "start", "pending", "running", seq=2, when=at(1)),
+            step_moved(run, 0, "extract", "succeed", "running", "succeeded", seq=3, when=at(2), output=7),
+            step_moved(run, 1, "load", "skip", "pending", "skipped", seq=4, when=at(2), attempts=0),
+            run_moved(run, "succeed", "running", "succeeded", seq=5, when=at(2)),
+        ]
+    )
+
+    extract, load = await store.get_steps(run.id)
+    assert (extract.status, extract.started_at, extract.finished_at, extract.output) == (
+        "succeeded",
+        at(1),
+        at(2),
+        7,
+    )
+    assert load.status == "skipped"
+    row = await store.get_run(run.id)
+    assert row is not None and row.status == "succeeded"
+    # Applied on the common path, without a careful re-run.
+    assert store.stats.isolated_groups == groups
+    assert [line.seq for line in await store.get_logs(run.id)] == [1, 2, 3, 4, 5]

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import anyio
 import pytest
-from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 
 from actors.events import LogLine
 from actors.ports import RunRecord, StaleState
 from engine.store import SqlStore, StoreClosed, create_engine
+from engine.store.writes import Write
 from tests.engine.store.records import at, run_moved, run_record, step_moved, step_records
 
 pytestmark = pytest.mark.anyio
@@ -24,17 +25,26 @@ COMMITTERS = 2
 
 @contextmanager
 def counting_commits(store: SqlStore) -> Iterator[list[int]]:
-    """Counts COMMITs as SQLAlchemy sees them, independently of the store's own counters."""
+    """Counts the groups the common path committed, by wrapping it: independent of the store's own
+    counters, which count attempts too."""
     commits = [0]
+    writer = store._writer
+    together = writer._together
 
-    def on_commit(connection: object) -> None:
-        commits[0] += 1
+    class Counting:
+        async def __call__(self, writes: Sequence[Write]) -> list[Any]:
+            results = await together(writes)
+            commits[0] += 1
+            return results
 
-    event.listen(store.engine.sync_engine, "commit", on_commit)
+        async def aclose(self) -> None:
+            await together.aclose()
+
+    writer._together = Counting()
     try:
         yield commits
     finally:
-        event.remove(store.engine.sync_engine, "commit", on_commit)
+        writer._together = together
 
 
 async def test_many_concurrent_writers_share_a_few_transactions(store: SqlStore) -> None:

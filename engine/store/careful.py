@@ -1,0 +1,118 @@
+"""The careful path: one write at a time through SQLAlchemy, inside a SAVEPOINT the writer opens.
+
+Taken only after a group failed together (a compare-and-set miss, a run the one-running-run index
+turned away, a constraint): here each write learns its own outcome. An admission that is turned away
+becomes a `skipped` run with the reason, a compare-and-set miss becomes the caller's StaleState, and
+a genuine database error reaches its own caller only.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from sqlalchemy import Insert, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from actors.ports import RunRecord, StaleState
+from engine.store.moves import apply_careful
+from engine.store.tables import job_logs, job_runs, step_runs
+from engine.store.writer import Refused
+from engine.store.writes import (
+    Admit,
+    AppendLogs,
+    Apply,
+    InsertSkipped,
+    Row,
+    Write,
+    admission_row,
+    admitted_logs,
+    change_row,
+    run_row,
+    step_rows,
+)
+
+ALREADY_RUNNING = "job is already running in another engine process"
+
+_INSERT_LOGS = insert(job_logs)
+_INSERT_STEPS = insert(step_runs)
+
+
+class CarefulExecutor:
+    """Executes one write in the caller's transaction, for one database dialect."""
+
+    def __init__(self, dialect: str) -> None:
+        insert_if_free: Insert
+        if dialect == "postgresql":
+            insert_if_free = postgresql.insert(job_runs).on_conflict_do_nothing()
+        elif dialect == "sqlite":
+            insert_if_free = sqlite.insert(job_runs).on_conflict_do_nothing()
+        else:
+            raise ValueError(f"the job store does not support {dialect!r} databases")
+        # ON CONFLICT DO NOTHING without a conflict target: besides the one-running-run index, a taken
+        # cron fire (job, scheduled_for) or a known id must not raise; rowcount says whether it went in.
+        self._insert_if_free = insert_if_free
+
+    async def __call__(self, connection: AsyncConnection, write: Write) -> Any:
+        """Execute `write`; return its result, or Refused for what its caller alone should hear."""
+        logs: list[Row] = []
+        result: Any = None
+        if isinstance(write, Admit):
+            result = await self._admit(connection, write, logs)
+        elif isinstance(write, InsertSkipped):
+            result = await self._insert_skipped(connection, run_row(write.run, "skipped"))
+            if result is None:
+                logs.append(admission_row(write.run, write.seq, "skip", "skipped", write.run.error))
+        elif isinstance(write, Apply):
+            try:
+                await apply_careful(connection, write.changes)
+            except StaleState as exc:
+                # Nothing of this caller was written: it can be left out of the group.
+                return Refused(exc)
+            logs.extend(map(change_row, write.changes))
+        elif isinstance(write, AppendLogs):
+            logs.extend(write.rows)
+        if logs:
+            await connection.execute(_INSERT_LOGS, logs)
+        return result
+
+    async def _admit(self, connection: AsyncConnection, write: Admit, logs: list[Row]) -> Any:
+        run = write.run
+        if (await connection.execute(self._insert_if_free, run_row(run, "running"))).rowcount == 1:
+            if write.steps:
+                await connection.execute(_INSERT_STEPS, step_rows(write))
+            logs.extend(admitted_logs(write))
+            return True
+        reason = await _why_not_admitted(connection, run)
+        row = run_row(run, "skipped") | {"finished_at": run.started_at, "error": reason}
+        refusal = await self._insert_skipped(connection, row)
+        if refusal is None:
+            logs.append(admission_row(run, write.seq, "skip", "skipped", reason))
+        return refusal or False
+
+    async def _insert_skipped(self, connection: AsyncConnection, row: dict[str, Any]) -> Refused | None:
+        attempts = [row]
+        if row["scheduled_for"] is not None:
+            # The fire (job, scheduled_for) belongs to another run. The skip is still recorded, as a
+            # run standing for no fire, so the history shows that this engine tried.
+            attempts.append({**row, "scheduled_for": None})
+        for attempt in attempts:
+            if (await connection.execute(self._insert_if_free, attempt)).rowcount == 1:
+                return None
+        return Refused(ValueError(f"run {row['id']} is already recorded in the job store"))
+
+
+async def _why_not_admitted(connection: AsyncConnection, run: RunRecord) -> str:
+    """Which rule turned the run away: another running run (the usual case) or its cron fire having
+    been taken by another engine process."""
+    blocking = job_runs.c.status == "running"
+    if run.scheduled_for is not None:
+        blocking = blocking | (job_runs.c.scheduled_for == run.scheduled_for)
+    query = select(job_runs.c.id, job_runs.c.status).where(job_runs.c.job_name == run.job_name, blocking)
+    rows = (await connection.execute(query)).all()
+    if any(row.status == "running" for row in rows) or not rows or run.scheduled_for is None:
+        # Nothing found: the running run ended between our insert and this look; it was running then.
+        return ALREADY_RUNNING
+    fire = run.scheduled_for.astimezone(UTC).isoformat()
+    return f"the fire at {fire} was already run by another engine process (run {rows[0].id})"

@@ -1,0 +1,87 @@
+"""The common path of group commit: a whole group of writes as a fixed handful of set-wise statements.
+
+The plan is made in Python from the writes alone, assuming nothing goes wrong: every run goes in, every
+move finds its row in its source state. The database executor (`together_pg`, `together_sqlite`) runs
+it straight through the driver, with none of SQLAlchemy's per-statement work, and checks those
+assumptions by row counts. If one fails, it rolls back and raises `NotTogether`: the writer then
+re-runs the group one write at a time (`careful`), where each write learns its own outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from actors.ports import Change, StepMoved
+from engine.store.writes import (
+    Admit,
+    AppendLogs,
+    Apply,
+    InsertSkipped,
+    Row,
+    Write,
+    admission_row,
+    admitted_logs,
+    change_row,
+    run_row,
+    step_rows,
+)
+
+
+class NotTogether(Exception):
+    """The group could not be executed as a whole; nothing of it was committed."""
+
+
+class GroupPlan(NamedTuple):
+    runs: list[Row]  # in (job_name, id) order
+    steps: list[Row]
+    moves: list[list[Change]]  # in rounds: one statement moves a row at most once
+    logs: list[Row]
+    results: list[Any]
+
+
+def plan_group(writes: Sequence[Write]) -> GroupPlan:
+    runs: list[Row] = []
+    steps: list[Row] = []
+    changes: list[Change] = []
+    logs: list[Row] = []
+    results: list[Any] = [None] * len(writes)
+    for index, write in enumerate(writes):
+        if isinstance(write, Admit):
+            runs.append(run_row(write.run, "running"))
+            steps.extend(step_rows(write))
+            logs.extend(admitted_logs(write))
+            results[index] = True
+        elif isinstance(write, InsertSkipped):
+            runs.append(run_row(write.run, "skipped"))
+            logs.append(admission_row(write.run, write.seq, "skip", "skipped", write.run.error))
+        elif isinstance(write, Apply):
+            changes.extend(write.changes)
+            logs.extend(map(change_row, write.changes))
+        elif isinstance(write, AppendLogs):
+            logs.extend(write.rows)
+    if len({row["id"] for row in runs}) != len(runs):
+        raise NotTogether("a run is written twice in one group")
+    # In one order for every engine: two engines inserting the same jobs in opposite orders could
+    # otherwise deadlock on the one-running-run index.
+    runs.sort(key=lambda row: (row["job_name"], row["id"]))
+    return GroupPlan(runs, steps, _rounds(changes), logs, results)
+
+
+def _rounds(changes: Sequence[Change]) -> list[list[Change]]:
+    """Split the moves so that no round moves a row twice (a step started, then skipped, in one group)."""
+    rounds: list[list[Change]] = []
+    seen: dict[tuple[str, int | None], int] = {}
+    for change in changes:
+        key = (change.run_id, change.position if isinstance(change, StepMoved) else None)
+        turn = seen[key] = seen.get(key, -1) + 1
+        if turn == len(rounds):
+            rounds.append([])
+        rounds[turn].append(change)
+    return rounds
+
+
+def split_moves(batch: Sequence[Change]) -> tuple[list[StepMoved], list[Change]]:
+    """A round's step moves and run moves."""
+    steps = [change for change in batch if isinstance(change, StepMoved)]
+    return steps, [change for change in batch if not isinstance(change, StepMoved)]
