@@ -6,9 +6,10 @@ about 50 KB, a model on a shared machine a few KB, and an engine may hold thousa
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from transitions import Machine, MachineError
 
@@ -66,13 +67,30 @@ class _Model:
     state: str
 
 
+class _SharedMachine(Machine):
+    """A Machine that binds no per-state or per-trigger convenience methods (`is_running`, `start`,
+    `may_start`, ...) on its models: lifecycles fire through `model.trigger(name)` only. Binding
+    them is most of what adding a model costs, and every run and step adds one."""
+
+    def _add_trigger_to_model(self, trigger: str, model: Any) -> None:
+        pass
+
+    def _add_model_to_state(self, state: Any, model: Any) -> None:
+        pass
+
+
 _shared: dict[str, Machine] = {}
+
+
+@functools.cache
+def _members(states: type[S]) -> dict[str, S]:
+    return {state.value: state for state in states}
 
 
 def _machine_for(table: MachineTable[S, T]) -> Machine:
     machine = _shared.get(table.name)
     if machine is None:
-        machine = Machine(
+        machine = _SharedMachine(
             model=None,
             states=[state.value for state in table.states],
             transitions=[
@@ -103,7 +121,10 @@ class Lifecycle(Generic[S, T]):
 
     @property
     def state(self) -> S:
-        return self.table.states(self._model.state)
+        # The model holds the state's name (transitions' own representation); a dict lookup turns it
+        # into the enum member more cheaply than calling the enum does.
+        state: S = _members(self.table.states)[self._model.state]
+        return state
 
     @property
     def is_final(self) -> bool:
