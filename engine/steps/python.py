@@ -82,6 +82,15 @@ def _is_async(function: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(call)
 
 
+@functools.lru_cache(maxsize=4096)
+def _introspected(target: str) -> tuple[Callable[..., Any], str | None, bool]:
+    """The callable behind `target`, the name of its context parameter, and whether it is async.
+    Looked up once per target: a module is imported once anyway, and inspecting a signature costs
+    more than a no-op step. (A failed lookup is not cached: lru_cache keeps no exceptions.)"""
+    function = resolve_callable(target)
+    return function, context_parameter(function), _is_async(function)
+
+
 class PythonStep(StepType[PythonOptions]):
     name = "python"
     options = PythonOptions
@@ -126,17 +135,16 @@ class PythonStep(StepType[PythonOptions]):
         return problems
 
     async def run(self, ctx: StepContext, options: PythonOptions) -> Any:
-        try:
-            function = resolve_callable(options.callable)
-        except CallableNotFound as exc:
-            raise PermanentStepFailure(str(exc)) from exc
         kwargs = dict(options.kwargs)
         if options.isolation == "process":
             return await run_in_child(ctx, options.callable, kwargs)
-        context = context_parameter(function)
+        try:
+            function, context, is_async = _introspected(options.callable)
+        except CallableNotFound as exc:
+            raise PermanentStepFailure(str(exc)) from exc
         if context is not None:
             kwargs[context] = ctx
-        if _is_async(function):
+        if is_async:
             return await function(**kwargs)
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(self._threads)
