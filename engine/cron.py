@@ -20,6 +20,7 @@ on the fall-back night and moves, or sometimes drops, fires that fall in the spr
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -92,6 +93,44 @@ def _is_fixed_time(*fields: str) -> bool:
     return not any("*" in field or "/" in field for field in fields)
 
 
+# Bounded, for a process that builds ever new schedules: past this many distinct sets of fields, the
+# least recently used triggers are built again when next needed.
+_TRIGGER_CACHE_SIZE = 4096
+
+
+@functools.lru_cache(maxsize=_TRIGGER_CACHE_SIZE)
+def _wall_clock_triggers(
+    second: str, minute: str, hour: str, day: str, month: str, names: str
+) -> tuple[CronTrigger, ...]:
+    """The APScheduler triggers matching these fields' wall-clock times, shared by every schedule
+    with the same fields whatever its zone: building one costs ~0.15 ms (eight fields, each compiled
+    from text), which 10,000 jobs on a few dozen distinct expressions would otherwise pay 10,000
+    times. Sharing is safe: a `CronTrigger` is never changed after it is built, and
+    `get_next_fire_time` only reads it. A ValueError (a bad field) is raised, never cached.
+
+    The triggers run in UTC, a zone without DST, on naive local times relabelled as UTC; real
+    instants are worked out by `CronSchedule.next_after`."""
+    if day not in ("*", "?") and names != "*":
+        # crontab: a restricted day-of-month OR a restricted day-of-week
+        return (
+            CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month, timezone=UTC),
+            CronTrigger(
+                second=second, minute=minute, hour=hour, month=month, day_of_week=names, timezone=UTC
+            ),
+        )
+    return (
+        CronTrigger(
+            second=second,
+            minute=minute,
+            hour=hour,
+            day="*" if day == "?" else day,
+            month=month,
+            day_of_week=names,
+            timezone=UTC,
+        ),
+    )
+
+
 class CronSchedule:
     """When a job fires. `next_after(t)` is the first fire strictly after `t`, as a UTC datetime."""
 
@@ -112,29 +151,8 @@ class CronSchedule:
         self._zone = ZoneInfo(timezone)
         self.fixed_time = _is_fixed_time(second, minute, hour)
         names = _day_of_week(dow, expression)
-        # The triggers match wall-clock times: they run in UTC, a zone without DST, on naive local
-        # times relabelled as UTC. Real instants are worked out in `next_after`.
         try:
-            if day not in ("*", "?") and names != "*":
-                # crontab: a restricted day-of-month OR a restricted day-of-week
-                self._triggers = [
-                    CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month, timezone=UTC),
-                    CronTrigger(
-                        second=second, minute=minute, hour=hour, month=month, day_of_week=names, timezone=UTC
-                    ),
-                ]
-            else:
-                self._triggers = [
-                    CronTrigger(
-                        second=second,
-                        minute=minute,
-                        hour=hour,
-                        day="*" if day == "?" else day,
-                        month=month,
-                        day_of_week=names,
-                        timezone=UTC,
-                    )
-                ]
+            self._triggers = _wall_clock_triggers(second, minute, hour, day, month, names)
         except ValueError as exc:
             raise CronError(f"invalid cron '{expression}': {exc}") from exc
 

@@ -42,7 +42,7 @@ from engine.leadership import Leadership
 from engine.logs import LogWriter
 from engine.params import resolve_params
 from engine.recovery import Recovery
-from engine.scheduler import CronScheduler
+from engine.scheduler import CronScheduler, first_fires
 from engine.store import SqlStore, create_engine, upgrade
 from engine.store.job_state import JobState, load_job_states, save_job_state
 from engine.store.recovery import last_fires
@@ -260,12 +260,8 @@ class Engine:
     def next_fires(self) -> dict[str, datetime]:
         if self._scheduler is not None:
             return self._scheduler.next_fires()
-        now = self.clock.now()
-        fires = {}
-        for job in self._schedulable():
-            if job.schedule is not None and (fire := job.schedule.next_after(now)) is not None:
-                fires[job.name] = fire
-        return fires
+        # Not leading (or not yet): the same answer, jobs sharing a schedule sharing its walk.
+        return first_fires(self._schedulable(), self.clock.now())
 
     def _schedulable(self) -> list[JobDefinition]:
         """The jobs cron may fire: enabled, scheduled, and not paused by an operator."""

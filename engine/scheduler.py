@@ -50,6 +50,24 @@ def missed_fires(job: JobDefinition, last_fire: datetime | None, now: datetime) 
     return missed
 
 
+def first_fires(jobs: Iterable[JobDefinition], after: datetime) -> dict[str, datetime]:
+    """Each scheduled job's first fire strictly after `after`, by job name.
+
+    Jobs sharing a schedule (the same expression in the same zone) share its calendar walk: 10,000
+    jobs on a few dozen schedules cost a few dozen walks (~50 µs each), not 10,000."""
+    walked: dict[tuple[str, str], datetime | None] = {}
+    fires: dict[str, datetime] = {}
+    for job in jobs:
+        if job.schedule is None:
+            continue
+        key = (job.schedule.expression, job.schedule.timezone)
+        if key not in walked:
+            walked[key] = job.schedule.next_after(after)
+        if (fire := walked[key]) is not None:
+            fires[job.name] = fire
+    return fires
+
+
 class CronScheduler:
     def __init__(
         self,
@@ -76,12 +94,7 @@ class CronScheduler:
         """Recompute every job's next fire from now (jobs were added, paused or changed)."""
         now = self._clock.now()
         self._by_name = {job.name: job for job in self._jobs() if job.enabled and job.schedule is not None}
-        self._heap = []
-        for job in self._by_name.values():
-            assert job.schedule is not None
-            fire = job.schedule.next_after(now)
-            if fire is not None:
-                self._heap.append((fire, job.name))
+        self._heap = [(fire, name) for name, fire in first_fires(self._by_name.values(), now).items()]
         heapq.heapify(self._heap)
         if self._wait_scope is not None:
             self._wait_scope.cancel()

@@ -17,6 +17,7 @@ import msgspec
 
 from actors.plan import JobPlan, StepPlan
 from actors.retry import RetryPolicy
+from engine.config.checks import StepChecks
 from engine.config.decode import Counter, Report, decode_struct, join
 from engine.config.model import STEP_COMMON_KEYS, JobSettings, StepSettings
 from engine.config.problems import did_you_mean
@@ -126,7 +127,12 @@ def decode_job(
     step_types: Mapping[str, StepType],  # type: ignore[type-arg]
     source: str,
     environ: Mapping[str, str] | None = None,
+    checks: StepChecks | None = None,
 ) -> JobDefinition | None:
+    """`raw` as a job, or None after reporting its problems (all of them) under `path`.
+
+    `checks` is shared by the jobs of one load, so steps written alike are checked by their type once."""
+    checks = StepChecks() if checks is None else checks
     counter = Counter(report)
     report = counter
     # Lenient: a bad field is reported and dropped, so the rest of the job is still checked.
@@ -168,7 +174,9 @@ def decode_job(
                 join(path, "alert_if_no_success_within"),
                 "the alert runs the job's [[jobs.on_failure]] steps, and it has none",
             )
-    steps = _decode_steps(settings.steps, path, report, step_types, settings.retry, settings.params, environ)
+    steps = _decode_steps(
+        settings.steps, path, report, step_types, settings.retry, settings.params, environ, checks
+    )
     hooks: list[JobDefinition] = []
     for kind, raw_steps in (("on-failure", settings.on_failure), ("on-success", settings.on_success)):
         if not raw_steps:
@@ -181,6 +189,7 @@ def decode_job(
             settings.retry,
             HOOK_PARAMS,
             environ,
+            checks,
             steps_key="",
         )
         if hook_steps is not None:
@@ -241,6 +250,7 @@ def _decode_steps(
     job_retry: RetryPolicy,
     params: Mapping[str, Any],
     environ: Mapping[str, str] | None,
+    checks: StepChecks,
     *,
     steps_key: str = "steps",
 ) -> list[StepDefinition] | None:
@@ -252,7 +262,7 @@ def _decode_steps(
         path = (
             f"{job_path}.{where}" if job_path and steps_key else f"{job_path}{where}" if job_path else where
         )
-        step = _decode_step(raw, path, position, report, step_types, job_retry, params, seen, environ)
+        step = _decode_step(raw, path, position, report, step_types, job_retry, params, seen, environ, checks)
         if step is None:
             ok = False
             name = raw.get("name") if isinstance(raw, dict) else None
@@ -274,6 +284,7 @@ def _decode_step(
     params: Mapping[str, Any],
     earlier: list[str],
     environ: Mapping[str, str] | None,
+    checks: StepChecks,
 ) -> StepDefinition | None:
     if not isinstance(raw, dict):
         report(path, f"expected a table, got {type(raw).__name__}")
@@ -319,7 +330,7 @@ def _decode_step(
                 report(join(path, where), problem)
                 ok = False
         if options is not None:
-            for where, message in step_type.check(options):
+            for where, message in checks.problems(step_type, options_raw, options):
                 report(join(path, where), message)
                 ok = False
     if not ok or common is None:

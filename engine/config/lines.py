@@ -7,6 +7,8 @@ place, or None.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 
 _HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\]?\s*(#.*)?$")
@@ -14,19 +16,41 @@ _SEGMENT = re.compile(r"([A-Za-z0-9_\-]+)(?:\[(\d+)\])?")
 
 
 class LineLocator:
+    """Lines of field paths in one TOML text. The text is only indexed when a first path is looked
+    up: a file without problems (the usual case, and 10,000 jobs long at times) is never scanned."""
+
     def __init__(self, text: str) -> None:
-        self._lines = text.splitlines()
-        # (line number, dotted header name, is_array) for every table header
-        self._headers: list[tuple[int, str, bool]] = []
-        for number, line in enumerate(self._lines, start=1):
+        self._text = text
+
+    @functools.cached_property
+    def _index(self) -> _Index:
+        return _Index(self._text)
+
+    def __call__(self, path: str) -> int | None:
+        return self._index.locate(path)
+
+
+class _Index:
+    """Every table header of a text, indexed so that placing one path costs a few binary searches
+    rather than a walk over every header: a file with 10,000 jobs and a problem in each stays linear."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+        # Line numbers of every table header, ascending; and of each (dotted name, is_array) alike.
+        self.numbers: list[int] = []
+        self.names: list[str] = []
+        self.by_name: dict[tuple[str, bool], list[int]] = {}
+        for number, line in enumerate(self.lines, start=1):
             match = _HEADER.match(line)
             if match:
                 name = match.group(1).replace(" ", "").replace('"', "")
-                self._headers.append((number, name, line.strip().startswith("[[")))
+                self.numbers.append(number)
+                self.names.append(name)
+                self.by_name.setdefault((name, line.strip().startswith("[[")), []).append(number)
 
-    def __call__(self, path: str) -> int | None:
+    def locate(self, path: str) -> int | None:
         segments = [(m.group(1), m.group(2)) for m in _SEGMENT.finditer(path)]
-        start, end, table = 1, len(self._lines) + 1, ""
+        start, end, table = 1, len(self.lines) + 1, ""
         best: int | None = None
         for key, index in segments:
             name = f"{table}.{key}" if table else key
@@ -49,26 +73,26 @@ class LineLocator:
         return best
 
     def _nth_header(self, name: str, n: int, start: int, end: int, *, array: bool = True) -> int | None:
-        count = 0
-        for number, header, is_array in self._headers:
-            if start <= number < end and header == name and is_array == array:
-                if count == n:
-                    return number
-                count += 1
-        return None
+        """The line of the n-th header `name` (0 is the first) within lines [start, end)."""
+        numbers = self.by_name.get((name, array), [])
+        at = bisect.bisect_left(numbers, start) + n
+        return numbers[at] if at < len(numbers) and numbers[at] < end else None
 
     def _section_end(self, header_line: int, name: str) -> int:
         """The line where the section opened at `header_line` ends: the next header not nested in it."""
-        for number, header, _ in self._headers:
-            if number > header_line and (header == name or not header.startswith(name + ".")):
-                return number
-        return len(self._lines) + 1
+        nested = name + "."
+        for at in range(bisect.bisect_right(self.numbers, header_line), len(self.numbers)):
+            header = self.names[at]
+            if header == name or not header.startswith(nested):
+                return self.numbers[at]
+        return len(self.lines) + 1
 
     def _key_line(self, key: str, start: int, end: int) -> int | None:
         pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
         # Keys directly in this section only: stop at the first header after the section's own.
-        stop = next((n for n, _, _ in self._headers if start < n < end), end)
-        for number in range(start, min(stop, len(self._lines) + 1)):
-            if pattern.match(self._lines[number - 1]):
+        after = bisect.bisect_right(self.numbers, start)
+        stop = self.numbers[after] if after < len(self.numbers) and self.numbers[after] < end else end
+        for number in range(start, min(stop, len(self.lines) + 1)):
+            if pattern.match(self.lines[number - 1]):
                 return number
         return None

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.config.checks import StepChecks
 from engine.config.decode import Collector, decode_struct
 from engine.config.jobs import JobDefinition, check_timezone, decode_job
 from engine.config.lines import LineLocator
@@ -66,10 +67,12 @@ def absolute_sqlite_url(url: str, root: Path) -> str:
     return url
 
 
-def _read_toml(path: Path, collector: Collector) -> dict[str, Any] | None:
+def _read_toml(path: Path, collector: Collector) -> tuple[dict[str, Any], str] | None:
+    """The file's TOML data and its text, read once: the text places problems on their lines."""
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        # As tomllib.load does: bytes decoded as UTF-8, line endings left for the parser to judge.
+        text = path.read_bytes().decode()
+        return tomllib.loads(text), text
     except FileNotFoundError:
         collector.report("", "file not found")
     except tomllib.TOMLDecodeError as exc:
@@ -117,10 +120,11 @@ def load_install(app_file: str | Path, *, environ: Mapping[str, str] | None = No
         app_path = app_path / "app.toml"
     root = app_path.parent
     app_collector = Collector(display_path(app_path), None)
-    raw = _read_toml(app_path, app_collector)
-    if raw is None:
+    read = _read_toml(app_path, app_collector)
+    if read is None:
         raise ConfigError(app_collector.problems)
-    app_collector = Collector(display_path(app_path), LineLocator(app_path.read_text(encoding="utf-8")))
+    raw, text = read
+    app_collector = Collector(display_path(app_path), LineLocator(text))
     settings = decode_struct(raw, AppSettings, "", app_collector.report)
     problems = list(app_collector.problems)
     if settings is None:
@@ -149,14 +153,16 @@ def load_install(app_file: str | Path, *, environ: Mapping[str, str] | None = No
 
     jobs: dict[str, JobDefinition] = {}
     declared_in: dict[str, str] = {}
+    checks = StepChecks()  # one load: one set of step types, one environment
     for jobs_file in sorted(plugins.glob("*/jobs.toml")):
         shown = display_path(jobs_file, root)
         collector = Collector(shown, None)
-        data = _read_toml(jobs_file, collector)
-        if data is None:
+        read = _read_toml(jobs_file, collector)
+        if read is None:
             problems.extend(collector.problems)
             continue
-        collector = Collector(shown, LineLocator(jobs_file.read_text(encoding="utf-8")))
+        data, text = read
+        collector = Collector(shown, LineLocator(text))
         top = decode_struct(data, JobsFile, "", collector.report)
         for index, raw_job in enumerate(top.jobs if top else []):
             job = decode_job(
@@ -168,6 +174,7 @@ def load_install(app_file: str | Path, *, environ: Mapping[str, str] | None = No
                 step_types=types,
                 source=shown,
                 environ=environ,
+                checks=checks,
             )
             if job is None:
                 continue

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from apscheduler.triggers.cron import CronTrigger
 
+from engine import cron
 from engine.cron import CronError, CronSchedule
 
 SATURDAY = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -69,3 +72,36 @@ def test_next_after_is_strictly_after() -> None:
 def test_errors_say_what_is_wrong(expression: str, message: str) -> None:
     with pytest.raises(CronError, match=message):
         CronSchedule(expression, "UTC")
+
+
+def test_schedules_with_the_same_fields_share_their_triggers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """10,000 jobs on a few schedules must not build 10,000 APScheduler triggers (~0.15 ms each)."""
+    built: list[CronTrigger] = []
+
+    class Counted(CronTrigger):  # type: ignore[misc]
+        def __init__(self, **fields: Any) -> None:
+            super().__init__(**fields)
+            built.append(self)
+
+    monkeypatch.setattr(cron, "CronTrigger", Counted)
+    cron._wall_clock_triggers.cache_clear()
+    try:
+        # the same wall-clock fields in three zones, written three ways
+        schedules = [
+            CronSchedule(expression, zone)
+            for expression in ("0 0 * * *", "@daily", "0 0 0 * * *")
+            for zone in ("UTC", "Europe/Paris", "America/New_York")
+            for _ in range(10)
+        ]
+        assert len(built) == 1
+        midnights = {s.timezone: s.next_after(SATURDAY) for s in schedules}
+        assert midnights == {
+            "UTC": datetime(2026, 11, 29, 0, 0, tzinfo=UTC),
+            "Europe/Paris": datetime(2026, 11, 28, 23, 0, tzinfo=UTC),
+            "America/New_York": datetime(2026, 11, 29, 5, 0, tzinfo=UTC),
+        }
+        for _ in range(2):  # a bad expression is never remembered: each job gets its own error
+            with pytest.raises(CronError, match="invalid cron '61 0 \\* \\* \\*'"):
+                CronSchedule("61 0 * * *", "UTC")
+    finally:
+        cron._wall_clock_triggers.cache_clear()  # no Counted triggers left for other tests
