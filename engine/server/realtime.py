@@ -8,21 +8,27 @@ event the bus publishes — they are published after they are committed — unde
 a client follows.
 
 Everything sent (events and snapshots) goes through one ordered queue drained by one task, so a snapshot
-taken from the tracker is never overtaken by an older event. With `[server] socketio_redis_url`, emits
-also go through Redis, so clients of every server process sharing it see every run.
+taken from the tracker is never overtaken by an older event. The task takes the whole backlog at once
+and sends each event encoded once, straight onto its recipients' connections; a room nobody is in costs
+nothing. With `[server] socketio_redis_url`, emits go through Redis instead, so clients of every server
+process sharing it see every run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import msgspec
 import socketio
 from anyio.abc import TaskStatus
-from anyio.streams.memory import MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from engineio import exceptions as eio_exceptions
+from engineio import packet as eio_packet
 
 from actors.events import AnyEvent, LogLine
 from engine.bus import event_as_dict
@@ -34,6 +40,7 @@ from engine.server.metrics import Metrics
 log = logging.getLogger("nomaflow.socketio")
 
 JOBS_ROOM = "jobs"
+NAMESPACE = "/"
 QUEUE_SIZE = 20_000  # outgoing messages; past this, events are dropped (and counted) until it drains
 _RUN_ROOM = re.compile(r"^run:([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")
 
@@ -42,11 +49,33 @@ def run_room(run_id: str) -> str:
     return f"run:{run_id}"
 
 
+def rooms_of(event: AnyEvent) -> str | list[str]:
+    # Log lines go to the run's room only; a client in both rooms gets each other event once.
+    room = run_room(event.run_id)
+    return room if isinstance(event, LogLine) else [JOBS_ROOM, room]
+
+
 @dataclass(frozen=True)
-class Outgoing:
-    event: str
+class Snapshot:
+    """A room's state, for the one client (`to`, its sid) that has just joined it."""
+
     data: dict[str, Any]
-    to: str | list[str]
+    to: str
+
+
+Outgoing = AnyEvent | Snapshot  # what the send queue carries: bus events, encoded only when sent
+
+
+def event_packet(name: str, data: Any) -> Any:
+    """One Socket.IO event as the Engine.IO message that carries it, encoded once for every recipient.
+
+    Socket.IO protocol v5: packet type 2 (EVENT), the default namespace left out, then the JSON array
+    [name, data]; Engine.IO wraps it as a text MESSAGE (type 4). msgspec encodes the event Struct as it
+    is, so no dict is built on the way; the JSON is what `sio.emit(name, event_as_dict(...))` sends,
+    except that text outside ASCII is sent as UTF-8 rather than as \\u escapes.
+    """
+    text = "2" + msgspec.json.encode((name, data)).decode()
+    return eio_packet.Packet(eio_packet.MESSAGE, text)
 
 
 class Realtime:
@@ -92,26 +121,21 @@ class Realtime:
         self._stopped = anyio.Event()
         send, receive = anyio.create_memory_object_stream[Outgoing](max_buffer_size=QUEUE_SIZE)
         self._send = send
-        detach = engine.bus.add_listener(self._on_event)
+        detach = engine.bus.add_listener(self._enqueue)
         task_status.started()
         try:
             async with receive:
-                async for item in receive:
-                    await self._deliver(item)
+                while batch := await _next_batch(receive):
+                    await self._deliver(batch)
         finally:
             detach()
             self._send = None
             send.close()
             self._stopped.set()
 
-    def _on_event(self, event: AnyEvent) -> None:
-        data = event_as_dict(event)
-        room = run_room(event.run_id)
-        # Log lines go to the run's room only; a client in both rooms gets each other event once.
-        to: str | list[str] = room if isinstance(event, LogLine) else [JOBS_ROOM, room]
-        self._enqueue(Outgoing(type(event).__name__, data, to))
-
     def _enqueue(self, item: Outgoing) -> None:
+        # Called by the bus for every event, in the publisher's task: it only queues; encoding waits
+        # until the sender knows somebody is listening.
         if self._send is None:
             return
         try:
@@ -125,12 +149,40 @@ class Realtime:
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             pass
 
-    async def _deliver(self, item: Outgoing) -> None:
-        try:
-            await self.sio.emit(item.event, item.data, to=item.to)
-        except Exception:
-            # A Redis hiccup must not end the bridge; clients re-sync by seq through REST.
-            log.exception("could not send %s to %s", item.event, item.to)
+    async def _deliver(self, batch: list[Outgoing]) -> None:
+        for item in batch:
+            to: str | list[str]
+            data: dict[str, Any] | AnyEvent
+            if isinstance(item, Snapshot):
+                name, to, data = "snapshot", item.to, item.data
+            else:
+                name, to, data = type(item).__name__, rooms_of(item), item
+            try:
+                if self._manager is None:
+                    await self._send_here(name, data, to)
+                else:
+                    # Through Redis: every server process (this one too) sends it to its own clients.
+                    payload = data if isinstance(data, dict) else event_as_dict(data)
+                    await self.sio.emit(name, payload, to=to)
+            except Exception:
+                # A Redis hiccup must not end the bridge; clients re-sync by seq through REST.
+                log.exception("could not send %s to %s", name, to)
+
+    async def _send_here(self, name: str, data: Any, to: str | list[str]) -> None:
+        """Send to this process's clients in `to`: encoded once, queued on each client's connection.
+
+        Unlike `sio.emit`, no task per recipient and no wait for them: queuing on a connection does
+        not block (each has its own unbounded queue and writer task), so a whole batch goes out in one
+        turn of the event loop, in order, and a room nobody is in costs a dict lookup.
+        """
+        recipients = [eio_sid for _, eio_sid in self.sio.manager.get_participants(NAMESPACE, to)]
+        if not recipients:
+            return
+        packet = event_packet(name, data)
+        for eio_sid in recipients:
+            # One that disconnected meanwhile is skipped; its disconnect handler does the rest.
+            with contextlib.suppress(eio_exceptions.EngineIOError):
+                await self.sio.eio.send_packet(eio_sid, packet)
 
     async def close(self) -> None:
         """Send what is queued, then disconnect every client and stop Socket.IO's background work."""
@@ -181,10 +233,10 @@ class Realtime:
             # Taken at once after joining and queued behind the events already queued: nothing older
             # than the snapshot can reach the client after it.
             local = live_state.local_in_flight(engine)
-            self._enqueue(Outgoing("snapshot", {"room": room, "in_flight": local}, sid))
+            self._enqueue(Snapshot({"room": room, "in_flight": local}, sid))
             others = await live_state.remote_in_flight(engine, {state["run"]["id"] for state in local})
             if others:
-                self._enqueue(Outgoing("snapshot", {"room": room, "in_flight": local + others}, sid))
+                self._enqueue(Snapshot({"room": room, "in_flight": local + others}, sid))
             return {"ok": True, "room": room}
         found = _RUN_ROOM.match(room) if isinstance(room, str) else None
         if found is None:
@@ -196,7 +248,7 @@ class Realtime:
         if state is None:
             await self.sio.leave_room(sid, room)
             return {"ok": False, "error": f"no run with id {run_id}"}
-        self._enqueue(Outgoing("snapshot", {"room": room, **state}, sid))
+        self._enqueue(Snapshot({"room": room, **state}, sid))
         return {"ok": True, "room": room}
 
     async def _leave(self, sid: str, data: Any) -> dict[str, Any]:
@@ -204,3 +256,21 @@ class Realtime:
         if isinstance(room, str):
             await self.sio.leave_room(sid, room)
         return {"ok": True}
+
+
+async def _next_batch(receive: MemoryObjectReceiveStream[Outgoing], most: int = 5_000) -> list[Outgoing]:
+    """Wait for one item, then take whatever else is queued (empty list: the stream has ended).
+
+    Taking the backlog at once is what keeps latency flat under load: receiving item by item costs a
+    turn of the event loop each, so a burst of N lines waited for N turns of everything else.
+    """
+    try:
+        batch = [await receive.receive()]
+    except anyio.EndOfStream:
+        return []
+    while len(batch) < most:
+        try:
+            batch.append(receive.receive_nowait())
+        except (anyio.WouldBlock, anyio.EndOfStream):
+            break
+    return batch
