@@ -1,7 +1,9 @@
 """The step executor the actors call: render a step's templates, validate, and bind its step type.
 
-Rendering happens once per step execution (retries reuse the same input). The stored input snapshot is
-rendered a second time with `${env.*}` values redacted, then passed through the type's own `redact`.
+Rendering happens once per step execution (retries reuse the same input); a step whose settings hold
+no template renders alike every time, so it is rendered once and reused by later runs. The stored
+input snapshot is rendered a second time with `${env.*}` values redacted, then passed through the
+type's own `redact`.
 """
 
 from __future__ import annotations
@@ -39,11 +41,24 @@ class StepExecutor:
     def __init__(self, step_types: Mapping[str, StepType], environ: Mapping[str, str] | None = None) -> None:  # type: ignore[type-arg]
         self._types = step_types
         self._environ = environ if environ is not None else os.environ
+        # Steps whose settings hold no template render to the same thing every run: their decoded
+        # options and input snapshot are made once. Keyed by the settings object's id, which the
+        # entry keeps alive (so the id cannot be reused by another object).
+        self._static: dict[int, tuple[Any, PreparedCall]] = {}
 
     def prepare(self, job: JobPlan, step: StepPlan, scope: RunScope) -> PreparedCall:
         step_type = self._types.get(step.type)
         if step_type is None:
             raise PermanentStepFailure(f"step '{step.name}': unknown step type '{step.type}'")
+        cached = self._static.get(id(step.options))
+        if cached is not None and cached[0] is step.options and cached[1]._type is step_type:
+            return cached[1]
+        prepared = self._render(job, step, scope, step_type)
+        if not _has_template(step.options):
+            self._static[id(step.options)] = (step.options, prepared)
+        return prepared
+
+    def _render(self, job: JobPlan, step: StepPlan, scope: RunScope, step_type: StepType) -> PreparedCall:  # type: ignore[type-arg]
         template_scope = Scope(
             run_id=scope.run_id,
             job=scope.job,
@@ -68,3 +83,14 @@ class StepExecutor:
             ) from exc
         snapshot = capped(to_jsonable(step_type.redact(shown)))
         return PreparedCall(step_type, options, snapshot)
+
+
+def _has_template(value: Any) -> bool:
+    """Whether a `${...}` (or the `$${` escape) appears anywhere in the settings."""
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, dict):
+        return any(_has_template(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_template(item) for item in value)
+    return False
