@@ -215,10 +215,15 @@ class PostgresTogether:
     async def __call__(self, writes: Sequence[Write]) -> list[Any]:
         try:
             connection = await self._checkout()
+        except Exception as exc:
+            raise NotTogether(f"could not connect: {exc}") from exc
+        try:
             driver = _driver(connection)
             transaction = driver.transaction()
             await transaction.start()
         except Exception as exc:
+            # A connection the server dropped is noticed here: never hand it out again.
+            await _discard(connection)
             raise NotTogether(f"could not begin: {exc}") from exc
         try:
             results = await self._execute(driver, writes)

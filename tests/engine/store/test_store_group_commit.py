@@ -7,7 +7,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import anyio
+import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from actors.events import LogLine
@@ -179,3 +181,32 @@ async def test_closing_commits_what_was_queued(database_url: str) -> None:
         assert len((await store.list_runs(limit=100)).runs) == 30
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "database_kind", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_a_connection_the_server_dropped_costs_one_careful_rerun(
+    store: SqlStore, database_url: str
+) -> None:
+    assert await store.admit(run_record("before"), [], seq=1)
+    # The server goes away and comes back: every connection of this database is cut (but the admin's).
+    admin = await asyncpg.connect(make_url(database_url).set(drivername="postgresql").render_as_string(False))
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    isolated = store.stats.isolated_groups
+
+    runs = [run_record("after"), run_record("later")]
+    assert [await store.admit(run, [], seq=1) for run in runs] == [True, True]
+
+    # The dead connection failed the first group before anything was sent; it was re-run carefully on
+    # a fresh connection and thrown away, so the next group went the common way again.
+    assert store.stats.isolated_groups == isolated + 1
+    for run in runs:
+        row = await store.get_run(run.id)
+        assert row is not None and row.status == "running"
