@@ -6,8 +6,10 @@ memory does not grow with the row count. Every mode is all-or-nothing:
 
 - PostgreSQL target: one transaction. `replace` loads a staging table and renames it into place just
   before the commit; readers keep seeing the old rows until then, and a failure rolls everything back,
-  staging table included. Rows go in through binary COPY; between two PostgreSQL databases with the same
-  column types the COPY data passes straight through, never decoded.
+  staging table included. Rows go in through binary COPY; between two PostgreSQL databases the COPY data
+  streams from one server to the other: with the same column types it is never decoded, and a column
+  converted in Python is decoded alone, the other fields passing through as bytes
+  (engine.steps.sql_copy_splice).
 - MariaDB/MySQL target: DDL commits on its own there, so `replace` loads a staging table in a transaction
   and swaps it in with one atomic `RENAME TABLE`; a failure drops the staging table.
 - SQLite target: one write transaction (`replace` deletes and reloads inside it).
@@ -31,6 +33,8 @@ from engine.config.problems import did_you_mean
 from engine.connectors import Connector, Connectors, connectors_for
 from engine.queries import QueryBook, queries_for
 from engine.steps.base import StepEnvironment, StepType
+from engine.steps.sql_copy_codecs import decoder, encoder
+from engine.steps.sql_copy_splice import CopyRewriter, Recode, RowRejected
 from engine.steps.sql_dialects import (
     BadName,
     Column,
@@ -42,7 +46,7 @@ from engine.steps.sql_dialects import (
     check_name,
     side_name,
 )
-from engine.steps.sql_errors import failure
+from engine.steps.sql_errors import failure, rejected_value
 from engine.steps.sql_query import check_query, is_templated, resolve_connector, resolve_query
 from engine.steps.sql_types import (
     INTEGERS,
@@ -50,12 +54,10 @@ from engine.steps.sql_types import (
     Convert,
     Kind,
     SqlType,
-    ValueMismatch,
     canonical_type,
     check_override,
     compatible,
     converter,
-    describe_value,
     parse_override,
     reader_normalizer,
     render,
@@ -105,6 +107,9 @@ class Plan:
     converters: list[tuple[int, Convert, str]] = field(default_factory=list)  # (index, fn, "from -> to")
     casts: dict[int, str] = field(default_factory=dict)  # PostgreSQL to PostgreSQL: SQL casts on the source
     passthrough: bool = False
+    # PostgreSQL to PostgreSQL, spliced: the columns decoded, converted and re-encoded in Python, while the
+    # COPY data of the others passes through (empty otherwise).
+    recoded: list[int] = field(default_factory=list)
 
     def select_list(self, quote: Callable[[str], str]) -> str:
         """The source columns as the pass-through COPY reads them, cast where the plan says."""
@@ -112,6 +117,18 @@ class Plan:
             self.casts[i].format(column=quote(c.name)) if i in self.casts else quote(c.name)
             for i, c in enumerate(self.source)
         )
+
+    def rewriter(self) -> CopyRewriter:
+        """The rewriter of the source's COPY data into the target's, for a spliced copy."""
+        converts = {index: (convert, described) for index, convert, described in self.converters}
+        columns: list[Recode | None] = [None] * len(self.source)
+        for index in self.recoded:
+            have, wanted = self.source[index].type, self.types[index]
+            convert, described = converts.get(index, (None, f"{have} -> {wanted}"))
+            decode, encode = decoder(have), encoder(wanted)
+            assert decode is not None and encode is not None, "plan() splices only columns it can convert"
+            columns[index] = Recode(self.source[index].name, described, decode, convert, encode)
+        return CopyRewriter(columns)
 
     def apply(self, step: str, batch: Sequence[Sequence[Any]], offset: int) -> Sequence[Sequence[Any]]:
         if not self.converters:
@@ -139,12 +156,9 @@ class Plan:
                 continue
             try:
                 convert(value)
-            except (ValueMismatch, ValueError, TypeError, ArithmeticError) as exc:
-                reason = str(exc) if isinstance(exc, ValueMismatch) else f"{type(exc).__name__}: {exc}"
-                raise CopyFailed(
-                    f"step '{step}': row {number}, column '{self.source[index].name}': "
-                    f"value {describe_value(value)} does not fit ({described}): {reason}"
-                ) from None
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                reason = rejected_value(self.source[index].name, value, described, exc)
+                raise CopyFailed(f"step '{step}': row {number}, {reason}") from None
 
 
 # Conversions PostgreSQL does exactly as the Python ones would and that cannot fail on a value the
@@ -176,6 +190,11 @@ def _same_binary(have: SqlType, wanted: SqlType) -> bool:
     if have.kind is Kind.OTHER or have.kind is Kind.JSON:  # json and jsonb differ on the wire
         return _base_type(have) == _base_type(wanted)
     return have.kind is wanted.kind
+
+
+def _spliceable(have: SqlType, wanted: SqlType) -> bool:
+    """Whether a column can be converted inside a spliced copy: its binary COPY forms are known."""
+    return decoder(have) is not None and encoder(wanted) is not None
 
 
 def _base_type(t: SqlType) -> str:
@@ -257,7 +276,7 @@ class Copy:
         plan = Plan(source=source, names=names, types=types)
         src_dialect, tgt_dialect = self.source_connector.dialect, self.target_connector.dialect
         both_postgres = src_dialect == tgt_dialect == "postgresql"
-        identical = True
+        differs: set[int] = set()  # columns whose binary COPY form is not one the target reads
         for index, (column, wanted) in enumerate(zip(source, types, strict=True)):
             have = column.type
             same_declared = have.declared.lower() == wanted.declared.lower()
@@ -288,12 +307,15 @@ class Copy:
                 kind_change,
                 writer_adapter(wanted.kind, tgt_dialect),
             )
-            if not same_declared:
-                identical = identical and _same_binary(have, wanted)
+            if not same_declared and not _same_binary(have, wanted):
+                differs.add(index)
             if convert is not None:
                 plan.converters.append((index, convert, f"{have.declared or 'untyped'} -> {wanted.declared}"))
-        plan.passthrough = both_postgres and identical and not plan.converters
-        if not plan.passthrough and plan.casts:
+        recoded = sorted(differs | {index for index, _, _ in plan.converters})
+        plan.passthrough = both_postgres and not recoded
+        if both_postgres and recoded and all(_spliceable(source[i].type, types[i]) for i in recoded):
+            plan.recoded = recoded  # the cast columns stay with the source server
+        elif not plan.passthrough and plan.casts:
             # Some column needs Python after all: convert the cast ones in Python too.
             for index in sorted(plan.casts):
                 have, wanted = source[index].type, types[index]
@@ -394,8 +416,8 @@ class Copy:
     ) -> None:
         target = self.target_db
         assert isinstance(target, Postgres)
-        if plan.passthrough:
-            await self._pass_through(source, target, sql, args, plan, into)
+        if plan.passthrough or plan.recoded:
+            await self._stream(source, target, sql, args, plan, into)
             return
 
         # One COPY per batch, from a plain list: asyncpg encodes it in one tight loop, where an async
@@ -407,19 +429,44 @@ class Copy:
                 )
                 self.counted(len(batch))
 
-    async def _pass_through(
+    async def _stream(
         self, source: Database, target: Postgres, sql: str, args: Sequence[Any], plan: Plan, into: TableName
     ) -> None:
+        """The source's COPY TO STDOUT (binary) into the target's COPY FROM STDIN: as it comes in
+        pass-through, through the plan's rewriter when it splices."""
         send, receive = anyio.create_memory_object_stream[bytes](_QUEUE * 4)
         streamed = 0
         next_log = PASSTHROUGH_PROGRESS_BYTES
+        rewriter = plan.rewriter() if plan.recoded else None
+        if rewriter is not None:
+            names = ", ".join(plan.source[i].name for i in plan.recoded)
+            self.ctx.log.info(f"converting {names} in Python; the other columns' COPY data passes through")
 
         if plan.casts:
             sql = f"SELECT {plan.select_list(source.quote)} FROM (\n{sql}\n) AS nf_source"
 
+        async def rewrite(chunk: bytes) -> None:
+            assert rewriter is not None
+            before = rewriter.rows
+            data = rewriter.feed(chunk)
+            self.counted(rewriter.rows - before)
+            if data:  # nothing when the chunk ended before its first complete row
+                await send.send(data)
+
         async def produce() -> None:
             async with send:
-                await source.driver.copy_from_query(sql, *args, output=send.send, format="binary")
+                output = send.send if rewriter is None else rewrite
+                try:
+                    await source.driver.copy_from_query(sql, *args, output=output, format="binary")
+                except BaseException:
+                    # When the output fails (a bad row, or the target failing first), asyncpg cancels the
+                    # source's COPY and holds the connection until the server acknowledges it; if the
+                    # server had already sent everything, nothing ever will, and the rollback would wait
+                    # forever. The connection is discarded after an error anyway: close it now.
+                    source.driver.terminate()
+                    raise
+                if rewriter is not None:
+                    rewriter.finish()
 
         async def chunks() -> AsyncIterator[bytes]:
             nonlocal streamed, next_log
@@ -427,7 +474,7 @@ class Copy:
                 async for chunk in receive:
                     yield chunk
                     streamed += len(chunk)
-                    if streamed >= next_log:
+                    if rewriter is None and streamed >= next_log:  # spliced copies count rows
                         next_log += PASSTHROUGH_PROGRESS_BYTES
                         elapsed = max(anyio.current_time() - self.started, 1e-9)
                         self.ctx.log.info(
@@ -436,12 +483,19 @@ class Copy:
                             bytes=streamed,
                         )
 
-        with single_errors():
-            async with anyio.create_task_group() as group:
-                group.start_soon(produce)
-                status = await target.driver.copy_to_table(
-                    into.name, schema_name=into.schema, columns=plan.names, source=chunks(), format="binary"
-                )
+        try:
+            with single_errors():
+                async with anyio.create_task_group() as group:
+                    group.start_soon(produce)
+                    status = await target.driver.copy_to_table(
+                        into.name,
+                        schema_name=into.schema,
+                        columns=plan.names,
+                        source=chunks(),
+                        format="binary",
+                    )
+        except RowRejected as exc:
+            raise CopyFailed(f"step '{self.step}': {exc}") from None
         self.rows = int(status.rsplit(" ", 1)[-1])
 
     async def insert_batches(self, plan: Plan, into: TableName) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 from asyncmy import errors as mysql_errors
@@ -15,7 +16,7 @@ from actors.errors import PermanentStepFailure, StepFailure
 from engine.connectors import Connector, ConnectorError
 from engine.queries import QueryError
 from engine.steps.sql_dialects import BadName
-from engine.steps.sql_types import ValueMismatch
+from engine.steps.sql_types import ValueMismatch, describe_value
 
 # SQLSTATE classes worth another attempt: connection exceptions, transaction rollbacks (serialization,
 # deadlock), insufficient resources, operator intervention (shutdown, pg_terminate_backend).
@@ -78,3 +79,10 @@ def failure(
         text = connector.scrub(text)
     message = f"step '{step}': {doing}: {text}"
     return StepFailure(message) if retryable else PermanentStepFailure(message)
+
+
+def rejected_value(column: str, value: Any, described: str, exc: BaseException) -> str:
+    """How a copy names a value that does not convert, after the row number: "column 'v': value 'twelve'
+    does not fit (text -> bigint): expected a whole number"."""
+    reason = str(exc) if isinstance(exc, ValueMismatch) else f"{type(exc).__name__}: {exc}"
+    return f"column '{column}': value {describe_value(value)} does not fit ({described}): {reason}"
