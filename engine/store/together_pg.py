@@ -26,6 +26,9 @@ from states import RUN_TABLE, STEP_TABLE
 _RUN_FINAL = frozenset(state.value for state in RUN_TABLE.final)
 _STEP_FINAL = frozenset(state.value for state in STEP_TABLE.final)
 
+# No ON CONFLICT here: a run another process holds the job for (or its fire) fails the statement, and
+# the careful re-run sorts out which run it was; arbitrating every unique index on every insert would
+# cost each group for the rare case.
 _INSERT_RUNS = """
 INSERT INTO ly2_job_runs (id, job_name, app, status, triggered_by, params, dry_run, scheduled_for,
                           started_at, finished_at, error, owner, heartbeat_at, resumed_from)
@@ -36,7 +39,6 @@ FROM unnest({0}::text[], {1}::text[], {2}::text[], {3}::text[], {4}::text[], {5}
             {12}::timestamptz[], {13}::text[])
      AS v(id, job_name, app, status, triggered_by, params, dry_run, scheduled_for,
           started_at, finished_at, error, owner, heartbeat_at, resumed_from)
-ON CONFLICT DO NOTHING
 RETURNING 1
 """
 _RUN_COLUMNS = (
