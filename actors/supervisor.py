@@ -113,11 +113,24 @@ class Supervisor:
             self._group = group
             task_status.started()
             while True:
-                message = await self._mailbox.receive()
-                if isinstance(message, _Stop):
+                # The whole backlog at once: a herd of cron fires becomes its run actors in one turn of
+                # the event loop, so each starts admitting at once instead of one per turn, behind
+                # the work of the runs admitted before it.
+                first = await self._mailbox.receive()
+                if self._handle_all([first, *self._mailbox.waiting()]):
                     break
-                self._handle(message)
         self._mailbox.close()
+
+    def _handle_all(self, messages: list[SupervisorMessage]) -> bool:
+        """Handle `messages` in order; True once a stop is among them. What came after the stop is
+        answered as a closed mailbox would answer it."""
+        for index, message in enumerate(messages):
+            if isinstance(message, _Stop):
+                for late in messages[index + 1 :]:
+                    _turn_away(late)
+                return True
+            self._handle(message)
+        return False
 
     def _handle(self, message: SupervisorMessage) -> None:
         if isinstance(message, Dispatch):
@@ -206,3 +219,13 @@ class Supervisor:
             await self._idle.wait()
         message.reply.set(aborted)
         self._mailbox.tell(_Stop())
+
+
+def _turn_away(message: SupervisorMessage) -> None:
+    """Answer a message that reached the supervisor after it stopped."""
+    if isinstance(message, Dispatch):
+        message.reply.fail(EngineStopping("the engine has stopped"))
+    elif isinstance(message, Abort):
+        message.reply.set(False)
+    elif isinstance(message, Shutdown):
+        message.reply.set([])
