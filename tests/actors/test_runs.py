@@ -286,3 +286,26 @@ async def test_a_dispatch_right_after_a_run_ended_is_admitted_not_skipped() -> N
         third = await rig.supervisor.dispatch(request("per-second"))  # the map still tracks the newest
         assert third.status == "running"
         await third.actor.finished.wait()
+
+
+async def test_a_burst_of_dispatches_becomes_run_actors_before_the_first_admission() -> None:
+    """A herd of cron fires: the supervisor takes its whole backlog in one turn, so every run is
+    already on its way to admission when the first admission is written."""
+    plans = [job(f"herd-{n}", ("tick", "number")) for n in range(30)]
+    async with running({"number": returns_number}, *plans) as rig:
+        in_flight_at_first_admit: list[int] = []
+        admit = rig.store.admit
+
+        async def noting_admit(*args: Any, **kwargs: Any) -> bool:
+            in_flight_at_first_admit.append(len(rig.supervisor.in_flight()))
+            return await admit(*args, **kwargs)
+
+        rig.store.admit = noting_admit  # type: ignore[method-assign]
+        async with anyio.create_task_group() as group:
+            for plan in plans:
+                group.start_soon(rig.supervisor.dispatch, request(plan.name))
+        assert in_flight_at_first_admit[0] == 30
+        while rig.supervisor.in_flight():
+            await anyio.lowlevel.checkpoint()
+    assert {run.status for run in rig.store.runs.values()} == {"succeeded"}
+    assert len(rig.store.runs) == 30
