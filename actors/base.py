@@ -70,14 +70,15 @@ class Mailbox(Generic[M]):
     async def receive(self) -> M:
         return await self._receive.receive()
 
-    def waiting(self) -> list[M]:
-        """Every message already queued, taken without waiting (and without yielding to other tasks)."""
+    def waiting(self, limit: int) -> list[M]:
+        """Up to `limit` messages already queued, taken without waiting (or yielding to other tasks)."""
         taken: list[M] = []
-        while True:
+        while len(taken) < limit:
             try:
                 taken.append(self._receive.receive_nowait())
             except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-                return taken
+                break
+        return taken
 
     def close(self) -> None:
         self._send.close()

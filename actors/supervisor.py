@@ -47,6 +47,9 @@ class _Stop(msgspec.Struct, frozen=True):
 
 SupervisorMessage = Dispatch | Abort | RunEnded | Shutdown | _Stop
 
+# Messages handled in one turn of the event loop, at most.
+BATCH = 64
+
 
 class Supervisor:
     def __init__(
@@ -113,11 +116,12 @@ class Supervisor:
             self._group = group
             task_status.started()
             while True:
-                # The whole backlog at once: a herd of cron fires becomes its run actors in one turn of
-                # the event loop, so each starts admitting at once instead of one per turn, behind
-                # the work of the runs admitted before it.
+                # The backlog a batch at a time: a herd of cron fires becomes its run actors a batch per
+                # turn of the event loop, not one per turn behind the work of the runs admitted before
+                # them. Bounded, because each new actor runs its admission's first part in the next
+                # turn, and a turn of 500 would hold up every timer (the next cron fire) meanwhile.
                 first = await self._mailbox.receive()
-                if self._handle_all([first, *self._mailbox.waiting()]):
+                if self._handle_all([first, *self._mailbox.waiting(BATCH - 1)]):
                     break
         self._mailbox.close()
 
