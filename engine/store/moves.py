@@ -16,10 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from actors.ports import Change, RunMoved, StaleState, StepMoved
 from engine.store.columns import UTCDateTime, json_type
 from engine.store.tables import job_runs, step_runs
-from states import RUN_TABLE, STEP_TABLE
-
-_RUN_FINAL = frozenset(state.value for state in RUN_TABLE.final)
-_STEP_FINAL = frozenset(state.value for state in STEP_TABLE.final)
+from engine.store.writes import move_instants
 
 # Keys per `IN (...)` lookup: well under the bound-parameter limits of SQLite and asyncpg.
 _LOOKUP_CHUNK = 2000
@@ -55,15 +52,15 @@ _MOVE_RUN = (
 
 
 def _step_params(change: StepMoved) -> dict[str, Any]:
+    started, finished = move_instants(change)
     return {
         "b_run_id": change.run_id,
         "b_position": change.position,
         "b_source": change.source,
         "b_dest": change.dest,
         "b_attempts": change.attempts,
-        # The first attempt starts the step; a resumed attempt keeps the original start.
-        "b_started_at": change.at if change.dest == "running" and change.source == "pending" else None,
-        "b_finished_at": change.at if change.dest in _STEP_FINAL else None,
+        "b_started_at": started,
+        "b_finished_at": finished,
         "b_input": change.input,
         "b_output": change.output,
         "b_error": change.error,
@@ -75,7 +72,7 @@ def _run_params(change: RunMoved) -> dict[str, Any]:
         "b_id": change.run_id,
         "b_source": change.source,
         "b_dest": change.dest,
-        "b_finished_at": change.at if change.dest in _RUN_FINAL else None,
+        "b_finished_at": move_instants(change)[1],
         "b_error": change.error,
     }
 

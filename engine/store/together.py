@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from actors.ports import Change, StepMoved
+import msgspec
+
+from actors.ports import Change, RunMoved, StepMoved
 from engine.store.writes import (
     Admit,
     AppendLogs,
@@ -26,6 +28,44 @@ from engine.store.writes import (
     run_row,
     step_rows,
 )
+
+# The columns each executor writes, in the order it passes them.
+RUN_COLUMNS = (
+    "id",
+    "job_name",
+    "app",
+    "status",
+    "triggered_by",
+    "params",
+    "dry_run",
+    "scheduled_for",
+    "started_at",
+    "finished_at",
+    "error",
+    "owner",
+    "heartbeat_at",
+    "resumed_from",
+)
+STEP_COLUMNS = (
+    "run_id",
+    "position",
+    "step_name",
+    "type",
+    "status",
+    "attempts",
+    "started_at",
+    "finished_at",
+    "input",
+    "output",
+    "error",
+)
+LOG_COLUMNS = ("run_id", "seq", "step_name", "ts", "level", "message", "fields")
+# Sent as JSON text (SQLite stores it so; PostgreSQL casts it to jsonb). Python None is SQL NULL.
+JSON_COLUMNS = frozenset({"params", "input", "output", "fields"})
+
+
+def json_text(value: Any) -> str | None:
+    return None if value is None else msgspec.json.encode(value).decode()
 
 
 class NotTogether(Exception):
@@ -81,7 +121,7 @@ def _rounds(changes: Sequence[Change]) -> list[list[Change]]:
     return rounds
 
 
-def split_moves(batch: Sequence[Change]) -> tuple[list[StepMoved], list[Change]]:
+def split_moves(batch: Sequence[Change]) -> tuple[list[StepMoved], list[RunMoved]]:
     """A round's step moves and run moves."""
     steps = [change for change in batch if isinstance(change, StepMoved)]
-    return steps, [change for change in batch if not isinstance(change, StepMoved)]
+    return steps, [change for change in batch if isinstance(change, RunMoved)]

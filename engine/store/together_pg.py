@@ -15,16 +15,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from actors.ports import Change, RunMoved, StepMoved
-from engine.store.together import NotTogether, plan_group, split_moves
-from engine.store.writes import Row, Write
-from states import RUN_TABLE, STEP_TABLE
-
-_RUN_FINAL = frozenset(state.value for state in RUN_TABLE.final)
-_STEP_FINAL = frozenset(state.value for state in STEP_TABLE.final)
+from actors.ports import RunMoved, StepMoved
+from engine.store.together import (
+    JSON_COLUMNS,
+    LOG_COLUMNS,
+    RUN_COLUMNS,
+    STEP_COLUMNS,
+    NotTogether,
+    json_text,
+    plan_group,
+    split_moves,
+)
+from engine.store.writes import Row, Write, move_instants
 
 # No ON CONFLICT here: a run another process holds the job for (or its fire) fails the statement, and
 # the careful re-run sorts out which run it was; arbitrating every unique index on every insert would
@@ -41,23 +45,6 @@ FROM unnest({0}::text[], {1}::text[], {2}::text[], {3}::text[], {4}::text[], {5}
           started_at, finished_at, error, owner, heartbeat_at, resumed_from)
 RETURNING 1
 """
-_RUN_COLUMNS = (
-    "id",
-    "job_name",
-    "app",
-    "status",
-    "triggered_by",
-    "params",
-    "dry_run",
-    "scheduled_for",
-    "started_at",
-    "finished_at",
-    "error",
-    "owner",
-    "heartbeat_at",
-    "resumed_from",
-)
-
 _INSERT_STEPS = """
 INSERT INTO ly2_step_runs (run_id, position, step_name, type, status, attempts, started_at,
                            finished_at, input, output, error)
@@ -69,20 +56,6 @@ FROM unnest({0}::text[], {1}::int[], {2}::text[], {3}::text[], {4}::text[], {5}:
           finished_at, input, output, error)
 RETURNING 1
 """
-_STEP_COLUMNS = (
-    "run_id",
-    "position",
-    "step_name",
-    "type",
-    "status",
-    "attempts",
-    "started_at",
-    "finished_at",
-    "input",
-    "output",
-    "error",
-)
-
 _INSERT_LOGS = """
 INSERT INTO ly2_job_logs (run_id, seq, step_name, ts, level, message, fields)
 SELECT run_id, seq, step_name, ts, level, message, fields::jsonb
@@ -90,7 +63,6 @@ FROM unnest({0}::text[], {1}::int[], {2}::text[], {3}::timestamptz[], {4}::text[
      AS v(run_id, seq, step_name, ts, level, message, fields)
 RETURNING 1
 """
-_LOG_COLUMNS = ("run_id", "seq", "step_name", "ts", "level", "message", "fields")
 
 # A compare-and-set per row: only rows still in the move's source state change. COALESCE keeps a
 # column when the move does not set it.
@@ -115,12 +87,6 @@ WHERE r.id = v.id AND r.status = v.source
 RETURNING 1
 """
 
-_JSON_COLUMNS = frozenset({"params", "input", "output", "fields"})
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else msgspec.json.encode(value).decode()
-
 
 def _instant(value: datetime | None) -> datetime | None:
     if value is not None and value.utcoffset() is None:
@@ -131,37 +97,36 @@ def _instant(value: datetime | None) -> datetime | None:
 def _columns(rows: Sequence[Row], names: Sequence[str]) -> list[list[Any]]:
     arrays = []
     for name in names:
-        if name in _JSON_COLUMNS:
-            arrays.append([_json(row[name]) for row in rows])
+        if name in JSON_COLUMNS:
+            arrays.append([json_text(row[name]) for row in rows])
         else:
             arrays.append([row[name] for row in rows])
     return arrays
 
 
 def _step_arrays(moves: Sequence[StepMoved]) -> list[list[Any]]:
+    instants = [move_instants(m) for m in moves]
     return [
         [m.run_id for m in moves],
         [m.position for m in moves],
         [m.source for m in moves],
         [m.dest for m in moves],
         [m.attempts for m in moves],
-        # The first attempt starts the step; a resumed attempt keeps the original start.
-        [_instant(m.at) if m.dest == "running" and m.source == "pending" else None for m in moves],
-        [_instant(m.at) if m.dest in _STEP_FINAL else None for m in moves],
-        [_json(m.input) for m in moves],
-        [_json(m.output) for m in moves],
+        [_instant(started) for started, _ in instants],
+        [_instant(finished) for _, finished in instants],
+        [json_text(m.input) for m in moves],
+        [json_text(m.output) for m in moves],
         [m.error for m in moves],
     ]
 
 
-def _run_arrays(moves: Sequence[Change]) -> list[list[Any]]:
-    runs = [m for m in moves if isinstance(m, RunMoved)]
+def _run_arrays(moves: Sequence[RunMoved]) -> list[list[Any]]:
     return [
-        [m.run_id for m in runs],
-        [m.source for m in runs],
-        [m.dest for m in runs],
-        [_instant(m.at) if m.dest in _RUN_FINAL else None for m in runs],
-        [m.error for m in runs],
+        [m.run_id for m in moves],
+        [m.source for m in moves],
+        [m.dest for m in moves],
+        [_instant(move_instants(m)[1]) for m in moves],
+        [m.error for m in moves],
     ]
 
 
@@ -251,14 +216,14 @@ class PostgresTogether:
             for column in ("scheduled_for", "started_at", "finished_at"):
                 _instant(row[column])
         statement = _Statement()
-        statement.add(_INSERT_RUNS, _columns(plan.runs, _RUN_COLUMNS), len(plan.runs))
-        statement.add(_INSERT_STEPS, _columns(plan.steps, _STEP_COLUMNS), None)
+        statement.add(_INSERT_RUNS, _columns(plan.runs, RUN_COLUMNS), len(plan.runs))
+        statement.add(_INSERT_STEPS, _columns(plan.steps, STEP_COLUMNS), None)
         later = plan.moves[1:]
         if plan.moves:
             steps, runs = split_moves(plan.moves[0])
             statement.add(_MOVE_STEPS, _step_arrays(steps), len(steps))
             statement.add(_MOVE_RUNS, _run_arrays(runs), len(runs))
-        statement.add(_INSERT_LOGS, _columns(plan.logs, _LOG_COLUMNS), None)
+        statement.add(_INSERT_LOGS, _columns(plan.logs, LOG_COLUMNS), None)
         await statement.execute(driver)
         for batch in later:  # rows moved twice in one group: rare
             steps, runs = split_moves(batch)

@@ -19,56 +19,29 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-import msgspec
 
 from actors.ports import Change, RunMoved, StepMoved
 from engine.store.database import SQLITE_BUSY_TIMEOUT_MS
-from engine.store.together import NotTogether, plan_group, split_moves
-from engine.store.writes import Row, Write
-from states import RUN_TABLE, STEP_TABLE
-
-_RUN_FINAL = frozenset(state.value for state in RUN_TABLE.final)
-_STEP_FINAL = frozenset(state.value for state in STEP_TABLE.final)
-
-_RUN_COLUMNS = (
-    "id",
-    "job_name",
-    "app",
-    "status",
-    "triggered_by",
-    "params",
-    "dry_run",
-    "scheduled_for",
-    "started_at",
-    "finished_at",
-    "error",
-    "owner",
-    "heartbeat_at",
-    "resumed_from",
+from engine.store.together import (
+    JSON_COLUMNS,
+    LOG_COLUMNS,
+    RUN_COLUMNS,
+    STEP_COLUMNS,
+    NotTogether,
+    json_text,
+    plan_group,
+    split_moves,
 )
-_STEP_COLUMNS = (
-    "run_id",
-    "position",
-    "step_name",
-    "type",
-    "status",
-    "attempts",
-    "started_at",
-    "finished_at",
-    "input",
-    "output",
-    "error",
-)
-_LOG_COLUMNS = ("run_id", "seq", "step_name", "ts", "level", "message", "fields")
+from engine.store.writes import Row, Write, move_instants
 
 
 def _insert(table: str, columns: Sequence[str], conflict: str = "") -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}){conflict}"
 
 
-_INSERT_RUNS = _insert("ly2_job_runs", _RUN_COLUMNS, " ON CONFLICT DO NOTHING")
-_INSERT_STEPS = _insert("ly2_step_runs", _STEP_COLUMNS)
-_INSERT_LOGS = _insert("ly2_job_logs", _LOG_COLUMNS)
+_INSERT_RUNS = _insert("ly2_job_runs", RUN_COLUMNS, " ON CONFLICT DO NOTHING")
+_INSERT_STEPS = _insert("ly2_step_runs", STEP_COLUMNS)
+_INSERT_LOGS = _insert("ly2_job_logs", LOG_COLUMNS)
 _MOVE_STEP = (
     "UPDATE ly2_step_runs SET status = ?, attempts = ?, started_at = COALESCE(?, started_at), "
     "finished_at = COALESCE(?, finished_at), input = COALESCE(?, input), output = COALESCE(?, output), "
@@ -79,12 +52,7 @@ _MOVE_RUN = (
     "error = COALESCE(?, error) WHERE id = ? AND status = ?"
 )
 
-_JSON_COLUMNS = frozenset({"params", "input", "output", "fields"})
 _TIME_COLUMNS = frozenset({"scheduled_for", "started_at", "finished_at", "heartbeat_at", "ts"})
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else msgspec.json.encode(value).decode()
 
 
 def _instant(value: datetime | None) -> str | None:
@@ -99,7 +67,7 @@ def _instant(value: datetime | None) -> str | None:
 
 def _values(rows: Sequence[Row], names: Sequence[str]) -> list[tuple[Any, ...]]:
     convert = [
-        _json if name in _JSON_COLUMNS else _instant if name in _TIME_COLUMNS else None for name in names
+        json_text if name in JSON_COLUMNS else _instant if name in _TIME_COLUMNS else None for name in names
     ]
     return [
         tuple(row[name] if how is None else how(row[name]) for name, how in zip(names, convert, strict=True))
@@ -108,14 +76,14 @@ def _values(rows: Sequence[Row], names: Sequence[str]) -> list[tuple[Any, ...]]:
 
 
 def _step_values(move: StepMoved) -> tuple[Any, ...]:
+    started, finished = move_instants(move)
     return (
         move.dest,
         move.attempts,
-        # The first attempt starts the step; a resumed attempt keeps the original start.
-        _instant(move.at) if move.dest == "running" and move.source == "pending" else None,
-        _instant(move.at) if move.dest in _STEP_FINAL else None,
-        _json(move.input),
-        _json(move.output),
+        _instant(started),
+        _instant(finished),
+        json_text(move.input),
+        json_text(move.output),
         move.error,
         move.run_id,
         move.position,
@@ -124,8 +92,7 @@ def _step_values(move: StepMoved) -> tuple[Any, ...]:
 
 
 def _run_values(move: RunMoved) -> tuple[Any, ...]:
-    finished = _instant(move.at) if move.dest in _RUN_FINAL else None
-    return (move.dest, finished, move.error, move.run_id, move.source)
+    return (move.dest, _instant(move_instants(move)[1]), move.error, move.run_id, move.source)
 
 
 class _Busy(Exception):
@@ -221,22 +188,22 @@ class SqliteTogether:
         plan = plan_group(writes)
         if plan.runs:
             # SQLite sums an executemany's row counts; a run turned away counts 0.
-            inserted = connection.executemany(_INSERT_RUNS, _values(plan.runs, _RUN_COLUMNS)).rowcount
+            inserted = connection.executemany(_INSERT_RUNS, _values(plan.runs, RUN_COLUMNS)).rowcount
             if inserted != len(plan.runs):
                 raise NotTogether(f"{len(plan.runs) - inserted} of {len(plan.runs)} runs were turned away")
         if plan.steps:
-            connection.executemany(_INSERT_STEPS, _values(plan.steps, _STEP_COLUMNS))
+            connection.executemany(_INSERT_STEPS, _values(plan.steps, STEP_COLUMNS))
         for batch in plan.moves:
             self._move(connection, batch)
         if plan.logs:
-            connection.executemany(_INSERT_LOGS, _values(plan.logs, _LOG_COLUMNS))
+            connection.executemany(_INSERT_LOGS, _values(plan.logs, LOG_COLUMNS))
         return plan.results
 
     def _move(self, connection: sqlite3.Connection, batch: Sequence[Change]) -> None:
         steps, runs = split_moves(batch)
         for statement, values in (
             (_MOVE_STEP, [_step_values(move) for move in steps]),
-            (_MOVE_RUN, [_run_values(move) for move in runs if isinstance(move, RunMoved)]),
+            (_MOVE_RUN, [_run_values(move) for move in runs]),
         ):
             if values and connection.executemany(statement, values).rowcount != len(values):
                 raise NotTogether("a move found its row in another state")

@@ -9,12 +9,14 @@ writes is executed is elsewhere: `together` (the common path, straight through t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from actors.events import LogLine
 from actors.ports import Change, RunRecord, StepMoved, StepRecord
-from states import STEP_TABLE
+from states import RUN_TABLE, STEP_TABLE
 
+_RUN_FINAL = frozenset(state.value for state in RUN_TABLE.final)
 _STEP_FINAL = frozenset(state.value for state in STEP_TABLE.final)
 
 Row = dict[str, Any]
@@ -152,6 +154,15 @@ def run_row(run: RunRecord, status: str) -> Row:
     }
 
 
+def move_instants(change: Change) -> tuple[datetime | None, datetime | None]:
+    """What a move sets of its row's `started_at` and `finished_at` (None: left as it is). The first
+    attempt starts a step; a resumed attempt keeps the original start. A final state ends the row."""
+    if isinstance(change, StepMoved):
+        started = change.at if change.dest == "running" and change.source == "pending" else None
+        return started, change.at if change.dest in _STEP_FINAL else None
+    return None, change.at if change.dest in _RUN_FINAL else None
+
+
 def step_rows(admit: Admit) -> list[Row]:
     """The admitted run's step rows, each already moved by the admission's moves (a first step that
     starts is inserted `running`), as the moves' compare-and-set would have left a `pending` row."""
@@ -177,10 +188,9 @@ def step_rows(admit: Admit) -> list[Row]:
             if move.source != row["status"]:
                 raise ValueError(f"step {move.step_name!r}: cannot {move.trigger} from {row['status']!r}")
             row["status"], row["attempts"] = move.dest, move.attempts
-            if move.dest == "running" and move.source == "pending":
-                row["started_at"] = move.at
-            if move.dest in _STEP_FINAL:
-                row["finished_at"] = move.at
+            started, finished = move_instants(move)
+            row["started_at"] = started or row["started_at"]
+            row["finished_at"] = finished or row["finished_at"]
             for column in ("input", "output", "error"):
                 if (value := getattr(move, column)) is not None:
                     row[column] = value
