@@ -120,9 +120,6 @@ class RunActor:
             self._admission.fail(exc)
             raise
         finally:
-            for step in self._steps:
-                step.close()
-            self.life.close()
             self._mailbox.close()
             self.outcome = RunOutcome(
                 run_id=self.run_id,
@@ -206,8 +203,6 @@ class RunActor:
                 self._record("running", now), steps, seq, [m for m in moves if isinstance(m, StepMoved)]
             )
         if not admitted:
-            for step in self._steps:
-                step.close()
             self._steps = []
             self._skipped("job is already running in another engine process", seq)
             return False

@@ -110,9 +110,6 @@ class StepActor:
             error=self.error,
         )
 
-    def close(self) -> None:
-        self.life.close()
-
     # --- transitions: each one is recorded in the journal with the event it becomes ---
 
     def _move(

@@ -20,7 +20,6 @@ def test_path_of_a_retried_step_is_numbered_and_current_state_marked() -> None:
     for trigger in ("start", "retry", "resume", "retry", "resume", "succeed"):
         life.fire(StepTrigger(trigger))
     path = [(m.trigger.value, m.source.value, m.dest.value) for m in life.path]
-    life.close()
     text = render_mermaid(STEP_TABLE, path, current="succeeded")
     assert "running --> retrying: retry #2, #4" in text
     assert "retrying --> running: resume #3, #5" in text

@@ -4,11 +4,14 @@ ones raise and leave the state unchanged."""
 from __future__ import annotations
 
 from enum import StrEnum
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from transitions import MachineError
 
 from states import RUN_TABLE, STEP_TABLE, IllegalTransition, Lifecycle, MachineTable, RunState, StepState
+from states.machine import _machine_for, _SharedMachine
 
 # How to bring a fresh lifecycle into each state, using only legal triggers.
 ROUTES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -74,20 +77,17 @@ def test_every_state_and_trigger(table: MachineTable[Any, Any], state: StrEnum, 
     life = _at(table, state)
     before = list(life.path)
     expected = EXPECTED_MOVES[table.name].get((state.value, trigger.value))
-    try:
-        if expected is None:
-            with pytest.raises(IllegalTransition) as raised:
-                life.fire(trigger)
-            assert raised.value.state == state.value and raised.value.trigger == trigger.value
-            assert life.state is state
-            assert life.path == before
-            assert not life.can(trigger)
-        else:
-            assert life.can(trigger)
-            assert life.fire(trigger).value == expected
-            assert life.path[-1].source is state and life.path[-1].dest.value == expected
-    finally:
-        life.close()
+    if expected is None:
+        with pytest.raises(IllegalTransition) as raised:
+            life.fire(trigger)
+        assert raised.value.state == state.value and raised.value.trigger == trigger.value
+        assert life.state is state
+        assert life.path == before
+        assert not life.can(trigger)
+    else:
+        assert life.can(trigger)
+        assert life.fire(trigger).value == expected
+        assert life.path[-1].source is state and life.path[-1].dest.value == expected
 
 
 def test_tables_cover_exactly_the_expected_moves() -> None:
@@ -113,13 +113,45 @@ def test_persisted_run_statuses_are_the_products() -> None:
     assert StepState.RETRYING in STEP_TABLE.states
 
 
-def test_lifecycles_share_one_machine_and_forget_closed_models() -> None:
-    from states.machine import _machine_for
+@pytest.mark.parametrize(
+    ("table", "state", "trigger"),
+    _pairs(RUN_TABLE) + _pairs(STEP_TABLE),
+    ids=lambda v: v.name if isinstance(v, MachineTable) else str(v),
+)
+def test_a_fire_agrees_with_transitions_own_trigger(
+    table: MachineTable[Any, Any], state: StrEnum, trigger: StrEnum
+) -> None:
+    """Lifecycles look their moves up in the shared Machine; a model put in the same state and sent
+    the same trigger through transitions' general path must end where the lifecycle does, or raise
+    where it raises."""
+    machine = _machine_for(table)
+    model = SimpleNamespace()
+    machine.add_model(model, initial=state.value)
+    try:
+        life = _at(table, state)
+        try:
+            dest = life.fire(trigger)
+        except IllegalTransition:
+            with pytest.raises(MachineError):
+                model.trigger(trigger.value)
+            assert model.state == state.value
+        else:
+            model.trigger(trigger.value)
+            assert model.state == dest.value
+    finally:
+        machine.remove_model(model)
 
-    machine = _machine_for(STEP_TABLE)
-    before = len(machine.models)
-    lives = [Lifecycle(STEP_TABLE) for _ in range(50)]
-    assert len(machine.models) == before + 50
-    for life in lives:
-        life.close()
-    assert len(machine.models) == before
+
+def test_lifecycles_share_one_machine() -> None:
+    assert Lifecycle(STEP_TABLE)._moves is Lifecycle(STEP_TABLE)._moves is _machine_for(STEP_TABLE).moves
+    assert _machine_for(RUN_TABLE) is not _machine_for(STEP_TABLE)
+
+
+def test_a_machine_with_callbacks_is_refused() -> None:
+    """Lifecycles skip transitions' callback machinery, so callbacks added to a machine would be
+    silently ignored: the check refuses them instead."""
+    machine = _SharedMachine(STEP_TABLE)
+    machine.refuse_callbacks()
+    machine.add_transition("start", "pending", "running", after="notify")
+    with pytest.raises(ValueError, match="step: lifecycles do not run transition callbacks"):
+        machine.refuse_callbacks()
