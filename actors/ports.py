@@ -5,7 +5,6 @@ Actors never import the engine; tests plug in-memory fakes (tests/fakes.py) into
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -153,6 +152,30 @@ class StepLog:
         self._emit("error", message, fields or None)
 
 
+class CancelSignal(Protocol):
+    """Whether a step's attempt was told to stop (a `CancelFlag`, or any `threading.Event`)."""
+
+    def is_set(self) -> bool: ...
+
+
+class CancelFlag:
+    """Raised once when an attempt should stop, read from any thread. A plain attribute is enough: one
+    writer, readers that poll, and the GIL makes the store atomic. (A threading.Event, with its
+    Condition and lock, costs more to make than the rest of a step's bookkeeping, and every step makes
+    one whether or not anything ever reads it.)"""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+
 class StepContext:
     """What a running step may know and do. Passed to handlers, and to python callables that ask for it."""
 
@@ -168,7 +191,7 @@ class StepContext:
         outputs: Mapping[str, Any],
         previous_output: Any,
         log: StepLog,
-        cancel_flag: threading.Event,
+        cancel_flag: CancelSignal,
         now: Callable[[], datetime],
     ) -> None:
         self.run_id = run_id

@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio
 import msgspec
+from anyio.abc import TaskGroup
 
 from actors.base import Mailbox, Reply
 from actors.events import RunFinished, RunSkipped, RunStarted
@@ -72,6 +73,9 @@ class RunActor:
         self._admission = admission
         self._skip_reason = skip_reason
         self._mailbox: Mailbox[AbortRun] = Mailbox()
+        self._has_mail = False
+        self._reading = False
+        self._walking: TaskGroup | None = None  # while the steps are walked: where the reader runs
         self._walk_scope = anyio.CancelScope()
         self._abort_reason: str | None = None
         self._timed_out = False
@@ -99,7 +103,16 @@ class RunActor:
         self.ended_in_store = False
 
     def abort(self, reason: str) -> None:
-        self._mailbox.tell(AbortRun(reason))
+        if self._mailbox.tell(AbortRun(reason)):
+            self._has_mail = True
+            self._read_mail()
+
+    def _read_mail(self) -> None:
+        # The mailbox gets a reader task only once mail arrives: most runs never get any, and a task
+        # per run would be a good part of what a short run costs.
+        if self._has_mail and self._walking is not None and not self._reading:
+            self._reading = True
+            self._walking.start_soon(self._read_mailbox)
 
     def log(self, level: str, message: str, fields: dict[str, Any] | None = None) -> None:
         """A run-level line in the run's log (not a step's), numbered in the run's sequence."""
@@ -111,11 +124,16 @@ class RunActor:
                 await self._skip(self._skip_reason)
             elif await self._admit():
                 async with anyio.create_task_group() as group:
-                    group.start_soon(self._read_mailbox)
-                    if self.job.timeout_seconds is not None:
-                        group.start_soon(self._time_out, self.job.timeout_seconds)
-                    await self._walk()
-                    group.cancel_scope.cancel()
+                    self._walking = group
+                    try:
+                        self._read_mail()  # what came during admission
+                        if self.job.timeout_seconds is not None:
+                            group.start_soon(self._time_out, self.job.timeout_seconds)
+                        await self._walk()
+                    finally:
+                        self._walking = None
+                    if self._reading or self.job.timeout_seconds is not None:
+                        group.cancel_scope.cancel()  # the mailbox reader and the run's timer
         except BaseException as exc:
             self._admission.fail(exc)
             raise

@@ -18,7 +18,17 @@ from actors.events import LogLine, StepFinished, StepRetrying, StepStarted
 from actors.journal import Journal
 from actors.outcome import StepOutcome
 from actors.plan import JobPlan, StepPlan
-from actors.ports import Clock, LogSink, PreparedStep, RunScope, StepContext, StepExecutor, StepLog, StepMoved
+from actors.ports import (
+    CancelFlag,
+    Clock,
+    LogSink,
+    PreparedStep,
+    RunScope,
+    StepContext,
+    StepExecutor,
+    StepLog,
+    StepMoved,
+)
 from actors.snapshot import NotJsonable, capped, to_jsonable
 from states import STEP_TABLE, Lifecycle, StepState, StepTrigger
 
@@ -89,7 +99,7 @@ class StepActor:
         self._prepared: PreparedStep | None = None
         self._scope: RunScope | None = None
         self._prepare_error: BaseException | None = None
-        self._cancel_flag = threading.Event()
+        self._cancel_flag = CancelFlag()
         self._log = StepLog(self._emit)
 
     @property
@@ -297,7 +307,7 @@ class StepActor:
             await facts.journal.flush()
         await facts.clock.sleep(decision.delay_seconds)
         self.attempts += 1
-        self._cancel_flag = threading.Event()
+        self._cancel_flag = CancelFlag()
         self._move(StepTrigger.RESUME)
         with anyio.CancelScope(shield=True):
             await facts.journal.flush()
