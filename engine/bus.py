@@ -73,14 +73,35 @@ class Subscription:
 
 class EventBus:
     def __init__(self) -> None:
-        self._listeners: list[Listener] = []
+        self._listeners: list[tuple[Listener, frozenset[type[Any]] | None]] = []
+        # Per event type, the listeners that take it, in the order they were added; rebuilt on change.
+        self._by_type: dict[type[Any], tuple[Listener, ...]] = {}
         # By run id (None: every run), so a publish touches only the subscriptions that want it.
         self._subscriptions: dict[str | None, set[Subscription]] = {}
         self.published = 0
 
-    def add_listener(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+    def add_listener(
+        self, listener: Listener, *, only: tuple[type[AnyEvent], ...] | None = None
+    ) -> Callable[[], None]:
+        """Call `listener` with every event, or with the events of the types in `only`. A step
+        publishes two events and may log many lines: a listener that wants run events only should
+        say so, and costs those nothing."""
+        entry = (listener, frozenset(only) if only is not None else None)
+        self._listeners.append(entry)
+        self._by_type.clear()
+
+        def detach() -> None:
+            if entry in self._listeners:
+                self._listeners.remove(entry)
+                self._by_type.clear()
+
+        return detach
+
+    def _listeners_of(self, kind: type[Any]) -> tuple[Listener, ...]:
+        listeners = self._by_type[kind] = tuple(
+            listener for listener, only in self._listeners if only is None or kind in only
+        )
+        return listeners
 
     def subscribe(self, run_id: str | None = None, *, buffer: int = 10_000) -> Subscription:
         subscription = Subscription(self, run_id, buffer)
@@ -89,7 +110,9 @@ class EventBus:
 
     def publish(self, event: AnyEvent) -> None:
         self.published += 1
-        for listener in list(self._listeners):
+        kind = type(event)
+        listeners = self._by_type.get(kind)
+        for listener in listeners if listeners is not None else self._listeners_of(kind):
             listener(event)
         for key in (None, event.run_id):
             for subscription in list(self._subscriptions.get(key, ())):

@@ -135,7 +135,7 @@ class Engine:
         self.bus = EventBus()
         self.tracker = Tracker()
         self.bus.add_listener(self.tracker)
-        self.bus.add_listener(_log_run_event)
+        self.bus.add_listener(_log_run_event, only=(RunStarted, RunFinished, RunSkipped))
         self._catalog = _Catalog(self)
         self._exit_stack: AsyncExitStack | None = None
         self._group: TaskGroup | None = None
@@ -150,7 +150,7 @@ class Engine:
         self.recovery: Recovery | None = None
         self._lead_scope: anyio.CancelScope | None = None
         self._hooks = Hooks(self)
-        self.bus.add_listener(self._hooks)
+        self.bus.add_listener(self._hooks, only=(RunFinished,))
         for job in list(self._jobs.values()):
             self._jobs.update({hook.name: hook for hook in job.hooks})
 

@@ -40,7 +40,7 @@ class Metrics(Collector):
 
     def attach(self, engine: Engine) -> None:
         self._engine = engine
-        engine.bus.add_listener(self._on_event)
+        engine.bus.add_listener(self._on_event, only=(StepStarted, StepFinished, RunFinished, RunSkipped))
 
     def _on_event(self, event: AnyEvent) -> None:
         if isinstance(event, StepStarted):
