@@ -54,8 +54,14 @@ class CarefulExecutor:
         # cron fire (job, scheduled_for) or a known id must not raise; rowcount says whether it went in.
         self._insert_if_free = insert_if_free
 
-    async def __call__(self, connection: AsyncConnection, write: Write) -> Any:
-        """Execute `write`; return its result, or Refused for what its caller alone should hear."""
+    async def __call__(self, connection: AsyncConnection, write: Write, maybe_committed: bool = False) -> Any:
+        """Execute `write`; return its result, or Refused for what its caller alone should hear.
+
+        `maybe_committed`: the group this write was in may have been committed by a statement whose
+        outcome was lost with its connection. A write found already written is not written again,
+        and gets the result the common path would have given it."""
+        if maybe_committed and await _already_written(connection, write):
+            return True if isinstance(write, Admit) else None
         logs: list[Row] = []
         result: Any = None
         if isinstance(write, Admit):
@@ -101,6 +107,32 @@ class CarefulExecutor:
             if (await connection.execute(self._insert_if_free, attempt)).rowcount == 1:
                 return None
         return Refused(ValueError(f"run {row['id']} is already recorded in the job store"))
+
+
+def _first_log(write: Write) -> Row | None:
+    """The first log row the common path writes for `write`: every write has one, numbered in its
+    run's sequence, which no other write of that run shares."""
+    if isinstance(write, Admit):
+        return admitted_logs(write)[0]
+    if isinstance(write, InsertSkipped):
+        return admission_row(write.run, write.seq, "skip", "skipped", write.run.error)
+    if isinstance(write, Apply):
+        return change_row(write.changes[0]) if write.changes else None
+    return write.rows[0] if write.rows else None
+
+
+async def _already_written(connection: AsyncConnection, write: Write) -> bool:
+    """Whether the common path's statement for `write` was committed: its first log row is there, with
+    the same text and instant (so a run id given twice, for an idempotent trigger, is not mistaken for
+    this write). The common path writes a group in one statement, so one row answers for the whole write."""
+    first = _first_log(write)
+    if first is None:
+        return False
+    query = select(job_logs.c.message, job_logs.c.ts).where(
+        job_logs.c.run_id == first["run_id"], job_logs.c.seq == first["seq"]
+    )
+    found = (await connection.execute(query)).first()
+    return found is not None and found.message == first["message"] and found.ts == first["ts"]
 
 
 async def _why_not_admitted(connection: AsyncConnection, run: RunRecord) -> str:

@@ -69,7 +69,13 @@ def json_text(value: Any) -> str | None:
 
 
 class NotTogether(Exception):
-    """The group could not be executed as a whole; nothing of it was committed."""
+    """The group could not be executed as a whole. Nothing of it was committed, unless
+    `maybe_committed`: the connection was lost with the outcome of a statement that commits on its
+    own, and the careful re-run must first look for what is already written."""
+
+    def __init__(self, message: str, *, maybe_committed: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_committed = maybe_committed
 
 
 class GroupPlan(NamedTuple):

@@ -1,10 +1,15 @@
 """A group of writes on PostgreSQL, straight through asyncpg: one statement, whatever the group's size.
 
 Rows travel as one array per column and are unpacked by `unnest`; the inserts and compare-and-set
-updates of every table are data-modifying CTEs of a single statement, which returns each one's row
-count. So a group costs three round trips (BEGIN, the statement, COMMIT) whether it holds one
-admission or five hundred, and each statement shape is prepared once per connection. JSON goes as
-text and is cast in SQL, so the driver's codecs play no part.
+updates of every table are data-modifying CTEs of a single statement, which checks each one's row
+count. A single statement is atomic on its own, so a group costs one round trip, with no BEGIN and
+COMMIT around it, whether it holds one admission or five hundred; each statement shape is prepared
+once per connection. JSON goes as text and is cast in SQL, so the driver's codecs play no part.
+
+What a lost connection costs: with no COMMIT of our own, the statement's outcome is unknown when the
+connection fails during it (as it is with a COMMIT in flight). The group is then re-run carefully,
+looking first for each write's first log row, so a write already committed is neither written twice
+nor reported as failed.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from actors.ports import RunMoved, StepMoved
@@ -23,6 +29,7 @@ from engine.store.together import (
     LOG_COLUMNS,
     RUN_COLUMNS,
     STEP_COLUMNS,
+    GroupPlan,
     NotTogether,
     json_text,
     plan_group,
@@ -169,10 +176,12 @@ class PostgresTogether:
     async def _checkout(self) -> AsyncConnection:
         while self._idle:
             connection, used = self._idle.pop()
-            if time.monotonic() - used < self.IDLE_PING_SECONDS:
-                return connection
             try:
-                await _driver(connection).execute(";")
+                driver = _driver(connection)
+                if driver.is_closed():
+                    raise ConnectionError("closed by the server")
+                if time.monotonic() - used >= self.IDLE_PING_SECONDS:
+                    await driver.execute(";")
             except Exception:
                 await _discard(connection)
                 continue
@@ -180,68 +189,87 @@ class PostgresTogether:
         return await self._engine.connect()
 
     async def __call__(self, writes: Sequence[Write]) -> list[Any]:
+        plan = plan_group(writes)
+        statements = _statements(plan)
         try:
             connection = await self._checkout()
         except Exception as exc:
             raise NotTogether(f"could not connect: {exc}") from exc
         try:
             driver = _driver(connection)
-            transaction = driver.transaction()
-            await transaction.start()
-        except Exception as exc:
-            # A connection the server dropped is noticed here: never hand it out again.
-            await _discard(connection)
-            raise NotTogether(f"could not begin: {exc}") from exc
-        try:
-            results = await self._execute(driver, writes)
-        except Exception as exc:
-            try:
-                await transaction.rollback()
-            except Exception:
-                await _discard(connection)
+            if len(statements) == 1:
+                # One statement is its own transaction: no BEGIN and COMMIT round trips, which cost
+                # as much as the statement. It fails as a whole when a row count misses.
+                await statements[0].execute(driver)
             else:
+                async with driver.transaction():
+                    for statement in statements:
+                        await statement.execute(driver)
+        except asyncpg.PostgresError as exc:
+            if exc.sqlstate[:2] in _REFUSALS and not driver.is_closed():
+                # The statement was refused (a constraint, a compare-and-set miss): nothing of the group
+                # was committed, and the connection is fine.
                 self._idle.append((connection, time.monotonic()))
-            raise NotTogether(str(exc)) from exc
-        try:
-            await transaction.commit()
-        except BaseException:
+                raise NotTogether(_refusal(exc)) from exc
+            await _discard(connection)  # e.g. terminated by an operator: it may have committed first
+            raise NotTogether(f"the connection failed: {exc}", maybe_committed=True) from exc
+        except Exception as exc:
+            # The connection failed (dropped by the server, reset, closed before we began): whether
+            # the statement committed is unknown, so the careful re-run looks before it writes.
             await _discard(connection)
-            raise
+            raise NotTogether(f"the connection failed: {exc}", maybe_committed=True) from exc
         self._idle.append((connection, time.monotonic()))
-        return results
-
-    async def _execute(self, driver: Any, writes: Sequence[Write]) -> list[Any]:
-        plan = plan_group(writes)
-        for row in plan.runs:
-            for column in ("scheduled_for", "started_at", "finished_at"):
-                _instant(row[column])
-        statement = _Statement()
-        statement.add(_INSERT_RUNS, _columns(plan.runs, RUN_COLUMNS), len(plan.runs))
-        statement.add(_INSERT_STEPS, _columns(plan.steps, STEP_COLUMNS), None)
-        later = plan.moves[1:]
-        if plan.moves:
-            steps, runs = split_moves(plan.moves[0])
-            statement.add(_MOVE_STEPS, _step_arrays(steps), len(steps))
-            statement.add(_MOVE_RUNS, _run_arrays(runs), len(runs))
-        statement.add(_INSERT_LOGS, _columns(plan.logs, LOG_COLUMNS), None)
-        await statement.execute(driver)
-        for batch in later:  # rows moved twice in one group: rare
-            steps, runs = split_moves(batch)
-            again = _Statement()
-            again.add(_MOVE_STEPS, _step_arrays(steps), len(steps))
-            again.add(_MOVE_RUNS, _run_arrays(runs), len(runs))
-            await again.execute(driver)
         return plan.results
+
+
+def _statements(plan: GroupPlan) -> list[_Statement]:
+    """The group as statements: one, unless some row moves twice in the group (rare)."""
+    for row in plan.runs:
+        for column in ("scheduled_for", "started_at", "finished_at"):
+            _instant(row[column])
+    first = _Statement()
+    first.add(_INSERT_RUNS, _columns(plan.runs, RUN_COLUMNS), len(plan.runs))
+    first.add(_INSERT_STEPS, _columns(plan.steps, STEP_COLUMNS), None)
+    if plan.moves:
+        steps, runs = split_moves(plan.moves[0])
+        first.add(_MOVE_STEPS, _step_arrays(steps), len(steps))
+        first.add(_MOVE_RUNS, _run_arrays(runs), len(runs))
+    first.add(_INSERT_LOGS, _columns(plan.logs, LOG_COLUMNS), None)
+    statements = [first]
+    for batch in plan.moves[1:]:
+        steps, runs = split_moves(batch)
+        again = _Statement()
+        again.add(_MOVE_STEPS, _step_arrays(steps), len(steps))
+        again.add(_MOVE_RUNS, _run_arrays(runs), len(runs))
+        statements.append(again)
+    return [statement for statement in statements if statement]
+
+
+# SQLSTATE classes of errors that abort the statement and leave the session usable: data exceptions
+# (our count check's division by zero among them), integrity constraints, invalid transaction state,
+# rollbacks (serialization, deadlock), syntax and access rules, PL/pgSQL raises. Any other error may
+# come with a lost connection, after the commit.
+_REFUSALS = frozenset({"22", "23", "25", "40", "42", "P0"})
+
+
+def _refusal(error: asyncpg.PostgresError) -> str:
+    if isinstance(error, asyncpg.DivisionByZeroError):
+        return "rows were not where the group expected (a compare-and-set missed)"
+    return str(error)
 
 
 class _Statement:
     """Several inserts and updates as one statement of data-modifying CTEs: one round trip for the
-    whole group. Each part counts its rows; a count that misses fails the group."""
+    whole group. Each part that expects a row count is checked inside the statement, so a miss
+    fails it (and undoes all of it) even when it commits on its own."""
 
     def __init__(self) -> None:
         self._parts: list[str] = []
-        self._arguments: list[list[Any]] = []
-        self._expected: list[int] = []
+        self._arguments: list[Any] = []
+        self._checks: list[str] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._parts)
 
     def add(self, template: str, arrays: list[list[Any]], expected: int | None) -> None:
         if not arrays or not arrays[0]:
@@ -251,14 +279,14 @@ class _Statement:
         sql = template.format(*(f"${first + n + 1}" for n in range(len(arrays))))
         name = f"w{len(self._parts)}"
         self._parts.append(f"{name} AS ({sql.strip()})")
-        self._expected.append(-1 if expected is None else expected)
+        if expected is not None:
+            self._arguments.append(expected)
+            self._checks.append(f"(SELECT count(*) FROM {name}) = ${len(self._arguments)}::bigint")
 
     async def execute(self, driver: Any) -> None:
-        if not self._parts:
-            return
-        counts = ", ".join(f"(SELECT count(*) FROM w{n})" for n in range(len(self._parts)))
-        sql = f"WITH {', '.join(self._parts)} SELECT {counts}"
-        found = await driver.fetchrow(sql, *self._arguments)
-        for count, expected in zip(found, self._expected, strict=True):
-            if expected >= 0 and count != expected:
-                raise NotTogether(f"{expected - count} of {expected} rows were not where the group expected")
+        # PostgreSQL has no RAISE in plain SQL; a division by zero is the error a missed count makes
+        # (the CTEs are executed whatever the main query reads, so the check must fail the statement).
+        # `_refusal` turns it back into words.
+        check = " AND ".join(self._checks) or "true"
+        sql = f"WITH {', '.join(self._parts)} SELECT 1 / (CASE WHEN {check} THEN 1 ELSE 0 END)"
+        await driver.fetchval(sql, *self._arguments)

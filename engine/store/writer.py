@@ -37,8 +37,9 @@ class Refused(NamedTuple):
 
 class Together(Protocol[W_contra]):
     """Executes and commits a whole group in one transaction, returning one result per write. Raises
-    NotTogether, having committed nothing, when the group must be re-run carefully; any other error
-    means the commit failed, and nobody in the group can know more than that."""
+    NotTogether when the group must be re-run carefully (having committed nothing, or not knowing
+    whether it did: see NotTogether.maybe_committed); any other error means the commit failed, and
+    nobody in the group can know more than that."""
 
     async def __call__(self, writes: Sequence[W_contra]) -> list[Any]: ...
 
@@ -46,8 +47,9 @@ class Together(Protocol[W_contra]):
 
 
 # Executes one write on a connection inside the writer's SAVEPOINT; returns its result, or Refused for
-# a failure that is its caller's alone.
-Careful = Callable[[AsyncConnection, W], Awaitable[Any]]
+# a failure that is its caller's alone. The flag says the write may already be committed (the group's
+# outcome was lost with its connection): then it is looked for before being written again.
+Careful = Callable[[AsyncConnection, W, bool], Awaitable[Any]]
 
 
 class _Ticket(Generic[W]):
@@ -197,11 +199,11 @@ class GroupWriter(Generic[W]):
         self.stats.transactions += 1
         try:
             results = await self._together([ticket.write for ticket in group])
-        except NotTogether:
+        except NotTogether as refused:
             # Re-run carefully even a group of one: a compare-and-set miss becomes the caller's
             # StaleState there, and a genuine error simply fails again, for its own caller.
             self.stats.isolated_groups += 1
-            await self._commit_isolated(group)
+            await self._commit_isolated(group, refused.maybe_committed)
             return
         except Exception as exc:
             # Could not even connect, or a COMMIT failed: nobody in the group knows more than this.
@@ -211,7 +213,7 @@ class GroupWriter(Generic[W]):
         for ticket, result in zip(group, results, strict=True):
             ticket.settle(result)
 
-    async def _commit_isolated(self, group: list[_Ticket[W]]) -> None:
+    async def _commit_isolated(self, group: list[_Ticket[W]], maybe_committed: bool) -> None:
         self.stats.transactions += 1
         settled: list[tuple[_Ticket[W], Any]] = []
         try:
@@ -219,7 +221,7 @@ class GroupWriter(Generic[W]):
                 for ticket in group:
                     try:
                         async with connection.begin_nested():
-                            result = await self._careful(connection, ticket.write)
+                            result = await self._careful(connection, ticket.write, maybe_committed)
                             if isinstance(result, Refused):
                                 raise result.error
                     except Exception as exc:
