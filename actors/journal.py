@@ -7,6 +7,8 @@ committed before it, so a subscriber sees a step's logs before the step's end.
 
 from __future__ import annotations
 
+import anyio
+
 from actors.events import AnyEvent
 from actors.ports import Change, EventSink, LogSink, RunStore
 
@@ -34,10 +36,17 @@ class Journal:
         return bool(self._changes or self._pending_events)
 
     async def flush(self) -> None:
+        """Commit what was recorded, then publish it. Cancelled, it keeps what it did not commit for the
+        next flush (a run's end flushes under a shield), so a move is never lost between the two."""
         await self._logs.flush()
         changes, events = self._changes, self._pending_events
         self._changes, self._pending_events = [], []
         if changes:
-            await self._store.apply(changes)
+            try:
+                await self._store.apply(changes)
+            except anyio.get_cancelled_exc_class():
+                # The store writes nothing when cancelled (its contract): these still have to go in.
+                self._changes[:0], self._pending_events[:0] = changes, events
+                raise
         for event in events:
             self._events.publish(event)

@@ -106,7 +106,11 @@ class RunStore(Protocol):
         ...
 
     async def apply(self, changes: Sequence[Change]) -> None:
-        """Apply the changes in one transaction, logging each transition; raise StaleState on a CAS miss."""
+        """Apply the changes in one transaction, logging each transition; raise StaleState on a CAS miss.
+
+        Cancellation may stop the call only before anything is written: once begun, the write is
+        carried through and the call returns its outcome. (The journal hands the changes back for the
+        next flush when the call was cancelled.)"""
         ...
 
     async def append_logs(self, lines: Sequence[LogLine]) -> None:

@@ -287,7 +287,9 @@ class RunActor:
                     outputs[step.name] = step.output
                     if index + 1 < len(self._steps):
                         self._steps[index + 1].begin(self._scope(outputs, step.output))
-                        await self._flush()
+                        # Not shielded: an abort landing here leaves the moves in the journal, and
+                        # `_finish` commits them with the run's end.
+                        await self._journal.flush()
             if self._walk_scope.cancelled_caught and self._timed_out:
                 trigger, error = RunTrigger.FAIL, f"the run timed out after {self.job.timeout_seconds:g} s"
             elif self._walk_scope.cancelled_caught:
@@ -299,10 +301,6 @@ class RunActor:
             raise
         with anyio.CancelScope(shield=True):
             await self._finish(trigger, error)
-
-    async def _flush(self) -> None:
-        with anyio.CancelScope(shield=True):
-            await self._journal.flush()
 
     async def _finish(self, trigger: RunTrigger, error: str | None) -> None:
         for step in self._steps:

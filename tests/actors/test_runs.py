@@ -168,6 +168,40 @@ async def test_abort_cancels_the_waiting_step_within_a_second() -> None:
     assert "running" not in {r.status for r in rig.store.runs.values()}
 
 
+async def test_an_abort_that_lands_while_a_step_end_is_being_committed_loses_no_move() -> None:
+    """The walk's commit of a step's end and the next one's start is not shielded: the abort may
+    cancel it before the store wrote anything. Those moves are then committed with the run's end."""
+    plan = job("pair", ("first", "number"), ("second", "number"))
+    async with running({"number": returns_number}, plan) as rig:
+        store = rig.store
+        apply = store.apply
+        aborted: list[bool] = []
+
+        async def apply_with_abort(changes: Any) -> None:
+            # The first commit after admission (first's end, second's start): abort as it begins.
+            if not aborted:
+                aborted.append(await rig.supervisor.abort(admission.run_id, "operator clicked Abort"))
+            await apply(changes)
+
+        store.apply = apply_with_abort  # type: ignore[method-assign]
+        admission = await rig.supervisor.dispatch(request("pair"))
+        await admission.actor.finished.wait()
+    assert aborted == [True]
+    outcome = admission.actor.outcome
+    assert outcome.status == "aborted"
+    assert [s.status for s in outcome.steps] == ["succeeded", "aborted"]
+    assert store.step_statuses(admission.run_id) == ["succeeded", "aborted"]
+    assert store.runs[admission.run_id].status == "aborted"
+    moves = [(c.trigger, c.dest) for c in store.transitions if c.run_id == admission.run_id]
+    assert moves == [
+        ("start", "running"),
+        ("succeed", "succeeded"),
+        ("start", "running"),
+        ("abort", "aborted"),
+        ("abort", "aborted"),
+    ]
+
+
 async def test_a_dispatch_while_the_job_runs_is_recorded_as_skipped() -> None:
     release = anyio.Event()
 
