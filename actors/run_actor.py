@@ -70,7 +70,7 @@ class RunActor:
         self._events = events
         self._clock = clock
         self._owner = owner
-        self._admission = admission
+        self._admission: Reply[Admission] | None = admission  # let go once answered (see `_answer`)
         self._skip_reason = skip_reason
         self._mailbox: Mailbox[AbortRun] = Mailbox()
         self._has_mail = False
@@ -135,7 +135,8 @@ class RunActor:
                     if self._reading or self.job.timeout_seconds is not None:
                         group.cancel_scope.cancel()  # the mailbox reader and the run's timer
         except BaseException as exc:
-            self._admission.fail(exc)
+            if self._admission is not None:
+                self._admission.fail(exc)
             raise
         finally:
             self._mailbox.close()
@@ -201,7 +202,7 @@ class RunActor:
                 reason=reason,
             )
         )
-        self._admission.set(Admission(run_id=self.run_id, status=RunState.SKIPPED.value, actor=self))
+        self._answer(RunState.SKIPPED)
 
     async def _admit(self) -> bool:
         now = self._clock.now()
@@ -244,8 +245,16 @@ class RunActor:
             self._facts.emit_log(
                 step.name, "info", f"output reused from run {self.request.resumed_from}", None
             )
-        self._admission.set(Admission(run_id=self.run_id, status=RunState.RUNNING.value, actor=self))
+        self._answer(RunState.RUNNING)
         return True
+
+    def _answer(self, status: RunState) -> None:
+        """Answer the dispatch. The answer holds this actor, so the actor lets go of it: a finished run
+        is then freed at once, not left in a reference cycle for the garbage collector, whose full
+        passes over thousands of such runs stall the event loop (and every cron timer on it)."""
+        if self._admission is not None:
+            self._admission.set(Admission(run_id=self.run_id, status=status.value, actor=self))
+            self._admission = None
 
     def _open_walk(self) -> None:
         """Resuming: take the outputs of the steps that succeeded in the earlier run without running

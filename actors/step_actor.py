@@ -6,6 +6,7 @@ run actor commits what this actor records, grouping a step's end with the next s
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import traceback
@@ -100,7 +101,8 @@ class StepActor:
         self._scope: RunScope | None = None
         self._prepare_error: BaseException | None = None
         self._cancel_flag = CancelFlag()
-        self._log = StepLog(self._emit)
+        # Bound to the run's facts, not to this actor: no reference cycle keeps a finished run alive.
+        self._log = StepLog(functools.partial(facts.emit_log, plan.name))
 
     @property
     def name(self) -> str:
@@ -313,5 +315,3 @@ class StepActor:
             await facts.journal.flush()
         return True
 
-    def _emit(self, level: str, message: str, fields: dict[str, Any] | None) -> None:
-        self._facts.emit_log(self.name, level, message, fields)
