@@ -343,3 +343,28 @@ async def test_a_burst_of_dispatches_becomes_run_actors_before_the_first_admissi
             await anyio.lowlevel.checkpoint()
     assert {run.status for run in rig.store.runs.values()} == {"succeeded"}
     assert len(rig.store.runs) == 30
+
+
+async def test_a_finished_run_is_freed_without_the_garbage_collector() -> None:
+    """A run actor and everything it holds go as soon as the last reference does: no reference cycle
+    keeps them for the collector, whose full passes stall the event loop when thousands pile up."""
+    import gc
+    import weakref
+
+    plan = job("pipeline", ("first", "number"), ("second", "double"))
+    async with running({"number": returns_number, "double": doubles_previous}, plan) as rig:
+        admission = await rig.supervisor.dispatch(request("pipeline"))
+        await admission.actor.finished.wait()
+        gone = weakref.ref(admission.actor)
+        steps = [weakref.ref(step) for step in admission.actor._steps]
+        gc.collect()
+        gc.disable()  # from here on, only reference counting frees anything
+        try:
+            del admission
+            with anyio.fail_after(5):
+                while rig.supervisor.in_flight():  # the supervisor hears the run ended
+                    await anyio.lowlevel.checkpoint()
+            assert gone() is None
+            assert all(step() is None for step in steps)
+        finally:
+            gc.enable()
