@@ -143,9 +143,10 @@ class StepActor:
             seq=seq,
             position=self.plan.position,
             step_name=self.plan.name,
-            trigger=trigger.value,
-            source=source.value,
-            dest=dest.value,
+            # str() of a StrEnum member is its value as a plain str, without the enum's property lookup.
+            trigger=str(trigger),
+            source=str(source),
+            dest=str(dest),
             at=at,
             attempts=self.attempts,
             input=input,
@@ -173,7 +174,7 @@ class StepActor:
                 at=at,
                 step=self.name,
                 position=self.plan.position,
-                status=dest.value,
+                status=str(dest),
                 attempts=self.attempts,
                 output=output,
                 error=error,
@@ -314,4 +315,3 @@ class StepActor:
         with anyio.CancelScope(shield=True):
             await facts.journal.flush()
         return True
-

@@ -111,6 +111,7 @@ class _SharedMachine(Machine):
 
 
 _shared: dict[str, _SharedMachine] = {}
+_NO_MOVES: dict[str, Any] = {}
 
 
 def _machine_for(table: MachineTable[S, T]) -> _SharedMachine:
@@ -144,7 +145,8 @@ class Lifecycle(Generic[S, T]):
 
     def fire(self, trigger: T) -> S:
         source = self._state
-        dest: S | None = self._moves.get(trigger.value, {}).get(source.value)
+        # str() of a StrEnum member is its plain value (cheaper than `.value`, a property).
+        dest: S | None = self._moves.get(str(trigger), _NO_MOVES).get(str(source))
         if dest is None:
             raise IllegalTransition(self.table.name, source.value, trigger.value)
         self._state = dest
