@@ -190,7 +190,11 @@ class PostgresTogether:
 
     async def __call__(self, writes: Sequence[Write]) -> list[Any]:
         plan = plan_group(writes)
-        statements = _statements(plan)
+        try:
+            statements = _statements(plan)
+        except ValueError as exc:
+            # One write's bad value (a naive datetime): the careful re-run gives it to its caller alone.
+            raise NotTogether(str(exc)) from exc
         try:
             connection = await self._checkout()
         except Exception as exc:
@@ -206,7 +210,7 @@ class PostgresTogether:
                     for statement in statements:
                         await statement.execute(driver)
         except asyncpg.PostgresError as exc:
-            if exc.sqlstate[:2] in _REFUSALS and not driver.is_closed():
+            if (exc.sqlstate or "")[:2] in _REFUSALS and not driver.is_closed():
                 # The statement was refused (a constraint, a compare-and-set miss): nothing of the group
                 # was committed, and the connection is fine.
                 self._idle.append((connection, time.monotonic()))

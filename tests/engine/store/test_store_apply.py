@@ -4,7 +4,9 @@ logged as a transition the diagram view can replay."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
+import anyio
 import pytest
 
 from actors.events import LogLine
@@ -157,6 +159,27 @@ async def test_timestamps_come_back_as_the_same_instant_in_utc(store: SqlStore) 
 async def test_naive_datetimes_are_refused(store: SqlStore) -> None:
     with pytest.raises(Exception, match="naive datetime"):
         await store.admit(run_record(started=datetime(2024, 1, 1, 12, 0)), [], seq=1)
+
+
+async def test_a_naive_datetime_fails_its_own_write_only(store: SqlStore) -> None:
+    """Written in one group with others, the bad write's caller hears of it and the rest commit."""
+    good = run_record("good")
+    outcomes: dict[str, Any] = {}
+
+    async def admit(name: str, run: RunRecord) -> None:
+        try:
+            outcomes[name] = await store.admit(run, [], seq=1)
+        except Exception as exc:
+            outcomes[name] = exc
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(admit, "bad", run_record("bad", started=datetime(2024, 1, 1, 12, 0)))
+        group.start_soon(admit, "good", good)
+
+    assert "naive datetime" in str(outcomes["bad"])
+    assert outcomes["good"] is True
+    row = await store.get_run(good.id)
+    assert row is not None and row.status == "running"
 
 
 async def test_log_lines_are_read_back_in_seq_order_after_a_seq(store: SqlStore) -> None:
