@@ -54,7 +54,7 @@ class CarefulExecutor:
         # cron fire (job, scheduled_for) or a known id must not raise; rowcount says whether it went in.
         self._insert_if_free = insert_if_free
 
-    async def __call__(self, connection: AsyncConnection, write: Write, maybe_committed: bool = False) -> Any:
+    async def __call__(self, connection: AsyncConnection, write: Write, maybe_committed: bool) -> Any:
         """Execute `write`; return its result, or Refused for what its caller alone should hear.
 
         `maybe_committed`: the group this write was in may have been committed by a statement whose

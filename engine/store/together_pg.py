@@ -189,12 +189,17 @@ class PostgresTogether:
         return await self._engine.connect()
 
     async def __call__(self, writes: Sequence[Write]) -> list[Any]:
-        plan = plan_group(writes)
         try:
+            plan = plan_group(writes)
             statements = _statements(plan)
-        except ValueError as exc:
-            # One write's bad value (a naive datetime): the careful re-run gives it to its caller alone.
+        except NotTogether:
+            raise
+        except Exception as exc:
+            # One write's bad value (a naive datetime, a move that does not fit), found before anything
+            # was sent: the careful re-run gives it to its own caller.
             raise NotTogether(str(exc)) from exc
+        if not statements:
+            return plan.results
         try:
             connection = await self._checkout()
         except Exception as exc:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
+from actors.ports import RunRecord, StepMoved
 from engine.store import SqlStore
 from tests.engine.store.records import T0, at, run_moved, run_record, step_moved, step_records
 
@@ -99,6 +101,28 @@ async def test_moves_that_do_not_fit_the_new_steps_are_refused(store: SqlStore) 
         await store.admit(run, step_records(run, "a"), seq=1, moves=[finish])
 
     assert await store.get_run(run.id) is None
+
+
+async def test_moves_that_do_not_fit_fail_their_own_admission_only(store: SqlStore) -> None:
+    bad, good = run_record("bad"), run_record("good")
+    finish = step_moved(bad, 0, "a", "succeed", "running", "succeeded", seq=2, when=at(1))
+    outcomes: dict[str, object] = {}
+
+    async def admit(name: str, run: RunRecord, moves: list[StepMoved]) -> None:
+        try:
+            outcomes[name] = await store.admit(run, step_records(run, "a"), seq=1, moves=moves)
+        except ValueError as exc:
+            outcomes[name] = exc
+
+    async with anyio.create_task_group() as group:  # queued together: one group
+        group.start_soon(admit, "bad", bad, [finish])
+        group.start_soon(admit, "good", good, [])
+
+    assert "cannot succeed from 'pending'" in str(outcomes["bad"])
+    assert outcomes["good"] is True
+    assert await store.get_run(bad.id) is None
+    row = await store.get_run(good.id)
+    assert row is not None and row.status == "running"
 
 
 async def test_a_second_admit_of_a_running_job_is_recorded_as_skipped(store: SqlStore) -> None:
