@@ -45,12 +45,6 @@ class MachineTable(Generic[S, T]):
     transitions: tuple[Transition[S, T], ...]
     final: frozenset[S]
 
-    def dest(self, state: S, trigger: T) -> S | None:
-        for transition in self.transitions:
-            if transition.trigger == trigger and state in transition.sources:
-                return transition.dest
-        return None
-
 
 @dataclass(frozen=True)
 class Step(Generic[S, T]):
