@@ -107,23 +107,22 @@ def _read_time(raw: bytes) -> time:
     return time(hour, minute, second, micro)
 
 
-def _read_timestamp(raw: bytes) -> datetime:
-    micro = _signed(raw)
-    if micro == _TIME_INFINITY:
-        return datetime.max
-    if micro == _TIME_MINUS_INFINITY:
-        return datetime.min
-    return _EPOCH + timedelta(microseconds=micro)
-
-
-def _read_timestamptz(raw: bytes) -> datetime:
+def _read_instant(raw: bytes, epoch: datetime) -> datetime:
     micro = _signed(raw)
     # asyncpg gives the infinities as naive datetimes, even for timestamptz.
     if micro == _TIME_INFINITY:
         return datetime.max
     if micro == _TIME_MINUS_INFINITY:
         return datetime.min
-    return _EPOCH_UTC + timedelta(microseconds=micro)
+    return epoch + timedelta(microseconds=micro)
+
+
+def _read_timestamp(raw: bytes) -> datetime:
+    return _read_instant(raw, _EPOCH)
+
+
+def _read_timestamptz(raw: bytes) -> datetime:
+    return _read_instant(raw, _EPOCH_UTC)
 
 
 def _read_interval(raw: bytes) -> timedelta:
