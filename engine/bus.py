@@ -7,12 +7,12 @@ consumer catches up from the store, so a slow client never slows the engine.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
 import msgspec
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from actors.events import TERMINAL_EVENTS, AnyEvent
 
@@ -24,51 +24,62 @@ class Lagged(Exception):
 
 
 class Subscription:
+    """A bounded buffer of one consumer's events. Offering is a deque append: every trigger subscribes
+    to its own run (for `RunHandle.events()`), so this is on the path of every event the engine makes."""
+
     def __init__(self, bus: EventBus, run_id: str | None, buffer: int) -> None:
         self._bus = bus
         self.run_id = run_id
-        send: MemoryObjectSendStream[AnyEvent]
-        receive: MemoryObjectReceiveStream[AnyEvent]
-        send, receive = anyio.create_memory_object_stream[AnyEvent](max_buffer_size=buffer)
-        self._send, self._receive = send, receive
+        self._buffer = buffer
+        self._queue: deque[AnyEvent] = deque()
+        self._arrived: anyio.Event | None = None  # while the consumer waits for the next event
+        self._closed = False  # nothing more will be offered; what is queued can still be read
         self.lagged = False
 
     def offer(self, event: AnyEvent) -> None:
-        if self.run_id is not None and event.run_id != self.run_id:
+        if self._closed or (self.run_id is not None and event.run_id != self.run_id):
             return
-        try:
-            self._send.send_nowait(event)
-        except anyio.WouldBlock:
+        if len(self._queue) >= self._buffer:
             self.lagged = True
             self.close()
             return
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            self.close()
-            return
+        self._queue.append(event)
+        if self._arrived is not None:
+            self._arrived.set()
         if self.run_id is not None and isinstance(event, TERMINAL_EVENTS):
             self.close()  # nothing more will come for this run
 
     def close(self) -> None:
-        self._bus._forget(self)
-        self._send.close()
+        if not self._closed:
+            self._closed = True
+            self._bus._forget(self)
+            if self._arrived is not None:
+                self._arrived.set()
 
     def discard(self) -> None:
-        """Close for good, unread: both ends, so nothing is left buffered (or warned about)."""
+        """Close for good, unread: nothing is left buffered."""
         self.close()
-        self._receive.close()
+        self._queue.clear()
 
     def __aiter__(self) -> AsyncIterator[AnyEvent]:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[AnyEvent]:
+        queue = self._queue
         try:
-            async for event in self._receive:
-                yield event
+            while True:
+                if queue:
+                    yield queue.popleft()
+                elif self._closed:
+                    break
+                else:
+                    self._arrived = anyio.Event()
+                    await self._arrived.wait()
+                    self._arrived = None
             if self.lagged:
                 raise Lagged("the subscriber fell behind and was disconnected")
         finally:
-            self.close()
-            self._receive.close()
+            self.discard()
 
 
 class EventBus:
@@ -114,9 +125,14 @@ class EventBus:
         listeners = self._by_type.get(kind)
         for listener in listeners if listeners is not None else self._listeners_of(kind):
             listener(event)
-        for key in (None, event.run_id):
-            for subscription in list(self._subscriptions.get(key, ())):
-                subscription.offer(event)
+        subscriptions = self._subscriptions
+        if subscriptions:
+            # Copied: an offer may close its subscription, which leaves the set.
+            for key in (None, event.run_id):
+                chosen = subscriptions.get(key)
+                if chosen:
+                    for subscription in tuple(chosen):
+                        subscription.offer(event)
 
     def _forget(self, subscription: Subscription) -> None:
         subscribers = self._subscriptions.get(subscription.run_id)
