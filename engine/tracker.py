@@ -7,6 +7,7 @@ log lines (bounded). A run leaves the tracker when it ends.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -56,45 +57,74 @@ class RunView:
 
 
 class Tracker:
+    """A bus listener. It is called with every event the engine makes, so it goes straight to the
+    handler for the event's type (no event class is subclassed) rather than down a chain of tests."""
+
     def __init__(self) -> None:
         self.runs: dict[str, RunView] = {}
+        self._handlers: dict[type[Any], Callable[[Any, RunView], None]] = {
+            LogLine: self._logged,
+            StepStarted: self._step_started,
+            StepRetrying: self._step_retrying,
+            StepFinished: self._step_finished,
+            RunFinished: self._ended,
+            RunSkipped: self._ended,
+        }
 
     def __call__(self, event: AnyEvent) -> None:
-        if isinstance(event, RunStarted):
-            self.runs[event.run_id] = RunView(
-                run_id=event.run_id,
-                job=event.job,
-                triggered_by=event.triggered_by,
-                started_at=event.at,
-                params=event.params,
-                dry_run=event.dry_run,
-                steps=[StepView(name, position) for position, name in enumerate(event.steps)],
-                transitions=[event],
-                last_seq=event.seq,
-            )
+        if type(event) is RunStarted:
+            self._started(event)
             return
         view = self.runs.get(event.run_id)
         if view is None:
             return
-        view.last_seq = max(view.last_seq, event.seq)
-        if isinstance(event, LogLine):
-            view.log_tail.append(event)
-            return
+        if event.seq > view.last_seq:
+            view.last_seq = event.seq
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(event, view)
+
+    def _started(self, event: RunStarted) -> None:
+        self.runs[event.run_id] = RunView(
+            run_id=event.run_id,
+            job=event.job,
+            triggered_by=event.triggered_by,
+            started_at=event.at,
+            params=event.params,
+            dry_run=event.dry_run,
+            steps=[StepView(name, position) for position, name in enumerate(event.steps)],
+            transitions=[event],
+            last_seq=event.seq,
+        )
+
+    @staticmethod
+    def _logged(event: LogLine, view: RunView) -> None:
+        view.log_tail.append(event)
+
+    @staticmethod
+    def _step_started(event: StepStarted, view: RunView) -> None:
         view.transitions.append(event)
-        if isinstance(event, StepStarted):
-            step = view.steps[event.position]
-            step.status, step.attempts = "running", event.attempt
-            step.started_at = step.started_at or event.at
-        elif isinstance(event, StepRetrying):
-            step = view.steps[event.position]
-            step.status, step.error = "retrying", event.error
-        elif isinstance(event, StepFinished):
-            step = view.steps[event.position]
-            step.status, step.attempts, step.error, step.finished_at = (
-                event.status,
-                event.attempts,
-                event.error,
-                event.at,
-            )
-        elif isinstance(event, RunFinished | RunSkipped):
-            del self.runs[event.run_id]
+        step = view.steps[event.position]
+        step.status, step.attempts = "running", event.attempt
+        step.started_at = step.started_at or event.at
+
+    @staticmethod
+    def _step_retrying(event: StepRetrying, view: RunView) -> None:
+        view.transitions.append(event)
+        step = view.steps[event.position]
+        step.status, step.error = "retrying", event.error
+
+    @staticmethod
+    def _step_finished(event: StepFinished, view: RunView) -> None:
+        view.transitions.append(event)
+        step = view.steps[event.position]
+        step.status, step.attempts, step.error, step.finished_at = (
+            event.status,
+            event.attempts,
+            event.error,
+            event.at,
+        )
+
+    def _ended(self, event: RunFinished | RunSkipped, view: RunView) -> None:
+        view.transitions.append(event)
+        del self.runs[event.run_id]
