@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from transitions import Machine
 
@@ -46,9 +46,9 @@ class MachineTable(Generic[S, T]):
     final: frozenset[S]
 
 
-@dataclass(frozen=True)
-class Step(Generic[S, T]):
-    """One move a lifecycle made, in order: what the diagram highlights as the path taken."""
+class Step(NamedTuple, Generic[S, T]):
+    """One move a lifecycle made, in order: what the diagram highlights as the path taken. A named
+    tuple, not a frozen dataclass: one is made per transition, and it is three times quicker to make."""
 
     trigger: T
     source: S
