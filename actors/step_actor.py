@@ -226,10 +226,17 @@ class StepActor:
             if self._prepare_error is not None:
                 self._fail(self._prepare_error)
                 return self.state
-            assert self._prepared is not None
+            prepared = self._prepared
+            assert prepared is not None
+            timeout = self.plan.timeout_seconds
             while True:
                 try:
-                    result = await self._attempt(self._prepared)
+                    # Without a timeout the step's code is awaited right here: no watchdog, and no
+                    # coroutine in between, on the path every step takes.
+                    if timeout is None:
+                        result = await prepared(self._context())
+                    else:
+                        result = await self._attempt_within(prepared, seconds=timeout)
                 except anyio.get_cancelled_exc_class():
                     raise
                 except Exception as exc:
@@ -249,9 +256,9 @@ class StepActor:
             self._cancel_flag.set()  # a sync step in a worker thread sees ctx.cancelled
             raise
 
-    async def _attempt(self, prepared: PreparedStep) -> Any:
+    def _context(self) -> StepContext:
         facts = self._facts
-        ctx = StepContext(
+        return StepContext(
             run_id=facts.run_id,
             job=facts.job.name,
             step=self.plan.name,
@@ -264,16 +271,19 @@ class StepActor:
             cancel_flag=self._cancel_flag,
             now=facts.clock.now,
         )
-        timeout = self.plan.timeout_seconds
-        if timeout is None:
-            return await prepared(ctx)
+
+    async def _attempt_within(self, prepared: PreparedStep, *, seconds: float) -> Any:
+        """One attempt with a watchdog: past `seconds` the attempt is cancelled and raises StepTimedOut.
+        The watchdog sleeps on the injected clock (not `anyio.fail_after`), so tests move time."""
+        facts = self._facts
+        ctx = self._context()
         timed_out = False
         result: Any = None
         async with anyio.create_task_group() as group:
 
             async def watchdog() -> None:
                 nonlocal timed_out
-                await facts.clock.sleep(timeout)
+                await facts.clock.sleep(seconds)
                 timed_out = True
                 self._cancel_flag.set()
                 group.cancel_scope.cancel()
@@ -282,7 +292,7 @@ class StepActor:
             result = await prepared(ctx)
             group.cancel_scope.cancel()
         if timed_out:
-            raise StepTimedOut(f"timed out after {timeout:g} s")
+            raise StepTimedOut(f"timed out after {seconds:g} s")
         return result
 
     def _fail(self, error: BaseException) -> None:
