@@ -438,9 +438,9 @@ async def main(args: argparse.Namespace) -> int:
         )
 
     if profile is not None:
-        text = io.StringIO()
-        pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats(25)
-        print("\nprofile of one engine jitter block (cumulative):\n" + text.getvalue())
+        listing = io.StringIO()
+        pstats.Stats(profile, stream=listing).sort_stats("cumulative").print_stats(25)
+        print("\nprofile of one engine jitter block (cumulative):\n" + listing.getvalue())
     return 0 if ok else 1
 
 

@@ -166,7 +166,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def rss_now() -> int:
-    import psutil
+    import psutil  # type: ignore[import-untyped]
 
     return int(psutil.Process().memory_info().rss)
 
@@ -188,7 +188,7 @@ async def run_step(spec: dict[str, Any]) -> dict[str, Any]:
         table=spec["table"],
         mode="replace",
         batch_size=spec.get("batch_size", 10_000),
-    )  # type: ignore[call-arg]
+    )
     ctx = StepContext(
         run_id="bench",
         job="bench",
@@ -222,7 +222,7 @@ async def run_step(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_pandas(spec: dict[str, Any]) -> dict[str, Any]:
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped]
     from sqlalchemy import create_engine
     from sqlalchemy.dialects.postgresql import JSONB
 
