@@ -7,6 +7,7 @@ one-shot slot the actor fills; the asker awaits it.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Generic, TypeVar
 
 import anyio
@@ -80,6 +81,10 @@ class Mailbox(Generic[M]):
                 break
         return taken
 
-    def close(self) -> None:
+    def close(self) -> list[M]:
+        """Take no more messages. Returns those still queued, which nobody will read now, so the owner
+        can answer them (a sender waiting on a reply would otherwise wait forever)."""
         self._send.close()
+        left = self.waiting(sys.maxsize)
         self._receive.close()
+        return left

@@ -83,8 +83,8 @@ class Supervisor:
 
     def tell(self, message: SupervisorMessage) -> None:
         """Send without waiting: the scheduler fires this way so a slow admission never delays it."""
-        if not self._mailbox.tell(message) and isinstance(message, Dispatch):
-            message.reply.fail(EngineStopping("the engine has stopped"))
+        if not self._mailbox.tell(message):
+            _turn_away(message)
 
     async def dispatch(self, request: RunRequest) -> Admission:
         reply: Reply[Admission] = Reply()
@@ -94,16 +94,14 @@ class Supervisor:
     async def abort(self, run_id: str, reason: str) -> bool:
         """Ask the run to stop; False if no run of that id is in flight in this engine."""
         reply: Reply[bool] = Reply()
-        if not self._mailbox.tell(Abort(run_id, reason, reply)):
-            return False
+        self.tell(Abort(run_id, reason, reply))
         return await reply.get()
 
     async def shutdown(self, grace_seconds: float) -> list[str]:
         """Admit nothing more, give in-flight runs `grace_seconds` to end, abort the rest.
         Returns the ids of the runs that had to be aborted. Calling it again is harmless."""
         reply: Reply[list[str]] = Reply()
-        if not self._mailbox.tell(Shutdown(grace_seconds, reply)):
-            return []
+        self.tell(Shutdown(grace_seconds, reply))
         return await reply.get()
 
     def in_flight(self) -> dict[str, RunActor]:
@@ -115,26 +113,26 @@ class Supervisor:
         async with anyio.create_task_group() as group:
             self._group = group
             task_status.started()
-            while True:
+            late: list[SupervisorMessage] | None = None
+            while late is None:
                 # The backlog a batch at a time: a herd of cron fires becomes its run actors a batch per
                 # turn of the event loop, not one per turn behind the work of the runs admitted before
                 # them. Bounded, because each new actor runs its admission's first part in the next
                 # turn, and a turn of 500 would hold up every timer (the next cron fire) meanwhile.
                 first = await self._mailbox.receive()
-                if self._handle_all([first, *self._mailbox.waiting(BATCH - 1)]):
-                    break
-        self._mailbox.close()
+                late = self._handle_all([first, *self._mailbox.waiting(BATCH - 1)])
+            # What came after the stop, in its batch or since, is answered as a closed mailbox answers
+            # (and from now on, `tell` answers it so).
+            for message in [*late, *self._mailbox.close()]:
+                _turn_away(message)
 
-    def _handle_all(self, messages: list[SupervisorMessage]) -> bool:
-        """Handle `messages` in order; True once a stop is among them. What came after the stop is
-        answered as a closed mailbox would answer it."""
+    def _handle_all(self, messages: list[SupervisorMessage]) -> list[SupervisorMessage] | None:
+        """Handle `messages` in order, up to a stop. None if there was none; else what followed it."""
         for index, message in enumerate(messages):
             if isinstance(message, _Stop):
-                for late in messages[index + 1 :]:
-                    _turn_away(late)
-                return True
+                return messages[index + 1 :]
             self._handle(message)
-        return False
+        return None
 
     def _handle(self, message: SupervisorMessage) -> None:
         if isinstance(message, Dispatch):
@@ -226,7 +224,7 @@ class Supervisor:
 
 
 def _turn_away(message: SupervisorMessage) -> None:
-    """Answer a message that reached the supervisor after it stopped."""
+    """Answer a message that reached the supervisor after it stopped (a run's end needs no answer)."""
     if isinstance(message, Dispatch):
         message.reply.fail(EngineStopping("the engine has stopped"))
     elif isinstance(message, Abort):

@@ -10,7 +10,10 @@ import anyio
 import pytest
 
 from actors import EngineStopping, PermanentStepFailure, RetryPolicy, RunRequest, StepContext, UnknownJob
+from actors.base import Reply
 from actors.retry import Backoff
+from actors.run_actor import Admission
+from actors.supervisor import Abort, Dispatch
 from tests.actors.conftest import running
 from tests.fakes import job
 
@@ -239,6 +242,25 @@ async def test_unknown_job_and_stopping_engine_are_refused() -> None:
     async with running({}, job("known", ("a", "x"))) as rig:
         with pytest.raises(UnknownJob):
             await rig.supervisor.dispatch(request("unknown"))
+
+
+async def test_what_reaches_the_supervisor_after_it_stopped_is_answered_not_left_waiting() -> None:
+    async with running({}, job("known", ("a", "x"))) as rig:
+        assert await rig.supervisor.shutdown(0) == []
+        # Sent at once, before the supervisor has read its stop: these queue behind it.
+        dispatched: Reply[Admission] = Reply()
+        asked: Reply[bool] = Reply()
+        rig.supervisor.tell(Dispatch(request("known"), dispatched))
+        rig.supervisor.tell(Abort("some-run", "late", asked))
+        with anyio.fail_after(5):
+            with pytest.raises(EngineStopping):
+                await dispatched.get()
+            assert await asked.get() is False
+            # And from then on: queued behind the stop, or refused by the closed mailbox.
+            with pytest.raises(EngineStopping):
+                await rig.supervisor.dispatch(request("known"))
+            assert await rig.supervisor.abort("some-run", "late") is False
+            assert await rig.supervisor.shutdown(0) == []
 
 
 async def test_shutdown_gives_a_grace_period_then_aborts_and_records() -> None:
