@@ -1,14 +1,14 @@
 """The actor runtime: Supervisor -> RunActor -> StepActor, and the ports they need from the engine."""
 
-from actors.base import Mailbox, Reply
-from actors.errors import EngineStopping, PermanentStepFailure, StepFailure, StepTimedOut, UnknownJob
-from actors.outcome import RunOutcome, StepOutcome
-from actors.plan import JobPlan, RunRequest, StepPlan
-from actors.ports import StepContext
-from actors.retry import Backoff, RetryDecision, RetryPolicy
-from actors.run_actor import Admission, RunActor
-from actors.step_actor import StepActor
-from actors.supervisor import Supervisor
+from nomaflow.actors.base import Mailbox, Reply
+from nomaflow.actors.errors import EngineStopping, PermanentStepFailure, StepFailure, StepTimedOut, UnknownJob
+from nomaflow.actors.outcome import RunOutcome, StepOutcome
+from nomaflow.actors.plan import JobPlan, RunRequest, StepPlan
+from nomaflow.actors.ports import StepContext
+from nomaflow.actors.retry import Backoff, RetryDecision, RetryPolicy
+from nomaflow.actors.run_actor import Admission, RunActor
+from nomaflow.actors.step_actor import StepActor
+from nomaflow.actors.supervisor import Supervisor
 
 __all__ = [
     "Admission",

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import anyio
 
-from actors.events import AnyEvent
-from actors.ports import Change, EventSink, LogSink, RunStore
+from nomaflow.actors.events import AnyEvent
+from nomaflow.actors.ports import Change, EventSink, LogSink, RunStore
 
 
 class Journal:

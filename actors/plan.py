@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from actors.retry import RetryPolicy
+from nomaflow.actors.retry import RetryPolicy
 
 
 class StepPlan(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,8 +11,8 @@ from typing import Any, Protocol
 
 import msgspec
 
-from actors.events import AnyEvent, LogLine
-from actors.plan import JobPlan, StepPlan
+from nomaflow.actors.events import AnyEvent, LogLine
+from nomaflow.actors.plan import JobPlan, StepPlan
 
 
 class Clock(Protocol):

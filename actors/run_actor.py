@@ -14,12 +14,12 @@ import anyio
 import msgspec
 from anyio.abc import TaskGroup
 
-from actors.base import Mailbox, Reply
-from actors.events import RunFinished, RunSkipped, RunStarted
-from actors.journal import Journal
-from actors.outcome import RunOutcome
-from actors.plan import JobPlan, RunRequest
-from actors.ports import (
+from nomaflow.actors.base import Mailbox, Reply
+from nomaflow.actors.events import RunFinished, RunSkipped, RunStarted
+from nomaflow.actors.journal import Journal
+from nomaflow.actors.outcome import RunOutcome
+from nomaflow.actors.plan import JobPlan, RunRequest
+from nomaflow.actors.ports import (
     Clock,
     EventSink,
     LogSink,
@@ -31,8 +31,8 @@ from actors.ports import (
     StepMoved,
     StepRecord,
 )
-from actors.step_actor import RunFacts, StepActor
-from states import RUN_TABLE, Lifecycle, RunState, RunTrigger, StepState
+from nomaflow.actors.step_actor import RunFacts, StepActor
+from nomaflow.states import RUN_TABLE, Lifecycle, RunState, RunTrigger, StepState
 
 
 class AbortRun(msgspec.Struct, frozen=True):

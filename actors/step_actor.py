@@ -14,12 +14,12 @@ from typing import Any
 
 import anyio
 
-from actors.errors import PermanentStepFailure, StepFailure, StepTimedOut
-from actors.events import LogLine, StepFinished, StepRetrying, StepStarted
-from actors.journal import Journal
-from actors.outcome import StepOutcome
-from actors.plan import JobPlan, StepPlan
-from actors.ports import (
+from nomaflow.actors.errors import PermanentStepFailure, StepFailure, StepTimedOut
+from nomaflow.actors.events import LogLine, StepFinished, StepRetrying, StepStarted
+from nomaflow.actors.journal import Journal
+from nomaflow.actors.outcome import StepOutcome
+from nomaflow.actors.plan import JobPlan, StepPlan
+from nomaflow.actors.ports import (
     CancelFlag,
     Clock,
     LogSink,
@@ -30,8 +30,8 @@ from actors.ports import (
     StepLog,
     StepMoved,
 )
-from actors.snapshot import NotJsonable, capped, to_jsonable
-from states import STEP_TABLE, Lifecycle, StepState, StepTrigger
+from nomaflow.actors.snapshot import NotJsonable, capped, to_jsonable
+from nomaflow.states import STEP_TABLE, Lifecycle, StepState, StepTrigger
 
 
 class RunFacts:

@@ -13,11 +13,11 @@ import anyio
 import msgspec
 from anyio.abc import TaskGroup, TaskStatus
 
-from actors.base import Mailbox, Reply
-from actors.errors import EngineStopping, UnknownJob
-from actors.plan import RunRequest
-from actors.ports import Clock, EventSink, JobCatalog, LogSink, RunStore, StepExecutor
-from actors.run_actor import Admission, RunActor
+from nomaflow.actors.base import Mailbox, Reply
+from nomaflow.actors.errors import EngineStopping, UnknownJob
+from nomaflow.actors.plan import RunRequest
+from nomaflow.actors.ports import Clock, EventSink, JobCatalog, LogSink, RunStore, StepExecutor
+from nomaflow.actors.run_actor import Admission, RunActor
 
 
 class Dispatch(msgspec.Struct, frozen=True):

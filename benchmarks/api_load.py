@@ -38,8 +38,8 @@ import socketio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.config import load_install  # noqa: E402
-from engine.server.auth import Role, Tokens  # noqa: E402
+from nomaflow.engine.config import load_install  # noqa: E402
+from nomaflow.engine.server.auth import Role, Tokens  # noqa: E402
 
 NOMAFLOW = str(Path(sys.executable).parent / "nomaflow")
 SECRET = "bench-secret-" + "b" * 40

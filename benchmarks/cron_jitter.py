@@ -61,11 +61,11 @@ from apscheduler.triggers.cron import CronTrigger  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from engine import Engine  # noqa: E402
-from engine.config import Install, load_install  # noqa: E402
-from engine.config.jobs import JobDefinition  # noqa: E402
-from engine.store import create_engine  # noqa: E402
-from engine.store.tables import job_runs, step_runs  # noqa: E402
+from nomaflow.engine import Engine  # noqa: E402
+from nomaflow.engine.config import Install, load_install  # noqa: E402
+from nomaflow.engine.config.jobs import JobDefinition  # noqa: E402
+from nomaflow.engine.store import create_engine  # noqa: E402
+from nomaflow.engine.store.tables import job_runs, step_runs  # noqa: E402
 
 PG_URL = os.environ.get("NOMAFLOW_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 

@@ -74,9 +74,9 @@ import msgspec  # noqa: E402
 from benchjobs.steps import probe  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from engine import Engine, RunHandle  # noqa: E402
-from engine.config import load_install  # noqa: E402
-from engine.store import SqlStore  # noqa: E402
+from nomaflow.engine import Engine, RunHandle  # noqa: E402
+from nomaflow.engine.config import load_install  # noqa: E402
+from nomaflow.engine.store import SqlStore  # noqa: E402
 
 PG_URL = os.environ.get("NOMAFLOW_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 

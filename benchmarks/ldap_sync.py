@@ -34,9 +34,9 @@ import ldap3  # noqa: E402
 import msgspec  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from actors.ports import StepContext, StepLog  # noqa: E402
-from engine.steps.base import StepEnvironment  # noqa: E402
-from engine.steps.ldap_sync import LdapSyncOptions, LdapSyncStep  # noqa: E402
+from nomaflow.actors.ports import StepContext, StepLog  # noqa: E402
+from nomaflow.engine.steps.base import StepEnvironment  # noqa: E402
+from nomaflow.engine.steps.ldap_sync import LdapSyncOptions, LdapSyncStep  # noqa: E402
 from tests.engine.steps.ldap_fixture import (  # noqa: E402
     READER_DN,
     READER_PASSWORD,

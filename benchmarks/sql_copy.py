@@ -172,9 +172,9 @@ def rss_now() -> int:
 
 
 async def run_step(spec: dict[str, Any]) -> dict[str, Any]:
-    from actors.ports import StepContext, StepLog
-    from engine.steps.base import StepEnvironment
-    from engine.steps.sql_copy import SqlCopy
+    from nomaflow.actors.ports import StepContext, StepLog
+    from nomaflow.engine.steps.base import StepEnvironment
+    from nomaflow.engine.steps.sql_copy import SqlCopy
 
     connectors = {"src": {"url": url_of(SOURCE_DB)}, "dst": {"url": url_of(TARGET_DB)}}
     if spec.get("source_url"):

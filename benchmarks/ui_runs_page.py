@@ -34,8 +34,8 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.server.auth import hash_password  # noqa: E402
-from engine.store.migrate import upgrade  # noqa: E402
+from nomaflow.engine.server.auth import hash_password  # noqa: E402
+from nomaflow.engine.store.migrate import upgrade  # noqa: E402
 
 NOMAFLOW = str(Path(sys.executable).parent / "nomaflow")
 SECRET = "bench-secret-" + "b" * 40

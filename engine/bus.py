@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 import msgspec
 
-from actors.events import TERMINAL_EVENTS, AnyEvent
+from nomaflow.actors.events import TERMINAL_EVENTS, AnyEvent
 
 Listener = Callable[[AnyEvent], None]
 

@@ -1,6 +1,6 @@
 """A small client for a Nomaflow server, for orchestrators (Airflow, Dagster, scripts) and the remote CLI.
 
-    from engine.client import NomaflowClient
+    from nomaflow.engine.client import NomaflowClient
 
     with NomaflowClient("https://jobs.example.com", token) as nomaflow:
         run = nomaflow.trigger("billing-nightly-rebuild", params={"period": "2026-10"},
@@ -28,7 +28,7 @@ import anyio
 import httpx
 import msgspec
 
-from actors.events import TERMINAL_EVENTS, AnyEvent
+from nomaflow.actors.events import TERMINAL_EVENTS, AnyEvent
 
 FINISHED = frozenset({"succeeded", "failed", "aborted", "skipped"})
 LONG_POLL_SECONDS = 25.0  # under the usual 30 s proxy timeouts

@@ -28,11 +28,11 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from engine.config.model import ConnectorSettings
-from engine.config.problems import did_you_mean
+from nomaflow.engine.config.model import ConnectorSettings
+from nomaflow.engine.config.problems import did_you_mean
 
 if TYPE_CHECKING:
-    from engine.steps.base import StepEnvironment
+    from nomaflow.engine.steps.base import StepEnvironment
 
 Dialect = Literal["postgresql", "mysql", "sqlite"]
 

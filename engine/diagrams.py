@@ -2,7 +2,7 @@
 
 The store logs every transition as a structured log row ({"event": "transition", "machine", "step",
 "trigger", "source", "dest"}); replaying them gives the path each machine took, which
-`states.render_mermaid` highlights.
+`nomaflow.states.render_mermaid` highlights.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from states import RUN_TABLE, STEP_TABLE, render_mermaid
+from nomaflow.states import RUN_TABLE, STEP_TABLE, render_mermaid
 
 Path = list[tuple[str, str, str]]
 

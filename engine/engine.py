@@ -22,31 +22,31 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from actors.base import Reply
-from actors.errors import UnknownJob
-from actors.events import AnyEvent, RunFinished, RunSkipped, RunStarted
-from actors.outcome import RunOutcome, StepOutcome
-from actors.plan import JobPlan, RunRequest
-from actors.ports import Clock
-from actors.run_actor import Admission, RunActor
-from actors.supervisor import Dispatch, Supervisor
-from engine.bus import EventBus, Subscription
-from engine.clock import SystemClock
-from engine.config.decode import Collector
-from engine.config.jobs import JobDefinition, decode_job
-from engine.config.load import Install, load_install
-from engine.config.problems import ConfigError, did_you_mean
-from engine.executor import StepExecutor
-from engine.hooks import Hooks
-from engine.leadership import Leadership
-from engine.logs import LogWriter
-from engine.params import resolve_params
-from engine.recovery import Recovery
-from engine.scheduler import CronScheduler, first_fires
-from engine.store import SqlStore, create_engine, upgrade
-from engine.store.job_state import JobState, load_job_states, save_job_state
-from engine.store.recovery import last_fires
-from engine.tracker import Tracker
+from nomaflow.actors.base import Reply
+from nomaflow.actors.errors import UnknownJob
+from nomaflow.actors.events import AnyEvent, RunFinished, RunSkipped, RunStarted
+from nomaflow.actors.outcome import RunOutcome, StepOutcome
+from nomaflow.actors.plan import JobPlan, RunRequest
+from nomaflow.actors.ports import Clock
+from nomaflow.actors.run_actor import Admission, RunActor
+from nomaflow.actors.supervisor import Dispatch, Supervisor
+from nomaflow.engine.bus import EventBus, Subscription
+from nomaflow.engine.clock import SystemClock
+from nomaflow.engine.config.decode import Collector
+from nomaflow.engine.config.jobs import JobDefinition, decode_job
+from nomaflow.engine.config.load import Install, load_install
+from nomaflow.engine.config.problems import ConfigError, did_you_mean
+from nomaflow.engine.executor import StepExecutor
+from nomaflow.engine.hooks import Hooks
+from nomaflow.engine.leadership import Leadership
+from nomaflow.engine.logs import LogWriter
+from nomaflow.engine.params import resolve_params
+from nomaflow.engine.recovery import Recovery
+from nomaflow.engine.scheduler import CronScheduler, first_fires
+from nomaflow.engine.store import SqlStore, create_engine, upgrade
+from nomaflow.engine.store.job_state import JobState, load_job_states, save_job_state
+from nomaflow.engine.store.recovery import last_fires
+from nomaflow.engine.tracker import Tracker
 
 log = logging.getLogger("nomaflow.engine")
 

@@ -14,13 +14,13 @@ from typing import Any
 
 import msgspec
 
-from actors.errors import PermanentStepFailure
-from actors.plan import JobPlan, StepPlan
-from actors.ports import RunScope, StepContext
-from actors.snapshot import capped, to_jsonable
-from engine.config.decode import describe_error
-from engine.steps.base import StepType
-from engine.templating import Scope, TemplateError, render
+from nomaflow.actors.errors import PermanentStepFailure
+from nomaflow.actors.plan import JobPlan, StepPlan
+from nomaflow.actors.ports import RunScope, StepContext
+from nomaflow.actors.snapshot import capped, to_jsonable
+from nomaflow.engine.config.decode import describe_error
+from nomaflow.engine.steps.base import StepType
+from nomaflow.engine.templating import Scope, TemplateError, render
 
 
 class PreparedCall:

@@ -16,12 +16,12 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from actors.events import AnyEvent, RunFinished
-from engine.config.jobs import HOOK_PARAMS
-from engine.store.recovery import last_successes
+from nomaflow.actors.events import AnyEvent, RunFinished
+from nomaflow.engine.config.jobs import HOOK_PARAMS
+from nomaflow.engine.store.recovery import last_successes
 
 if TYPE_CHECKING:
-    from engine.engine import Engine
+    from nomaflow.engine.engine import Engine
 
 log = logging.getLogger("nomaflow.hooks")
 

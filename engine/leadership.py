@@ -22,8 +22,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from actors.ports import Clock
-from engine.store.tables import jobs_lock
+from nomaflow.actors.ports import Clock
+from nomaflow.engine.store.tables import jobs_lock
 
 log = logging.getLogger("nomaflow.leadership")
 

@@ -16,8 +16,8 @@ from typing import Protocol
 import anyio
 from anyio.abc import TaskStatus
 
-from actors.events import LogLine
-from actors.ports import EventSink
+from nomaflow.actors.events import LogLine
+from nomaflow.actors.ports import EventSink
 
 log = logging.getLogger("nomaflow.logs")
 

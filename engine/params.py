@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from engine.config.problems import did_you_mean
+from nomaflow.engine.config.problems import did_you_mean
 
 
 class ParamError(ValueError):

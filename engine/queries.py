@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from engine.config.problems import did_you_mean
-from engine.connectors import Dialect
+from nomaflow.engine.config.problems import did_you_mean
+from nomaflow.engine.connectors import Dialect
 
 if TYPE_CHECKING:
-    from engine.steps.base import StepEnvironment
+    from nomaflow.engine.steps.base import StepEnvironment
 
 Mode = Literal["read", "write"]
 

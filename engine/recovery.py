@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from actors.errors import UnknownJob
-from actors.events import RunFinished
-from engine.store.recovery import InterruptedRun, fail_interrupted, heartbeat
+from nomaflow.actors.errors import UnknownJob
+from nomaflow.actors.events import RunFinished
+from nomaflow.engine.store.recovery import InterruptedRun, fail_interrupted, heartbeat
 
 if TYPE_CHECKING:
-    from engine.engine import Engine
+    from nomaflow.engine.engine import Engine
 
 log = logging.getLogger("nomaflow.recovery")
 

@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 import anyio
 from anyio.abc import TaskStatus
 
-from actors.ports import Clock
-from engine.config.jobs import JobDefinition
+from nomaflow.actors.ports import Clock
+from nomaflow.engine.config.jobs import JobDefinition
 
 log = logging.getLogger("nomaflow.scheduler")
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from engine.config.problems import did_you_mean
+from nomaflow.engine.config.problems import did_you_mean
 
 _EXPR = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from actors.events import (
+from nomaflow.actors.events import (
     AnyEvent,
     LogLine,
     RunFinished,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from states import RUN_TABLE, STEP_TABLE, render_mermaid
+from nomaflow.states import RUN_TABLE, STEP_TABLE, render_mermaid
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "state-diagrams.md"
 BLOCK = re.compile(r"(<!-- diagram:(?P<name>\w+) -->\n```mermaid\n)(?P<body>.*?)(```)", re.S)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from states.machine import MachineTable
+from nomaflow.states.machine import MachineTable
 
 
 def render_mermaid(

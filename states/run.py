@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from states.machine import MachineTable, Transition
+from nomaflow.states.machine import MachineTable, Transition
 
 
 class RunState(StrEnum):

@@ -20,8 +20,8 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from engine.store import SqlStore, create_engine, upgrade
-from engine.store.tables import metadata
+from nomaflow.engine.store import SqlStore, create_engine, upgrade
+from nomaflow.engine.store.tables import metadata
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -8,11 +8,20 @@ from typing import Any
 
 import anyio
 
-from actors.errors import UnknownJob
-from actors.events import AnyEvent, LogLine
-from actors.plan import JobPlan, StepPlan
-from actors.ports import Change, RunMoved, RunRecord, RunScope, StaleState, StepContext, StepMoved, StepRecord
-from actors.retry import RetryPolicy
+from nomaflow.actors.errors import UnknownJob
+from nomaflow.actors.events import AnyEvent, LogLine
+from nomaflow.actors.plan import JobPlan, StepPlan
+from nomaflow.actors.ports import (
+    Change,
+    RunMoved,
+    RunRecord,
+    RunScope,
+    StaleState,
+    StepContext,
+    StepMoved,
+    StepRecord,
+)
+from nomaflow.actors.retry import RetryPolicy
 
 FINAL_STEP = {"succeeded", "failed", "aborted", "skipped"}
 

@@ -19,9 +19,9 @@ import anyio
 import typer
 from rich.table import Table
 
-from actors.events import RunFinished, RunSkipped
-from engine.cli import remote as remote_cli
-from engine.cli.context import (
+from nomaflow.actors.events import RunFinished, RunSkipped
+from nomaflow.engine.cli import remote as remote_cli
+from nomaflow.engine.cli.context import (
     EXIT_ABORTED,
     EXIT_FAILED,
     EXIT_SKIPPED,
@@ -32,13 +32,13 @@ from engine.cli.context import (
     out,
     run_async,
 )
-from engine.cli.show import duration, event_line, runs_table, status, when
-from engine.config import Install
-from engine.diagrams import run_diagram, step_diagram, transition_paths
-from engine.engine import Engine
-from engine.params import ParamError, parse_param_text, split_assignment
-from engine.store import RunReader, create_engine, upgrade
-from engine.store.job_state import JobState, load_job_states
+from nomaflow.engine.cli.show import duration, event_line, runs_table, status, when
+from nomaflow.engine.config import Install
+from nomaflow.engine.diagrams import run_diagram, step_diagram, transition_paths
+from nomaflow.engine.engine import Engine
+from nomaflow.engine.params import ParamError, parse_param_text, split_assignment
+from nomaflow.engine.store import RunReader, create_engine, upgrade
+from nomaflow.engine.store.job_state import JobState, load_job_states
 
 app = typer.Typer(
     name="nomaflow",
@@ -205,7 +205,7 @@ def job_run(
     install = _settings(ctx).install()
     job = install.jobs.get(name)
     if job is None:
-        from engine.config.problems import did_you_mean
+        from nomaflow.engine.config.problems import did_you_mean
 
         fail(f"no job named '{name}'{did_you_mean(name, install.jobs)}", EXIT_USAGE)
     overrides: dict[str, Any] = {}
@@ -495,8 +495,8 @@ def serve(
 
     import uvicorn
 
-    from engine.server import create_app
-    from engine.server.auth import AuthConfigError
+    from nomaflow.engine.server import create_app
+    from nomaflow.engine.server.auth import AuthConfigError
 
     install = _settings(ctx).install()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
@@ -536,8 +536,8 @@ def token_create(
 ) -> None:
     """Print a service token signed with [auth] secret. Runs it triggers are recorded as `api`
     (`cli:<sub>` from the CLI); the subject goes into the audit log."""
-    from engine.clock import SystemClock
-    from engine.server.auth import AuthConfigError, Role, Tokens, parse_ttl
+    from nomaflow.engine.clock import SystemClock
+    from nomaflow.engine.server.auth import AuthConfigError, Role, Tokens, parse_ttl
 
     install = _settings(ctx).install()
     try:
@@ -573,7 +573,7 @@ def user_add(
     import sys
     import tomllib
 
-    from engine.server.auth import Role, hash_password
+    from nomaflow.engine.server.auth import Role, hash_password
 
     if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", name):
         fail("a user name is 1 to 64 letters, digits, '_', '.', '@' or '-'", EXIT_USAGE)

@@ -16,9 +16,9 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from actors.errors import EngineStopping, UnknownJob
-from engine.config import ConfigError, Install, load_install
-from engine.params import ParamError
+from nomaflow.actors.errors import EngineStopping, UnknownJob
+from nomaflow.engine.config import ConfigError, Install, load_install
+from nomaflow.engine.params import ParamError
 
 T = TypeVar("T")
 

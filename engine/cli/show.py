@@ -8,7 +8,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from actors.events import (
+from nomaflow.actors.events import (
     AnyEvent,
     LogLine,
     RunFinished,

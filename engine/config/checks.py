@@ -11,7 +11,7 @@ from collections.abc import Hashable, Sequence
 from datetime import date, datetime, time
 from typing import Any
 
-from engine.steps.base import StepType
+from nomaflow.engine.steps.base import StepType
 
 # Values compared by their repr: equal floats (0.0 and -0.0) or datetimes (the same instant in two
 # zones) are not the same options, and a step type may tell them apart.

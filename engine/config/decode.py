@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from engine.config.problems import Problem, did_you_mean
+from nomaflow.engine.config.problems import Problem, did_you_mean
 
 T = TypeVar("T", bound=msgspec.Struct)
 

@@ -15,16 +15,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import msgspec
 
-from actors.plan import JobPlan, StepPlan
-from actors.retry import RetryPolicy
-from engine.config.checks import StepChecks
-from engine.config.decode import Counter, Report, decode_struct, join
-from engine.config.model import STEP_COMMON_KEYS, JobSettings, StepSettings
-from engine.config.problems import did_you_mean
-from engine.cron import CronError, CronSchedule
-from engine.durations import DurationError, parse_duration
-from engine.steps.base import StepType
-from engine.templating import StaticContext, check, is_name, references
+from nomaflow.actors.plan import JobPlan, StepPlan
+from nomaflow.actors.retry import RetryPolicy
+from nomaflow.engine.config.checks import StepChecks
+from nomaflow.engine.config.decode import Counter, Report, decode_struct, join
+from nomaflow.engine.config.model import STEP_COMMON_KEYS, JobSettings, StepSettings
+from nomaflow.engine.config.problems import did_you_mean
+from nomaflow.engine.cron import CronError, CronSchedule
+from nomaflow.engine.durations import DurationError, parse_duration
+from nomaflow.engine.steps.base import StepType
+from nomaflow.engine.templating import StaticContext, check, is_name, references
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.config.checks import StepChecks
-from engine.config.decode import Collector, decode_struct
-from engine.config.jobs import JobDefinition, check_timezone, decode_job
-from engine.config.lines import LineLocator
-from engine.config.model import AppSettings, JobsFile
-from engine.config.problems import ConfigError, Problem, display_path
-from engine.connectors import ConnectorError
-from engine.steps import StepEnvironment, StepType, step_types
-from engine.steps.retention import CLEANUP_APP, CLEANUP_JOB, cleanup_job
+from nomaflow.engine.config.checks import StepChecks
+from nomaflow.engine.config.decode import Collector, decode_struct
+from nomaflow.engine.config.jobs import JobDefinition, check_timezone, decode_job
+from nomaflow.engine.config.lines import LineLocator
+from nomaflow.engine.config.model import AppSettings, JobsFile
+from nomaflow.engine.config.problems import ConfigError, Problem, display_path
+from nomaflow.engine.connectors import ConnectorError
+from nomaflow.engine.steps import StepEnvironment, StepType, step_types
+from nomaflow.engine.steps.retention import CLEANUP_APP, CLEANUP_JOB, cleanup_job
 
 DATABASE_URL_ENV = "NOMAFLOW_DATABASE_URL"
 
@@ -51,7 +51,7 @@ def database_url(root: Path, settings: AppSettings) -> str:
         url = default.url if default else "sqlite+aiosqlite:///nomaflow.db"
         if default is not None and "${" in url:
             # Secrets in the store's URL come from the environment, as for every connector.
-            from engine.connectors import resolve_connector
+            from nomaflow.engine.connectors import resolve_connector
 
             url = resolve_connector("default", default, root).url.render_as_string(hide_password=False)
     return absolute_sqlite_url(url, root)

@@ -1,7 +1,7 @@
 """The shape of an install's configuration: `app.toml` and every `plugins/<app>/jobs.toml`.
 
-These Structs are decoded by `engine.config.load`, which reports every problem with its file, line and
-field path. Defaults here are the documented defaults (docs/configuration.md).
+These Structs are decoded by `nomaflow.engine.config.load`, which reports every problem with its file,
+line and field path. Defaults here are the documented defaults (docs/configuration.md).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from actors.retry import RetryPolicy
+from nomaflow.actors.retry import RetryPolicy
 
 
 class ConnectorSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -9,14 +9,14 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Body, Header, HTTPException, Response
 
-from actors.errors import EngineStopping, UnknownJob
-from engine.config import JobDefinition
-from engine.engine import Engine
-from engine.params import ParamError, resolve_params
-from engine.server.audit import audit, who
-from engine.server.deps import Admin, Client, EngineDep, Host, Operator, Viewer
-from engine.server.idempotency import MAX_KEY_LENGTH, fingerprint
-from engine.server.schemas import (
+from nomaflow.actors.errors import EngineStopping, UnknownJob
+from nomaflow.engine.config import JobDefinition
+from nomaflow.engine.engine import Engine
+from nomaflow.engine.params import ParamError, resolve_params
+from nomaflow.engine.server.audit import audit, who
+from nomaflow.engine.server.deps import Admin, Client, EngineDep, Host, Operator, Viewer
+from nomaflow.engine.server.idempotency import MAX_KEY_LENGTH, fingerprint
+from nomaflow.engine.server.schemas import (
     JobOut,
     JobStateOut,
     PauseIn,
@@ -26,7 +26,7 @@ from engine.server.schemas import (
     TriggerIn,
     TriggerOut,
 )
-from engine.store import RunRow
+from nomaflow.engine.store import RunRow
 
 router = APIRouter(prefix="/admin/jobs", tags=["jobs"])
 

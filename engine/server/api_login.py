@@ -7,10 +7,10 @@ from datetime import timedelta
 import anyio
 from fastapi import APIRouter, HTTPException
 
-from engine.server.audit import audit
-from engine.server.auth import AuthError, Principal
-from engine.server.deps import Host
-from engine.server.schemas import LoginIn, Problem, TokenOut
+from nomaflow.engine.server.audit import audit
+from nomaflow.engine.server.auth import AuthError, Principal
+from nomaflow.engine.server.deps import Host
+from nomaflow.engine.server.schemas import LoginIn, Problem, TokenOut
 
 router = APIRouter(prefix="/admin", tags=["auth"])
 

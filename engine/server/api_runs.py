@@ -11,15 +11,15 @@ import anyio
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Response
 from pydantic import AwareDatetime
 
-from actors.errors import EngineStopping, UnknownJob
-from actors.events import TERMINAL_EVENTS, AnyEvent
-from engine.bus import Lagged
-from engine.diagrams import run_diagram, step_diagram, transition_paths
-from engine.engine import Engine, RetryRefused
-from engine.server.api_jobs import AUTH_ERRORS
-from engine.server.audit import audit, who
-from engine.server.deps import Client, EngineDep, Operator, Viewer
-from engine.server.schemas import (
+from nomaflow.actors.errors import EngineStopping, UnknownJob
+from nomaflow.actors.events import TERMINAL_EVENTS, AnyEvent
+from nomaflow.engine.bus import Lagged
+from nomaflow.engine.diagrams import run_diagram, step_diagram, transition_paths
+from nomaflow.engine.engine import Engine, RetryRefused
+from nomaflow.engine.server.api_jobs import AUTH_ERRORS
+from nomaflow.engine.server.audit import audit, who
+from nomaflow.engine.server.deps import Client, EngineDep, Operator, Viewer
+from nomaflow.engine.server.schemas import (
     AbortIn,
     AbortOut,
     DiagramOut,
@@ -34,7 +34,7 @@ from engine.server.schemas import (
     StepOut,
     TriggerOut,
 )
-from engine.store import BadCursor, RunRow
+from nomaflow.engine.store import BadCursor, RunRow
 
 router = APIRouter(prefix="/admin/runs", tags=["runs"])
 

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
-from engine.server.auth import Role
-from engine.server.deps import EngineDep, Host, bearer, require
-from engine.server.metrics import CONTENT_TYPE
-from engine.server.schemas import HealthOut, Problem
+from nomaflow.engine.server.auth import Role
+from nomaflow.engine.server.deps import EngineDep, Host, bearer, require
+from nomaflow.engine.server.metrics import CONTENT_TYPE
+from nomaflow.engine.server.schemas import HealthOut, Problem
 
 router = APIRouter(tags=["system"])
 

@@ -1,6 +1,6 @@
 """The FastAPI application `nomaflow serve` runs, and the lifespan for apps that only want the engine.
 
-To put Nomaflow's API and Socket.IO inside an existing FastAPI app, use `engine.server.Nomaflow`
+To put Nomaflow's API and Socket.IO inside an existing FastAPI app, use `nomaflow.engine.server.Nomaflow`
 (docs/embedding.md); `create_app` is that, on an app of its own.
 """
 
@@ -13,11 +13,11 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from engine.config import Install, load_install
-from engine.engine import Engine
-from engine.server.host import Nomaflow
-from engine.server.routes import DESCRIPTION, TITLE, VERSION
-from engine.server.spa import mount_spa
+from nomaflow.engine.config import Install, load_install
+from nomaflow.engine.engine import Engine
+from nomaflow.engine.server.host import Nomaflow
+from nomaflow.engine.server.routes import DESCRIPTION, TITLE, VERSION
+from nomaflow.engine.server.spa import mount_spa
 
 
 def nomaflow_lifespan(

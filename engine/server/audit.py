@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from engine.server.auth import Principal
+from nomaflow.engine.server.auth import Principal
 
 log = logging.getLogger("nomaflow.audit")
 

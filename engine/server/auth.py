@@ -26,7 +26,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from engine.config.model import AuthSettings
+from nomaflow.engine.config.model import AuthSettings
 
 ALGORITHM = "HS256"
 MIN_SECRET_LENGTH = 32

@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 from fastapi import Depends, Header, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from engine.engine import Engine
-from engine.server.auth import AuthError, Principal, Role
-from engine.server.host import Nomaflow, host_of
+from nomaflow.engine.engine import Engine
+from nomaflow.engine.server.auth import AuthError, Principal, Role
+from nomaflow.engine.server.host import Nomaflow, host_of
 
 bearer = HTTPBearer(
     auto_error=False,

@@ -17,13 +17,13 @@ from typing import Any
 import anyio
 from fastapi import FastAPI, HTTPException, Request
 
-from engine.config import Install, load_install
-from engine.engine import Engine
-from engine.server.auth import Tokens
-from engine.server.idempotency import IdempotencyKeys
-from engine.server.limits import BodyLimit
-from engine.server.metrics import Metrics
-from engine.server.realtime import Realtime
+from nomaflow.engine.config import Install, load_install
+from nomaflow.engine.engine import Engine
+from nomaflow.engine.server.auth import Tokens
+from nomaflow.engine.server.idempotency import IdempotencyKeys
+from nomaflow.engine.server.limits import BodyLimit
+from nomaflow.engine.server.metrics import Metrics
+from nomaflow.engine.server.realtime import Realtime
 
 
 class Nomaflow:
@@ -70,7 +70,7 @@ class Nomaflow:
 
     def mount(self, app: FastAPI) -> None:
         """Add Nomaflow's routes and Socket.IO endpoint to `app` (whose lifespan must run `running`)."""
-        from engine.server.routes import include_routes
+        from nomaflow.engine.server.routes import include_routes
 
         app.state.nomaflow_host = self
         include_routes(app, self.prefix)

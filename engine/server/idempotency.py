@@ -21,8 +21,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from actors.ports import Clock
-from engine.store.tables import idempotency_keys as keys
+from nomaflow.actors.ports import Clock
+from nomaflow.engine.store.tables import idempotency_keys as keys
 
 MAX_KEY_LENGTH = 255
 

@@ -11,13 +11,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from actors.events import LogLine
-from engine.bus import event_as_dict
-from engine.engine import Engine
-from engine.store import LogRow, RunRow, StepRow
-from engine.store.database import for_reading
-from engine.store.tables import job_logs
-from engine.tracker import LOG_TAIL, RunView
+from nomaflow.actors.events import LogLine
+from nomaflow.engine.bus import event_as_dict
+from nomaflow.engine.engine import Engine
+from nomaflow.engine.store import LogRow, RunRow, StepRow
+from nomaflow.engine.store.database import for_reading
+from nomaflow.engine.store.tables import job_logs
+from nomaflow.engine.tracker import LOG_TAIL, RunView
 
 IN_FLIGHT_LIMIT = 500  # runs listed in the jobs room's state
 

@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from actors.events import AnyEvent, RunFinished, RunSkipped, StepFinished, StepStarted
-from engine.engine import Engine
+from nomaflow.actors.events import AnyEvent, RunFinished, RunSkipped, StepFinished, StepStarted
+from nomaflow.engine.engine import Engine
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 STEP_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, float("inf"))

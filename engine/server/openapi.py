@@ -1,5 +1,5 @@
-"""Write the API's OpenAPI document: `python -m engine.server.openapi docs/openapi.json` (a test checks
-that the committed file is current)."""
+"""Write the API's OpenAPI document: `python -m nomaflow.engine.server.openapi docs/openapi.json`
+(a test checks that the committed file is current)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from engine.server.routes import openapi_document
+from nomaflow.engine.server.routes import openapi_document
 
 
 def render() -> str:

@@ -30,12 +30,12 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 
-from actors.events import AnyEvent, LogLine
-from engine.bus import event_as_dict
-from engine.engine import Engine
-from engine.server import live_state
-from engine.server.auth import AuthError, Tokens, bearer_token
-from engine.server.metrics import Metrics
+from nomaflow.actors.events import AnyEvent, LogLine
+from nomaflow.engine.bus import event_as_dict
+from nomaflow.engine.engine import Engine
+from nomaflow.engine.server import live_state
+from nomaflow.engine.server.auth import AuthError, Tokens, bearer_token
+from nomaflow.engine.server.metrics import Metrics
 
 log = logging.getLogger("nomaflow.socketio")
 

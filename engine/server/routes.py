@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from engine.server import api_jobs, api_login, api_runs, api_system
+from nomaflow.engine.server import api_jobs, api_login, api_runs, api_system
 
 ROUTERS = (api_system.router, api_login.router, api_jobs.router, api_runs.router)
 TITLE = "Nomaflow"

@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.store import LogRow, RunRow, StepRow
-from engine.store.job_state import JobState
+from nomaflow.engine.store import LogRow, RunRow, StepRow
+from nomaflow.engine.store.job_state import JobState
 
 RunStatus = Literal["running", "succeeded", "failed", "aborted", "skipped"]
 RoleName = Literal["viewer", "operator", "admin"]

@@ -1,14 +1,14 @@
-"""Step types by name. Each lives in its own module behind the protocol in `engine.steps.base`."""
+"""Step types by name. Each lives in its own module behind the protocol in `nomaflow.engine.steps.base`."""
 
 from __future__ import annotations
 
-from engine.steps.base import StepEnvironment, StepType
-from engine.steps.http import HttpStep
-from engine.steps.ldap_sync import LdapSyncStep
-from engine.steps.python import PythonStep
-from engine.steps.retention import RetentionStep
-from engine.steps.sql_copy import SqlCopy
-from engine.steps.sql_query import SqlQuery
+from nomaflow.engine.steps.base import StepEnvironment, StepType
+from nomaflow.engine.steps.http import HttpStep
+from nomaflow.engine.steps.ldap_sync import LdapSyncStep
+from nomaflow.engine.steps.python import PythonStep
+from nomaflow.engine.steps.retention import RetentionStep
+from nomaflow.engine.steps.sql_copy import SqlCopy
+from nomaflow.engine.steps.sql_query import SqlQuery
 
 BUILTIN_STEP_TYPES: tuple[type[StepType], ...] = (  # type: ignore[type-arg]
     PythonStep,

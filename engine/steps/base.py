@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import msgspec
 
-from actors.ports import StepContext
+from nomaflow.actors.ports import StepContext
 
 OptionsT = TypeVar("OptionsT", bound=msgspec.Struct)
 

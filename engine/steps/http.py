@@ -21,11 +21,11 @@ from typing import Any
 import httpx
 import msgspec
 
-from actors.errors import PermanentStepFailure, StepFailure
-from actors.ports import StepContext
-from engine.config.model import HttpSettings
-from engine.steps.base import StepEnvironment, StepType
-from engine.templating import REDACTED, references
+from nomaflow.actors.errors import PermanentStepFailure, StepFailure
+from nomaflow.actors.ports import StepContext
+from nomaflow.engine.config.model import HttpSettings
+from nomaflow.engine.steps.base import StepEnvironment, StepType
+from nomaflow.engine.templating import REDACTED, references
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Requests a dry run still sends: they change nothing on the server, and later steps may need the answer.

@@ -1,5 +1,5 @@
 """Running a python step's callable in a child process (`isolation = "process"`), so that abort and
-timeouts really stop it: the parent side. The child side is `engine.steps.isolation_child`.
+timeouts really stop it: the parent side. The child side is `nomaflow.engine.steps.isolation_child`.
 
 The child is a fresh interpreter (never a fork of this threaded, event-looped process), started in its
 own session, so its process group holds it and anything it starts. kwargs go in and the return value
@@ -23,8 +23,8 @@ import msgspec
 from anyio.abc import ByteReceiveStream, Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from actors.errors import PermanentStepFailure, StepFailure
-from actors.ports import StepContext
+from nomaflow.actors.errors import PermanentStepFailure, StepFailure
+from nomaflow.actors.ports import StepContext
 
 CHILD = Path(__file__).with_name("isolation_child.py")
 

@@ -1,5 +1,5 @@
 """The child side of a python step run with `isolation = "process"` (the parent side is
-`engine.steps.isolation`). Started as `python -P <this file>`, not imported as part of the engine: it
+`nomaflow.engine.steps.isolation`). Started as `python -P <this file>`, not imported as part of the engine: it
 uses the standard library only, so a child starts in a fraction of a second.
 
 Protocol: the parent writes one JSON request line on stdin and keeps stdin open; the child answers

@@ -35,12 +35,12 @@ with warnings.catch_warnings():
     from ldap3.operation.search import parse_filter
     from ldap3.utils.conv import escape_filter_chars
 
-from actors.errors import PermanentStepFailure, StepFailure
-from actors.ports import StepContext
-from engine.connectors import Connector, ConnectorError, connectors_for
-from engine.steps.base import StepType
-from engine.steps.http import Scrubber
-from engine.steps.ldap_table import (
+from nomaflow.actors.errors import PermanentStepFailure, StepFailure
+from nomaflow.actors.ports import StepContext
+from nomaflow.engine.connectors import Connector, ConnectorError, connectors_for
+from nomaflow.engine.steps.base import StepType
+from nomaflow.engine.steps.http import Scrubber
+from nomaflow.engine.steps.ldap_table import (
     Convert,
     TableProblem,
     Target,
@@ -50,8 +50,8 @@ from engine.steps.ldap_table import (
     resolve_column,
     value_converter,
 )
-from engine.steps.sql_types import Kind, ValueMismatch, describe_value
-from engine.templating import REDACTED
+from nomaflow.engine.steps.sql_types import Kind, ValueMismatch, describe_value
+from nomaflow.engine.templating import REDACTED
 
 DN = "dn"  # the pseudo-attribute naming the entry's distinguished name
 _PAGED_RESULTS = "1.2.840.113556.1.4.319"

@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from engine.connectors import Dialect
-from engine.steps.sql_types import (
+from nomaflow.engine.connectors import Dialect
+from nomaflow.engine.steps.sql_types import (
     Kind,
     SqlType,
     ValueMismatch,

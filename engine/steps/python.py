@@ -19,11 +19,11 @@ from typing import Any, Literal
 import anyio
 import msgspec
 
-from actors.errors import PermanentStepFailure
-from actors.ports import StepContext
-from engine.config.problems import did_you_mean
-from engine.steps.base import StepEnvironment, StepType
-from engine.steps.isolation import run_in_child
+from nomaflow.actors.errors import PermanentStepFailure
+from nomaflow.actors.ports import StepContext
+from nomaflow.engine.config.problems import did_you_mean
+from nomaflow.engine.steps.base import StepEnvironment, StepType
+from nomaflow.engine.steps.isolation import run_in_child
 
 _CONTEXT_NAMES = ("ctx", "context")
 

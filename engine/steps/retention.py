@@ -19,11 +19,11 @@ import msgspec
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from actors.errors import PermanentStepFailure
-from actors.ports import StepContext
-from engine.steps.base import StepType
-from engine.store.database import for_reading
-from engine.store.tables import job_logs, job_runs, step_runs
+from nomaflow.actors.errors import PermanentStepFailure
+from nomaflow.actors.ports import StepContext
+from nomaflow.engine.steps.base import StepType
+from nomaflow.engine.store.database import for_reading
+from nomaflow.engine.store.tables import job_logs, job_runs, step_runs
 
 CLEANUP_JOB = "nomaflow-cleanup"
 CLEANUP_APP = "nomaflow"

@@ -1,5 +1,5 @@
 """The `sql_copy` step: stream the rows of a named query (or a table) from one connector into a table on
-another, converting types through the map in `engine.steps.sql_types`.
+another, converting types through the map in `nomaflow.engine.steps.sql_types`.
 
 Rows come from a server-side cursor `batch_size` at a time while the previous batch is being written, so
 memory does not grow with the row count. Every mode is all-or-nothing:
@@ -27,15 +27,15 @@ import anyio
 import msgspec
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from actors.errors import PermanentStepFailure, StepFailure
-from actors.ports import StepContext
-from engine.config.problems import did_you_mean
-from engine.connectors import Connector, Connectors, connectors_for
-from engine.queries import QueryBook, queries_for
-from engine.steps.base import StepEnvironment, StepType
-from engine.steps.sql_copy_codecs import decoder, encoder
-from engine.steps.sql_copy_splice import CopyRewriter, Recode, RowRejected
-from engine.steps.sql_dialects import (
+from nomaflow.actors.errors import PermanentStepFailure, StepFailure
+from nomaflow.actors.ports import StepContext
+from nomaflow.engine.config.problems import did_you_mean
+from nomaflow.engine.connectors import Connector, Connectors, connectors_for
+from nomaflow.engine.queries import QueryBook, queries_for
+from nomaflow.engine.steps.base import StepEnvironment, StepType
+from nomaflow.engine.steps.sql_copy_codecs import decoder, encoder
+from nomaflow.engine.steps.sql_copy_splice import CopyRewriter, Recode, RowRejected
+from nomaflow.engine.steps.sql_dialects import (
     BadName,
     Column,
     Database,
@@ -46,9 +46,9 @@ from engine.steps.sql_dialects import (
     check_name,
     side_name,
 )
-from engine.steps.sql_errors import failure, rejected_value
-from engine.steps.sql_query import check_query, is_templated, resolve_connector, resolve_query
-from engine.steps.sql_types import (
+from nomaflow.engine.steps.sql_errors import failure, rejected_value
+from nomaflow.engine.steps.sql_query import check_query, is_templated, resolve_connector, resolve_query
+from nomaflow.engine.steps.sql_types import (
     INTEGERS,
     TEXTS,
     Convert,

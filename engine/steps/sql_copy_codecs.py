@@ -17,7 +17,7 @@ from decimal import Decimal
 from struct import Struct, pack
 from typing import Any
 
-from engine.steps.sql_types import Kind, SqlType, ValueMismatch
+from nomaflow.engine.steps.sql_types import Kind, SqlType, ValueMismatch
 
 Decode = Callable[[bytes], Any]
 Encode = Callable[[Any], bytes]

@@ -14,9 +14,9 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from engine.steps.sql_copy_codecs import Decode, Encode
-from engine.steps.sql_errors import rejected_value
-from engine.steps.sql_types import Convert, describe_value
+from nomaflow.engine.steps.sql_copy_codecs import Decode, Encode
+from nomaflow.engine.steps.sql_errors import rejected_value
+from nomaflow.engine.steps.sql_types import Convert, describe_value
 
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _HEADER = struct.Struct(">11sII")  # signature, flags, length of the header extension

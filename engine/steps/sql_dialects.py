@@ -19,9 +19,9 @@ from typing import Any
 import anyio
 import msgspec
 
-from engine.connectors import Dialect, Link
-from engine.queries import Template
-from engine.steps.sql_types import (
+from nomaflow.engine.connectors import Dialect, Link
+from nomaflow.engine.queries import Template
+from nomaflow.engine.steps.sql_types import (
     Kind,
     SqlType,
     ValueMismatch,
@@ -673,7 +673,7 @@ def _null_placeholders(sql: str) -> str:
 
     The template put every `?` outside quotes and comments, and a `?` inside a literal is kept, because
     the text is re-parsed here with the same rules."""
-    from engine.queries import parse_sql
+    from nomaflow.engine.queries import parse_sql
 
     template = parse_sql(sql.replace("?", ":nf_p"), "sqlite")
     out: list[str] = []

@@ -12,11 +12,11 @@ import asyncpg
 from asyncmy import errors as mysql_errors
 from sqlalchemy import exc as sa_exc
 
-from actors.errors import PermanentStepFailure, StepFailure
-from engine.connectors import Connector, ConnectorError
-from engine.queries import QueryError
-from engine.steps.sql_dialects import BadName
-from engine.steps.sql_types import ValueMismatch, describe_value
+from nomaflow.actors.errors import PermanentStepFailure, StepFailure
+from nomaflow.engine.connectors import Connector, ConnectorError
+from nomaflow.engine.queries import QueryError
+from nomaflow.engine.steps.sql_dialects import BadName
+from nomaflow.engine.steps.sql_types import ValueMismatch, describe_value
 
 # SQLSTATE classes worth another attempt: connection exceptions, transaction rollbacks (serialization,
 # deadlock), insufficient resources, operator intervention (shutdown, pg_terminate_backend).

@@ -13,15 +13,23 @@ from typing import Any
 
 import msgspec
 
-from actors.errors import PermanentStepFailure
-from actors.ports import StepContext
-from engine.config.problems import did_you_mean
-from engine.connectors import Connector, ConnectorError, Connectors, connectors_for
-from engine.queries import NamedQuery, QueryBook, QueryError, QueryRef, Template, parse_reference, queries_for
-from engine.steps.base import StepEnvironment, StepType
-from engine.steps.sql_dialects import Database, ResultColumn
-from engine.steps.sql_errors import failure
-from engine.steps.sql_types import Kind
+from nomaflow.actors.errors import PermanentStepFailure
+from nomaflow.actors.ports import StepContext
+from nomaflow.engine.config.problems import did_you_mean
+from nomaflow.engine.connectors import Connector, ConnectorError, Connectors, connectors_for
+from nomaflow.engine.queries import (
+    NamedQuery,
+    QueryBook,
+    QueryError,
+    QueryRef,
+    Template,
+    parse_reference,
+    queries_for,
+)
+from nomaflow.engine.steps.base import StepEnvironment, StepType
+from nomaflow.engine.steps.sql_dialects import Database, ResultColumn
+from nomaflow.engine.steps.sql_errors import failure
+from nomaflow.engine.steps.sql_types import Kind
 
 # DDL cannot be rolled back on MariaDB/MySQL: a dry run refuses it instead of running it for real.
 _MYSQL_DDL = re.compile(r"^\s*(create|alter|drop|truncate|rename|grant|revoke)\b", re.IGNORECASE)

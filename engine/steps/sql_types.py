@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from engine.connectors import Dialect
+from nomaflow.engine.connectors import Dialect
 
 Convert = Callable[[Any], Any]
 

@@ -1,12 +1,12 @@
 """The job store: ly2_* tables on SQLite or PostgreSQL, their migrations, and `SqlStore`, which the
 actors write runs through and the CLI, API and UI read them from."""
 
-from engine.store.database import create_engine, normalise_url
-from engine.store.migrate import current_revision, head_revision, upgrade
-from engine.store.reads import RunReader
-from engine.store.rows import BadCursor, LogRow, RunPage, RunRow, StepRow
-from engine.store.runs import SqlStore
-from engine.store.writer import StoreClosed, WriterStats
+from nomaflow.engine.store.database import create_engine, normalise_url
+from nomaflow.engine.store.migrate import current_revision, head_revision, upgrade
+from nomaflow.engine.store.reads import RunReader
+from nomaflow.engine.store.rows import BadCursor, LogRow, RunPage, RunRow, StepRow
+from nomaflow.engine.store.runs import SqlStore
+from nomaflow.engine.store.writer import StoreClosed, WriterStats
 
 __all__ = [
     "BadCursor",

@@ -15,11 +15,11 @@ from sqlalchemy import Insert, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from actors.ports import RunRecord, StaleState
-from engine.store.moves import apply_careful
-from engine.store.tables import job_logs, job_runs, step_runs
-from engine.store.writer import Refused
-from engine.store.writes import (
+from nomaflow.actors.ports import RunRecord, StaleState
+from nomaflow.engine.store.moves import apply_careful
+from nomaflow.engine.store.tables import job_logs, job_runs, step_runs
+from nomaflow.engine.store.writer import Refused
+from nomaflow.engine.store.writes import (
     Admit,
     AppendLogs,
     Apply,

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from engine.store.database import for_reading
-from engine.store.tables import job_state
+from nomaflow.engine.store.database import for_reading
+from nomaflow.engine.store.tables import job_state
 
 
 class JobState(msgspec.Struct, frozen=True, kw_only=True):

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from engine.store.database import create_engine
+from nomaflow.engine.store.database import create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

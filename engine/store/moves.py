@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 from sqlalchemy import Text, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from actors.ports import Change, RunMoved, StaleState, StepMoved
-from engine.store.columns import UTCDateTime, json_type
-from engine.store.tables import job_runs, step_runs
-from engine.store.writes import move_instants
+from nomaflow.actors.ports import Change, RunMoved, StaleState, StepMoved
+from nomaflow.engine.store.columns import UTCDateTime, json_type
+from nomaflow.engine.store.tables import job_runs, step_runs
+from nomaflow.engine.store.writes import move_instants
 
 # Keys per `IN (...)` lookup: well under the bound-parameter limits of SQLite and asyncpg.
 _LOOKUP_CHUNK = 2000

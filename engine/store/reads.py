@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import CompoundSelect, Select, func, literal, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from engine.store.columns import UTCDateTime
-from engine.store.database import for_reading
-from engine.store.rows import LogRow, RunPage, RunRow, StepRow, decode_cursor, encode_cursor
-from engine.store.tables import job_logs, job_runs, step_runs
+from nomaflow.engine.store.columns import UTCDateTime
+from nomaflow.engine.store.database import for_reading
+from nomaflow.engine.store.rows import LogRow, RunPage, RunRow, StepRow, decode_cursor, encode_cursor
+from nomaflow.engine.store.tables import job_logs, job_runs, step_runs
 
 MAX_PAGE = 1000
 

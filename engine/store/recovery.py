@@ -14,9 +14,9 @@ import msgspec
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from engine.store.columns import UTCDateTime
-from engine.store.tables import job_logs, job_runs, step_runs
-from engine.store.writes import transition_row
+from nomaflow.engine.store.columns import UTCDateTime
+from nomaflow.engine.store.tables import job_logs, job_runs, step_runs
+from nomaflow.engine.store.writes import transition_row
 
 
 class InterruptedRun(msgspec.Struct, frozen=True, kw_only=True):

@@ -14,21 +14,22 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from actors.events import LogLine
-from actors.ports import Change, RunRecord, StepMoved, StepRecord
-from engine.store.careful import CarefulExecutor
-from engine.store.reads import RunReader
-from engine.store.together_pg import PostgresTogether
-from engine.store.together_sqlite import SqliteTogether
-from engine.store.writer import GroupWriter, Together, WriterStats
-from engine.store.writes import Admit, AppendLogs, Apply, InsertSkipped, Write
+from nomaflow.actors.events import LogLine
+from nomaflow.actors.ports import Change, RunRecord, StepMoved, StepRecord
+from nomaflow.engine.store.careful import CarefulExecutor
+from nomaflow.engine.store.reads import RunReader
+from nomaflow.engine.store.together_pg import PostgresTogether
+from nomaflow.engine.store.together_sqlite import SqliteTogether
+from nomaflow.engine.store.writer import GroupWriter, Together, WriterStats
+from nomaflow.engine.store.writes import Admit, AppendLogs, Apply, InsertSkipped, Write
 
 
 class SqlStore(RunReader):
     """The job store on `engine`. Use as `async with SqlStore(engine) as store:`, or host the writer in
     your own task group with `await group.start(store.run)` and end it with `store.close()`.
 
-    The caller owns `engine` (and disposes of it); the schema must be migrated (`engine.store.upgrade`).
+    The caller owns `engine` (and disposes of it); the schema must be migrated
+    (`nomaflow.engine.store.upgrade`).
     """
 
     def __init__(self, engine: AsyncEngine, *, max_group: int = 1000, committers: int | None = None) -> None:

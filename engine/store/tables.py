@@ -20,7 +20,7 @@ from sqlalchemy import (
     text,
 )
 
-from engine.store.columns import UTCDateTime, bigint_id, json_type
+from nomaflow.engine.store.columns import UTCDateTime, bigint_id, json_type
 
 RUN_STATUSES = ("running", "succeeded", "failed", "aborted", "skipped")
 STEP_STATUSES = ("pending", "running", "retrying", "succeeded", "failed", "aborted", "skipped")

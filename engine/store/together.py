@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from actors.ports import Change, RunMoved, StepMoved
-from engine.store.writes import (
+from nomaflow.actors.ports import Change, RunMoved, StepMoved
+from nomaflow.engine.store.writes import (
     Admit,
     AppendLogs,
     Apply,

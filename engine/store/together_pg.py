@@ -23,8 +23,8 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from actors.ports import RunMoved, StepMoved
-from engine.store.together import (
+from nomaflow.actors.ports import RunMoved, StepMoved
+from nomaflow.engine.store.together import (
     JSON_COLUMNS,
     LOG_COLUMNS,
     RUN_COLUMNS,
@@ -35,7 +35,7 @@ from engine.store.together import (
     plan_group,
     split_moves,
 )
-from engine.store.writes import Row, Write, move_instants
+from nomaflow.engine.store.writes import Row, Write, move_instants
 
 # No ON CONFLICT here: a run another process holds the job for (or its fire) fails the statement, and
 # the careful re-run sorts out which run it was; arbitrating every unique index on every insert would

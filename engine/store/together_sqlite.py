@@ -20,9 +20,9 @@ from typing import Any
 
 import anyio
 
-from actors.ports import Change, RunMoved, StepMoved
-from engine.store.database import SQLITE_BUSY_TIMEOUT_MS
-from engine.store.together import (
+from nomaflow.actors.ports import Change, RunMoved, StepMoved
+from nomaflow.engine.store.database import SQLITE_BUSY_TIMEOUT_MS
+from nomaflow.engine.store.together import (
     JSON_COLUMNS,
     LOG_COLUMNS,
     RUN_COLUMNS,
@@ -32,7 +32,7 @@ from engine.store.together import (
     plan_group,
     split_moves,
 )
-from engine.store.writes import Row, Write, move_instants
+from nomaflow.engine.store.writes import Row, Write, move_instants
 
 
 def _insert(table: str, columns: Sequence[str], conflict: str = "") -> str:

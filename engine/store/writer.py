@@ -19,7 +19,7 @@ from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from engine.store.together import NotTogether
+from nomaflow.engine.store.together import NotTogether
 
 W = TypeVar("W")
 W_contra = TypeVar("W_contra", contravariant=True)

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from actors.events import LogLine
-from actors.ports import Change, RunRecord, StepMoved, StepRecord
-from states import RUN_TABLE, STEP_TABLE
+from nomaflow.actors.events import LogLine
+from nomaflow.actors.ports import Change, RunRecord, StepMoved, StepRecord
+from nomaflow.states import RUN_TABLE, STEP_TABLE
 
 _RUN_FINAL = frozenset(state.value for state in RUN_TABLE.final)
 _STEP_FINAL = frozenset(state.value for state in STEP_TABLE.final)

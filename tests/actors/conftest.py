@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import anyio
 import pytest
 
-from actors import JobPlan, Supervisor
-from engine.clock import ManualClock
+from nomaflow.actors import JobPlan, Supervisor
+from nomaflow.engine.clock import ManualClock
 from tests.fakes import Catalog, FunctionExecutor, Handler, ImmediateLogs, MemoryStore, RecordingSink
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.retry import Backoff, RetryPolicy
+from nomaflow.actors.retry import Backoff, RetryPolicy
 
 
 @pytest.mark.parametrize(

@@ -9,11 +9,18 @@ from typing import Any
 import anyio
 import pytest
 
-from actors import EngineStopping, PermanentStepFailure, RetryPolicy, RunRequest, StepContext, UnknownJob
-from actors.base import Reply
-from actors.retry import Backoff
-from actors.run_actor import Admission
-from actors.supervisor import Abort, Dispatch
+from nomaflow.actors import (
+    EngineStopping,
+    PermanentStepFailure,
+    RetryPolicy,
+    RunRequest,
+    StepContext,
+    UnknownJob,
+)
+from nomaflow.actors.base import Reply
+from nomaflow.actors.retry import Backoff
+from nomaflow.actors.run_actor import Admission
+from nomaflow.actors.supervisor import Abort, Dispatch
 from tests.actors.conftest import running
 from tests.fakes import job
 

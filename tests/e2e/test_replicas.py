@@ -18,7 +18,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from engine.store import upgrade
+from nomaflow.engine.store import upgrade
 from tests.conftest import PgServer
 from tests.e2e.conftest import NOMAFLOW, read_until, start_server
 

@@ -17,8 +17,8 @@ import schemathesis
 import socketio
 from hypothesis import HealthCheck, settings
 
-from engine.client import NomaflowClient, NomaflowError
-from engine.server.routes import openapi_document
+from nomaflow.engine.client import NomaflowClient, NomaflowError
+from nomaflow.engine.server.routes import openapi_document
 from tests.engine.server.conftest import SECRET
 from tests.engine.server.processes import INSTALL, Listener, Output, Server
 

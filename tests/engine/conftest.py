@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from engine.config import Install, load_install
+from nomaflow.engine.config import Install, load_install
 
 PLUGINS = Path(__file__).parent / "plugins"
 # Tests import the plugin under the same name the engine does ("enginejobs"), so both share its gates.

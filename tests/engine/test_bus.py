@@ -9,8 +9,8 @@ import anyio
 import msgspec
 import pytest
 
-from actors.events import AnyEvent, LogLine, RunFinished, StepStarted
-from engine.bus import EventBus, Lagged
+from nomaflow.actors.events import AnyEvent, LogLine, RunFinished, StepStarted
+from nomaflow.engine.bus import EventBus, Lagged
 
 AT = datetime(2026, 11, 29, tzinfo=UTC)
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from engine import cron
-from engine.cron import CronError, CronSchedule
+from nomaflow.engine import cron
+from nomaflow.engine.cron import CronError, CronSchedule
 
 SATURDAY = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

@@ -18,9 +18,9 @@ import anyio
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from actors.events import AnyEvent, RunFinished, RunSkipped
-from engine import Engine, ManualClock
-from engine.cron import CronSchedule
+from nomaflow.actors.events import AnyEvent, RunFinished, RunSkipped
+from nomaflow.engine import Engine, ManualClock
+from nomaflow.engine.cron import CronSchedule
 from tests.engine.conftest import make_install, quiet_install, until
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -11,10 +11,10 @@ from typing import Any
 import anyio
 import pytest
 
-from actors.events import RunFinished
-from engine import ConfigError, Engine, ManualClock
-from engine.config import Install
-from engine.params import ParamError
+from nomaflow.actors.events import RunFinished
+from nomaflow.engine import ConfigError, Engine, ManualClock
+from nomaflow.engine.config import Install
+from nomaflow.engine.params import ParamError
 from tests.engine.conftest import quiet_install, reached, until
 
 pytestmark = pytest.mark.anyio
@@ -242,7 +242,7 @@ async def test_shutdown_waits_for_the_grace_period_then_records_aborts(install: 
 
 
 async def test_retry_from_the_failed_step_reuses_earlier_outputs(install: Install) -> None:
-    from engine.engine import RetryRefused
+    from nomaflow.engine.engine import RetryRefused
 
     name = unique("retry")
     async with Engine(install, scheduler=False) as engine:

@@ -7,11 +7,11 @@ from typing import Any
 
 import msgspec
 
-from actors.plan import JobPlan, StepPlan
-from actors.ports import RunScope, StepContext
-from actors.retry import RetryPolicy
-from engine.executor import StepExecutor
-from engine.steps.base import StepType
+from nomaflow.actors.plan import JobPlan, StepPlan
+from nomaflow.actors.ports import RunScope, StepContext
+from nomaflow.actors.retry import RetryPolicy
+from nomaflow.engine.executor import StepExecutor
+from nomaflow.engine.steps.base import StepType
 
 
 class EchoOptions(msgspec.Struct, kw_only=True):

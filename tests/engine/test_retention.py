@@ -17,12 +17,12 @@ import anyio
 import pytest
 from sqlalchemy import func, select, text
 
-from actors.events import AnyEvent, RunFinished, RunStarted
-from engine import Engine, ManualClock
-from engine.config import load_install
-from engine.steps.retention import CLEANUP_JOB
-from engine.store import create_engine
-from engine.store.tables import job_logs, job_runs, step_runs
+from nomaflow.actors.events import AnyEvent, RunFinished, RunStarted
+from nomaflow.engine import Engine, ManualClock
+from nomaflow.engine.config import load_install
+from nomaflow.engine.steps.retention import CLEANUP_JOB
+from nomaflow.engine.store import create_engine
+from nomaflow.engine.store.tables import job_logs, job_runs, step_runs
 from tests.engine.conftest import make_install, quiet_install, until
 
 pytestmark = pytest.mark.anyio

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from actors.retry import RetryPolicy
-from engine import ManualClock
-from engine.config.jobs import JobDefinition
-from engine.cron import CronSchedule
-from engine.scheduler import CronScheduler, first_fires
+from nomaflow.actors.retry import RetryPolicy
+from nomaflow.engine import ManualClock
+from nomaflow.engine.config.jobs import JobDefinition
+from nomaflow.engine.cron import CronSchedule
+from nomaflow.engine.scheduler import CronScheduler, first_fires
 
 pytestmark = pytest.mark.anyio
 

@@ -10,12 +10,12 @@ from typing import Any
 import anyio
 import pytest
 
-from actors.ports import RunRecord, StepRecord
-from engine import Engine, ManualClock
-from engine.config import Install
-from engine.config.jobs import JobDefinition
-from engine.cron import CronSchedule
-from engine.scheduler import missed_fires
+from nomaflow.actors.ports import RunRecord, StepRecord
+from nomaflow.engine import Engine, ManualClock
+from nomaflow.engine.config import Install
+from nomaflow.engine.config.jobs import JobDefinition
+from nomaflow.engine.cron import CronSchedule
+from nomaflow.engine.scheduler import missed_fires
 from tests.engine.conftest import quiet_install, reached, until
 
 pytestmark = pytest.mark.anyio
@@ -28,7 +28,7 @@ def python_step(step: str, target: str, /, **kwargs: Any) -> dict[str, Any]:
 
 
 def cron_job(policy: str, window: float = 3600) -> JobDefinition:
-    from actors.retry import RetryPolicy
+    from nomaflow.actors.retry import RetryPolicy
 
     return JobDefinition(
         name="hourly",
@@ -143,7 +143,7 @@ async def scheduling(engine: Engine) -> None:
 async def lock_holder(engine: Engine) -> str:
     from sqlalchemy import select
 
-    from engine.store.tables import jobs_lock
+    from nomaflow.engine.store.tables import jobs_lock
 
     async with engine.store.engine.connect() as connection:
         return str((await connection.execute(select(jobs_lock.c.holder))).scalar_one())
@@ -182,7 +182,7 @@ async def test_a_dead_engines_run_is_failed_as_interrupted_and_resumed(install: 
             ],
             1,
         )
-        from actors.ports import StepMoved
+        from nomaflow.actors.ports import StepMoved
 
         await engine.store.apply(
             [

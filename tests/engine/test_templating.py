@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from engine.templating import REDACTED, Scope, StaticContext, TemplateError, check, references, render
+from nomaflow.engine.templating import (
+    REDACTED,
+    Scope,
+    StaticContext,
+    TemplateError,
+    check,
+    references,
+    render,
+)
 
 
 def scope(**changes: Any) -> Scope:

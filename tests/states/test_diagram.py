@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from states import RUN_TABLE, STEP_TABLE, Lifecycle, StepTrigger, render_mermaid
+from nomaflow.states import RUN_TABLE, STEP_TABLE, Lifecycle, StepTrigger, render_mermaid
 
 
 def test_plain_diagram_lists_every_transition() -> None:

@@ -10,8 +10,16 @@ from typing import Any
 import pytest
 from transitions import MachineError
 
-from states import RUN_TABLE, STEP_TABLE, IllegalTransition, Lifecycle, MachineTable, RunState, StepState
-from states.machine import _machine_for, _SharedMachine
+from nomaflow.states import (
+    RUN_TABLE,
+    STEP_TABLE,
+    IllegalTransition,
+    Lifecycle,
+    MachineTable,
+    RunState,
+    StepState,
+)
+from nomaflow.states.machine import _machine_for, _SharedMachine
 
 # How to bring a fresh lifecycle into each state, using only legal triggers.
 ROUTES: dict[str, dict[str, tuple[str, ...]]] = {

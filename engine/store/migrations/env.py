@@ -1,4 +1,5 @@
-"""Alembic's environment for the job store: migrates the connection `engine.store.migrate` hands over.
+"""Alembic's environment for the job store: migrates the connection that
+`nomaflow.engine.store.migrate` hands over.
 
 There is no alembic.ini; `nomaflow db upgrade` and engine start both go through `migrate.upgrade()`.
 """
@@ -8,8 +9,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from engine.store.migrate import VERSION_TABLE, include_object
-from engine.store.tables import metadata
+from nomaflow.engine.store.migrate import VERSION_TABLE, include_object
+from nomaflow.engine.store.tables import metadata
 
 connection = context.config.attributes.get("connection")
 if not isinstance(connection, Connection):

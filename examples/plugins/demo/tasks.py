@@ -6,7 +6,7 @@ import random
 
 import anyio
 
-from actors import StepContext
+from nomaflow.actors import StepContext
 
 REGIONS = ("north", "south", "east", "west")
 

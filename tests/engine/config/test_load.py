@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from engine.cli import app
-from engine.config import ConfigError, load_install
+from nomaflow.engine.cli import app
+from nomaflow.engine.config import ConfigError, load_install
 
 EXAMPLES = Path(__file__).parents[3] / "examples" / "app.toml"
 

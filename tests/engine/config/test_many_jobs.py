@@ -10,10 +10,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from engine.config import ConfigError, load_install
-from engine.config.checks import frozen
-from engine.config.decode import decode_struct
-from engine.steps.python import PythonOptions, PythonStep
+from nomaflow.engine.config import ConfigError, load_install
+from nomaflow.engine.config.checks import frozen
+from nomaflow.engine.config.decode import decode_struct
+from nomaflow.engine.steps.python import PythonOptions, PythonStep
 
 JOB_LINES = 8  # the lines one job takes in `jobs_toml`, the blank line after it included
 

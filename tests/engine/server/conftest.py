@@ -14,9 +14,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from engine.engine import Engine
-from engine.server import Nomaflow, create_app
-from engine.server.auth import Role, TokenKind
+from nomaflow.engine.engine import Engine
+from nomaflow.engine.server import Nomaflow, create_app
+from nomaflow.engine.server.auth import Role, TokenKind
 
 INSTALL = Path(__file__).parent / "install" / "app.toml"
 SECRET = "test-secret-" + "s" * 40

@@ -17,8 +17,8 @@ from typing import Any
 import anyio
 import socketio
 
-from engine.config import load_install
-from engine.server.auth import Role, TokenKind, Tokens
+from nomaflow.engine.config import load_install
+from nomaflow.engine.server.auth import Role, TokenKind, Tokens
 from tests.e2e.conftest import NOMAFLOW, free_port
 from tests.engine.server.conftest import INSTALL, SECRET
 

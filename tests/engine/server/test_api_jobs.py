@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.clock import ManualClock
-from engine.server.openapi import render
+from nomaflow.engine.clock import ManualClock
+from nomaflow.engine.server.openapi import render
 from tests.engine.server.conftest import Served, serve
 
 pytestmark = pytest.mark.anyio
@@ -119,7 +119,7 @@ async def test_health_and_metrics(served: Served) -> None:
 def test_the_committed_openapi_document_is_current() -> None:
     committed = (DOCS / "openapi.json").read_text(encoding="utf-8")
     assert committed == render(), (
-        "docs/openapi.json is stale: python -m engine.server.openapi docs/openapi.json"
+        "docs/openapi.json is stale: python -m nomaflow.engine.server.openapi docs/openapi.json"
     )
     paths = json.loads(committed)["paths"]
     assert "/admin/jobs/{name}/run" in paths and "/admin/runs/{run_id}/abort" in paths

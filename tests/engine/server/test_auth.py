@@ -11,8 +11,8 @@ import jwt
 import pytest
 from argon2 import PasswordHasher
 
-from engine.config.model import AuthSettings, UserSettings
-from engine.server.auth import (
+from nomaflow.engine.config.model import AuthSettings, UserSettings
+from nomaflow.engine.server.auth import (
     AuthConfigError,
     AuthError,
     Principal,

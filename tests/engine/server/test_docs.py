@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engine.server.auth import Role
-from engine.server.routes import openapi_document
+from nomaflow.engine.server.auth import Role
+from nomaflow.engine.server.routes import openapi_document
 from tests.engine.server.conftest import ENVIRON, INSTALL
 
 pytestmark = pytest.mark.anyio

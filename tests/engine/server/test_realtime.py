@@ -12,10 +12,10 @@ from typing import Any
 import anyio
 import pytest
 
-from actors.events import AnyEvent, LogLine, StepStarted
-from engine.bus import event_as_dict
-from engine.server import realtime
-from engine.server.realtime import JOBS_ROOM, Realtime, run_room
+from nomaflow.actors.events import AnyEvent, LogLine, StepStarted
+from nomaflow.engine.bus import event_as_dict
+from nomaflow.engine.server import realtime
+from nomaflow.engine.server.realtime import JOBS_ROOM, Realtime, run_room
 from tests.engine.server.conftest import Served
 
 pytestmark = pytest.mark.anyio

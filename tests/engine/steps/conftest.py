@@ -23,10 +23,10 @@ import msgspec
 import pytest
 from sqlalchemy.engine import make_url
 
-from actors.ports import StepContext, StepLog
-from engine.steps.base import StepEnvironment, StepType
-from engine.steps.sql_copy import SqlCopy
-from engine.steps.sql_query import SqlQuery
+from nomaflow.actors.ports import StepContext, StepLog
+from nomaflow.engine.steps.base import StepEnvironment, StepType
+from nomaflow.engine.steps.sql_copy import SqlCopy
+from nomaflow.engine.steps.sql_query import SqlQuery
 
 DEFAULT_MARIADB_URL = "mysql://root@127.0.0.1:3306/test"
 

@@ -23,12 +23,12 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
-from actors.events import StepRetrying
-from actors.outcome import RunOutcome
-from engine import Engine, ManualClock
-from engine.config.problems import ConfigError
-from engine.store import create_engine
-from engine.store.tables import job_logs, job_runs, step_runs
+from nomaflow.actors.events import StepRetrying
+from nomaflow.actors.outcome import RunOutcome
+from nomaflow.engine import Engine, ManualClock
+from nomaflow.engine.config.problems import ConfigError
+from nomaflow.engine.store import create_engine
+from nomaflow.engine.store.tables import job_logs, job_runs, step_runs
 
 pytestmark = pytest.mark.anyio
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engine.steps.base import StepEnvironment
-from engine.steps.http import (
+from nomaflow.engine.steps.base import StepEnvironment
+from nomaflow.engine.steps.http import (
     HttpOptions,
     HttpStep,
     parse_expected_status,

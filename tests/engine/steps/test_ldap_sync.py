@@ -17,12 +17,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from actors.errors import PermanentStepFailure, StepFailure
-from actors.ports import StepContext, StepLog
-from actors.retry import RetryPolicy
-from engine.steps.base import StepEnvironment
-from engine.steps.ldap_sync import LdapSyncOptions, LdapSyncStep, render_filter
-from engine.store import normalise_url
+from nomaflow.actors.errors import PermanentStepFailure, StepFailure
+from nomaflow.actors.ports import StepContext, StepLog
+from nomaflow.actors.retry import RetryPolicy
+from nomaflow.engine.steps.base import StepEnvironment
+from nomaflow.engine.steps.ldap_sync import LdapSyncOptions, LdapSyncStep, render_filter
+from nomaflow.engine.store import normalise_url
 from tests.conftest import PgServer
 from tests.engine.steps.ldap_fixture import (
     ADMIN_DN,

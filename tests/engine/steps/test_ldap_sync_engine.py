@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from actors.events import StepRetrying
-from engine import Engine, ManualClock
-from engine.config.problems import ConfigError
-from engine.store import create_engine, normalise_url
-from engine.store.tables import job_logs, job_runs, step_runs
+from nomaflow.actors.events import StepRetrying
+from nomaflow.engine import Engine, ManualClock
+from nomaflow.engine.config.problems import ConfigError
+from nomaflow.engine.store import create_engine, normalise_url
+from nomaflow.engine.store.tables import job_logs, job_runs, step_runs
 from tests.engine.steps.ldap_fixture import READER_DN, READER_PASSWORD, SUFFIX, Slapd, base_ldif, people_ldif
 
 pytestmark = pytest.mark.anyio

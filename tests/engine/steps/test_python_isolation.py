@@ -23,10 +23,10 @@ import anyio
 import psutil
 import pytest
 
-from actors.events import LogLine
-from engine import Engine, ManualClock, RunHandle
-from engine.config import Install
-from engine.steps.isolation import CHILD, TERMINATE_GRACE_SECONDS
+from nomaflow.actors.events import LogLine
+from nomaflow.engine import Engine, ManualClock, RunHandle
+from nomaflow.engine.config import Install
+from nomaflow.engine.steps.isolation import CHILD, TERMINATE_GRACE_SECONDS
 from tests.engine.conftest import quiet_install, reached
 
 pytestmark = pytest.mark.anyio
@@ -225,7 +225,7 @@ async def test_exceptions_come_back_with_type_message_and_traceback(install: Ins
         assert "ValueError: boom" in tracebacks[0]
 
         refused = await (await engine.trigger("refused")).wait()
-        assert refused.steps[0].error == "actors.errors.PermanentStepFailure: no way"
+        assert refused.steps[0].error == "nomaflow.actors.errors.PermanentStepFailure: no way"
         assert refused.steps[0].attempts == 1  # permanent: not retried
 
         odd = await (await engine.trigger("odd")).wait()

@@ -13,9 +13,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from engine.steps.sql_copy_codecs import decoder, encoder
-from engine.steps.sql_copy_splice import SIGNATURE, TRAILER
-from engine.steps.sql_types import ValueMismatch, parse_postgres
+from nomaflow.engine.steps.sql_copy_codecs import decoder, encoder
+from nomaflow.engine.steps.sql_copy_splice import SIGNATURE, TRAILER
+from nomaflow.engine.steps.sql_types import ValueMismatch, parse_postgres
 from tests.engine.steps.conftest import PgPair
 
 CASES: dict[str, list[str]] = {

@@ -16,8 +16,8 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-import engine.steps.sql_copy as sql_copy_module
-from actors.errors import PermanentStepFailure, StepFailure
+import nomaflow.engine.steps.sql_copy as sql_copy_module
+from nomaflow.actors.errors import PermanentStepFailure, StepFailure
 from tests.engine.steps.conftest import Logged, PgPair, SqlInstall
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]

@@ -8,9 +8,16 @@ from typing import Any
 
 import pytest
 
-from engine.steps.sql_copy_codecs import decoder, encoder
-from engine.steps.sql_copy_splice import SIGNATURE, TRAILER, BrokenStream, CopyRewriter, Recode, RowRejected
-from engine.steps.sql_types import ValueMismatch, converter, parse_postgres
+from nomaflow.engine.steps.sql_copy_codecs import decoder, encoder
+from nomaflow.engine.steps.sql_copy_splice import (
+    SIGNATURE,
+    TRAILER,
+    BrokenStream,
+    CopyRewriter,
+    Recode,
+    RowRejected,
+)
+from nomaflow.engine.steps.sql_types import ValueMismatch, converter, parse_postgres
 
 Row = tuple[bytes | None, ...]
 HEADER = SIGNATURE + bytes(8)  # no flags, no header extension

@@ -11,8 +11,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-import engine.steps.sql_copy as sql_copy_module
-from actors.errors import PermanentStepFailure
+import nomaflow.engine.steps.sql_copy as sql_copy_module
+from nomaflow.actors.errors import PermanentStepFailure
 from tests.engine.steps.conftest import Logged, PgPair, SqlInstall
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]

@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from engine import ConfigError, Engine
-from engine.config import load_install
+from nomaflow.engine import ConfigError, Engine
+from nomaflow.engine.config import load_install
 from tests.engine.steps.conftest import PgPair
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.config.model import ConnectorSettings
-from engine.connectors import ConnectorError, Connectors, resolve_connector
-from engine.queries import QueryBook, QueryError, parse_reference, parse_sql
-from engine.steps.sql_dialects import BadName, TableName
-from engine.steps.sql_types import (
+from nomaflow.engine.config.model import ConnectorSettings
+from nomaflow.engine.connectors import ConnectorError, Connectors, resolve_connector
+from nomaflow.engine.queries import QueryBook, QueryError, parse_reference, parse_sql
+from nomaflow.engine.steps.sql_dialects import BadName, TableName
+from nomaflow.engine.steps.sql_types import (
     Kind,
     ValueMismatch,
     compatible,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from actors.errors import PermanentStepFailure, StepFailure
+from nomaflow.actors.errors import PermanentStepFailure, StepFailure
 from tests.engine.steps.conftest import PgPair, SqlInstall
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]

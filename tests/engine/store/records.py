@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from actors.ports import RunMoved, RunRecord, StepMoved, StepRecord
+from nomaflow.actors.ports import RunMoved, RunRecord, StepMoved, StepRecord
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 

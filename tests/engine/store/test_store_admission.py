@@ -5,8 +5,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from actors.ports import RunRecord, StepMoved
-from engine.store import SqlStore
+from nomaflow.actors.ports import RunRecord, StepMoved
+from nomaflow.engine.store import SqlStore
 from tests.engine.store.records import T0, at, run_moved, run_record, step_moved, step_records
 
 pytestmark = pytest.mark.anyio

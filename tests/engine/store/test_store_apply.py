@@ -9,9 +9,9 @@ from typing import Any
 import anyio
 import pytest
 
-from actors.events import LogLine
-from actors.ports import RunRecord, StaleState
-from engine.store import SqlStore
+from nomaflow.actors.events import LogLine
+from nomaflow.actors.ports import RunRecord, StaleState
+from nomaflow.engine.store import SqlStore
 from tests.engine.store.records import at, run_moved, run_record, step_moved, step_records
 
 pytestmark = pytest.mark.anyio

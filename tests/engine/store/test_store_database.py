@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from engine.store import create_engine, normalise_url
-from engine.store.database import for_reading
+from nomaflow.engine.store import create_engine, normalise_url
+from nomaflow.engine.store.database import for_reading
 
 pytestmark = pytest.mark.anyio
 

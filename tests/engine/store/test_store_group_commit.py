@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from actors.events import LogLine
-from actors.ports import RunRecord, StaleState
-from engine.store import SqlStore, StoreClosed, create_engine
-from engine.store.writes import Write
+from nomaflow.actors.events import LogLine
+from nomaflow.actors.ports import RunRecord, StaleState
+from nomaflow.engine.store import SqlStore, StoreClosed, create_engine
+from nomaflow.engine.store.writes import Write
 from tests.engine.store.records import at, run_moved, run_record, step_moved, step_records
 
 pytestmark = pytest.mark.anyio
@@ -215,7 +215,7 @@ async def test_connections_the_server_dropped_cost_no_write(store: SqlStore, dat
 def losing_the_answer(store: SqlStore, *, after_commit: bool) -> Iterator[None]:
     """The next group's connection fails as its statement is sent: after the server committed it
     (`after_commit`, the answer is lost on the way back) or before it was sent."""
-    from engine.store import together_pg
+    from nomaflow.engine.store import together_pg
 
     execute = together_pg._Statement.execute
     lost = [False]

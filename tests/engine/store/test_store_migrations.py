@@ -11,9 +11,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, String, Table, inspect, text
 from sqlalchemy.engine import Connection
 
-from engine.store import create_engine, current_revision, head_revision, upgrade
-from engine.store.migrate import VERSION_TABLE, include_object
-from engine.store.tables import metadata
+from nomaflow.engine.store import create_engine, current_revision, head_revision, upgrade
+from nomaflow.engine.store.migrate import VERSION_TABLE, include_object
+from nomaflow.engine.store.tables import metadata
 
 pytestmark = pytest.mark.anyio
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from actors.ports import RunRecord
-from engine.store import BadCursor, RunPage, SqlStore
+from nomaflow.actors.ports import RunRecord
+from nomaflow.engine.store import BadCursor, RunPage, SqlStore
 from tests.engine.store.records import at, run_moved, run_record
 
 pytestmark = pytest.mark.anyio

@@ -9,8 +9,8 @@ from contextlib import AsyncExitStack
 import anyio
 import pytest
 
-from actors.ports import RunRecord
-from engine.store import SqlStore, create_engine
+from nomaflow.actors.ports import RunRecord
+from nomaflow.engine.store import SqlStore, create_engine
 from tests.engine.store.records import at, run_moved, run_record, step_records
 
 pytestmark = pytest.mark.anyio

@@ -61,7 +61,7 @@ def explode(message: str) -> None:
 
 
 def refuse(message: str) -> None:
-    from actors.errors import PermanentStepFailure
+    from nomaflow.actors.errors import PermanentStepFailure
 
     raise PermanentStepFailure(message)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio
 
-from actors import StepContext
+from nomaflow.actors import StepContext
 
 _GATES: dict[str, threading.Event] = {}
 

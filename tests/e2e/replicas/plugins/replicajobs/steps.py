@@ -6,7 +6,7 @@ from pathlib import Path
 
 import anyio
 
-from actors import StepContext
+from nomaflow.actors import StepContext
 
 
 def tick(ctx: StepContext) -> dict[str, str]:

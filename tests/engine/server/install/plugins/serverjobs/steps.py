@@ -6,7 +6,7 @@ from pathlib import Path
 
 import anyio
 
-from actors import StepContext
+from nomaflow.actors import StepContext
 
 
 async def wait_for_file(path: str, ctx: StepContext) -> dict[str, str]:

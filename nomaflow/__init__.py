@@ -1,0 +1,72 @@
+"""Nomaflow: an in-process job scheduler for FastAPI services. This is the public API.
+
+    from nomaflow import Engine
+
+    async def nightly() -> None:
+        async with Engine.from_path("app.toml") as engine:
+            run = await engine.trigger("billing-nightly-rebuild")
+            outcome = await run.wait()
+
+The folders `engine/`, `actors/` and `states/` at the top of the repository are this package's
+`nomaflow.engine`, `nomaflow.actors` and `nomaflow.states` (links in a checkout, real folders in the
+wheel). Names are loaded on first use, so `import nomaflow` (and the CLI, which imports it first) does
+not pay for the database drivers and the server stack.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.2.0"
+
+# name -> the module that defines it
+_PUBLIC = {
+    "ConfigError": "nomaflow.engine.config.problems",
+    "Engine": "nomaflow.engine.engine",
+    "ManualClock": "nomaflow.engine.clock",
+    "Nomaflow": "nomaflow.engine.server.host",
+    "NomaflowClient": "nomaflow.engine.client",
+    "RunHandle": "nomaflow.engine.engine",
+    "RunOutcome": "nomaflow.actors.outcome",
+    "StepContext": "nomaflow.actors.ports",
+    "StepOutcome": "nomaflow.actors.outcome",
+    "SystemClock": "nomaflow.engine.clock",
+}
+
+if TYPE_CHECKING:
+    from nomaflow.actors.outcome import RunOutcome, StepOutcome
+    from nomaflow.actors.ports import StepContext
+    from nomaflow.engine.client import NomaflowClient
+    from nomaflow.engine.clock import ManualClock, SystemClock
+    from nomaflow.engine.config.problems import ConfigError
+    from nomaflow.engine.engine import Engine, RunHandle
+    from nomaflow.engine.server.host import Nomaflow
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nomaflow' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PUBLIC])
+
+
+__all__ = [
+    "ConfigError",
+    "Engine",
+    "ManualClock",
+    "Nomaflow",
+    "NomaflowClient",
+    "RunHandle",
+    "RunOutcome",
+    "StepContext",
+    "StepOutcome",
+    "SystemClock",
+    "__version__",
+]
