@@ -1,7 +1,8 @@
 """The one small protocol every step type implements, and what a step type may use from the engine.
 
 A step type declares a msgspec Struct of its options (unknown keys rejected), may check them when the
-configuration loads, may redact its rendered input before it is stored, and runs an attempt:
+configuration loads, may redact its rendered input before it is stored, names the secrets it sends (the
+executor scrubs them from everything the step records), and runs an attempt:
 `async run(ctx, options) -> JSON-able output`. It raises `StepFailure` (retryable) or
 `PermanentStepFailure` to steer the retry policy; any other exception counts as retryable.
 """
@@ -45,6 +46,11 @@ class StepType(Generic[OptionsT]):
     def redact(self, rendered: dict[str, Any]) -> dict[str, Any]:
         """The rendered options as they may be stored and shown (secrets removed)."""
         return rendered
+
+    def secrets(self, options: OptionsT) -> list[str]:
+        """The credentials these (rendered) options send: tokens, passwords, keys. Whatever the step logs,
+        raises or returns is scrubbed of them, in every encoding (engine.steps.redaction)."""
+        return []
 
     async def run(self, ctx: StepContext, options: OptionsT) -> Any:
         raise NotImplementedError  # pragma: no cover - every registered type overrides it

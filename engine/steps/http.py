@@ -4,16 +4,13 @@ Safety comes first: every hop, redirects included, must go to a host in `[http] 
 is streamed and never read past the cap; connection errors, timeouts, 5xx and 429 are retryable (a
 Retry-After is passed to the retry policy) while other unexpected statuses fail at once; a dry run sends
 GET, HEAD and OPTIONS only and records what it would have sent otherwise; credentials are removed from
-everything that is stored or logged.
+everything that is stored or logged (engine.steps.redaction; the executor scrubs what `secrets` names).
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import re
-import urllib.parse
-from collections.abc import Callable, Iterable
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -25,6 +22,13 @@ from nomaflow.actors.errors import PermanentStepFailure, StepFailure
 from nomaflow.actors.ports import StepContext
 from nomaflow.engine.config.model import HttpSettings
 from nomaflow.engine.steps.base import StepEnvironment, StepType
+from nomaflow.engine.steps.redaction import (
+    basic_credentials,
+    is_secret_name,
+    redact_names,
+    redact_url,
+    shown_url,
+)
 from nomaflow.engine.templating import REDACTED, references
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -38,12 +42,6 @@ DEFAULT_RESPONSE_HEADERS = (
     "last-modified",
     "location",
     "retry-after",
-)
-# Names (of headers, query parameters, form and JSON fields) whose values are credentials.
-_SECRET_NAME = re.compile(
-    r"^(authorization|proxy-authorization|cookie|set-cookie|auth)$|token|secret|passw|api[-_]?key|credential"
-    r"|signature|private[-_]?key",
-    re.IGNORECASE,
 )
 _STATUS_RANGE = re.compile(r"^([1-5])xx$|^(\d{3})\s*-\s*(\d{3})$|^(\d{3})$", re.IGNORECASE)
 _BODY_PREVIEW_CHARS = 300
@@ -137,15 +135,6 @@ def _host_and_port(url: httpx.URL) -> tuple[str, int]:
     return host, port
 
 
-def shown_url(url: httpx.URL | str) -> str:
-    """The URL as it may be logged: no user info, no query string (either may carry a credential)."""
-    try:
-        parsed = httpx.URL(url) if isinstance(url, str) else url
-        return str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
-    except (httpx.InvalidURL, TypeError, ValueError):
-        return "<an invalid URL>"
-
-
 # --- status codes ----------------------------------------------------------------------------------
 
 
@@ -202,35 +191,6 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
 # --- keeping credentials out of what is stored ----------------------------------------------------
 
 
-def is_secret_name(name: str) -> bool:
-    return bool(_SECRET_NAME.search(name))
-
-
-def redact_names(value: Any) -> Any:
-    """`value` with the values of secret-looking keys replaced, at any depth."""
-    if isinstance(value, dict):
-        return {k: REDACTED if is_secret_name(str(k)) else redact_names(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact_names(item) for item in value]
-    return value
-
-
-def redact_url(url: str) -> str:
-    """The URL with a password and secret-looking query values replaced (it may still hold templates)."""
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError):
-        return url
-    changes: dict[str, Any] = {}
-    if parsed.password:
-        changes["username"], changes["password"] = parsed.username, REDACTED
-    if parsed.query and any(is_secret_name(key) for key in parsed.params):
-        changes["params"] = [
-            (key, REDACTED if is_secret_name(key) else item) for key, item in parsed.params.multi_items()
-        ]
-    return str(parsed.copy_with(**changes)) if changes else url
-
-
 def redact_options(options: dict[str, Any]) -> dict[str, Any]:
     shown = dict(options)
     auth = shown.get("auth")
@@ -242,45 +202,6 @@ def redact_options(options: dict[str, Any]) -> dict[str, Any]:
     if isinstance(shown.get("url"), str):
         shown["url"] = redact_url(shown["url"])
     return shown
-
-
-class Scrubber:
-    """Replaces known secret values (raw or URL-quoted) by *** in any text the step logs, raises or
-    records, since a secret can sit where no name gives it away: a webhook key in a URL's path."""
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        forms: set[str] = set()
-        for secret in secrets:
-            forms |= {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}
-        # Longest first, so a secret containing another is replaced whole.
-        self._forms = sorted((form for form in forms if len(form) >= 3), key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for form in self._forms:
-            text = text.replace(form, REDACTED)
-        return text
-
-    def value(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self(value)
-        if isinstance(value, dict):
-            return {key: self.value(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [self.value(item) for item in value]
-        return value
-
-
-class _Log:
-    """`ctx.log` with secrets scrubbed out."""
-
-    def __init__(self, ctx: StepContext, scrub: Callable[[str], str]) -> None:
-        self._ctx, self._scrub = ctx, scrub
-
-    def info(self, message: str) -> None:
-        self._ctx.log.info(self._scrub(message))
-
-    def warning(self, message: str) -> None:
-        self._ctx.log.warning(self._scrub(message))
 
 
 # --- the step type ---------------------------------------------------------------------------------
@@ -421,28 +342,28 @@ class HttpStep(StepType[HttpOptions]):
             self._client = httpx.AsyncClient(follow_redirects=False, timeout=self.settings.timeout_seconds)
         return self._client
 
-    def _secrets(self, options: HttpOptions) -> list[str]:
+    def secrets(self, options: HttpOptions) -> list[str]:
         found = [value for name in self._secret_env if (value := os.environ.get(name))]
         if isinstance(options.auth, BearerAuth):
             found.append(options.auth.token)
         elif isinstance(options.auth, BasicAuth):
-            found.append(options.auth.password)
+            found += [options.auth.password, basic_credentials(options.auth.username, options.auth.password)]
         for table in (options.headers, options.params, options.form or {}):
-            found += [str(value) for name, value in table.items() if is_secret_name(name) and value]
+            for name, value in table.items():
+                if is_secret_name(name) and value:
+                    found += _credential_parts(str(value))
+        if options.json is not msgspec.UNSET:
+            found += _secret_fields(options.json)
+        try:
+            url = httpx.URL(options.url)
+        except (httpx.InvalidURL, TypeError, ValueError):
+            return found
+        if url.password:
+            found.append(url.password)
+        found += [str(value) for name, value in url.params.multi_items() if is_secret_name(name) and value]
         return found
 
     async def run(self, ctx: StepContext, options: HttpOptions) -> Any:
-        scrub = Scrubber(self._secrets(options))
-        try:
-            return await self._run(ctx, options, scrub)
-        except PermanentStepFailure as exc:
-            raise PermanentStepFailure(scrub(str(exc))) from None
-        except StepFailure as exc:
-            raise StepFailure(scrub(str(exc)), retry_after=exc.retry_after) from None
-
-    async def _run(self, ctx: StepContext, options: HttpOptions, scrub: Scrubber) -> Any:
-        log = _Log(ctx, scrub)
-
         def bad(field: str, message: str) -> PermanentStepFailure:
             return PermanentStepFailure(f"step '{ctx.step}': {field}: {message}")
 
@@ -465,8 +386,8 @@ class HttpStep(StepType[HttpOptions]):
 
         request = self._build(ctx, method, options)
         if ctx.dry_run and method not in SAFE_METHODS:
-            record = scrub.value(self._describe(request, options))
-            log.info(f"dry run: {method} {shown_url(request.url)} not sent")
+            record = self._describe(request, options)
+            ctx.log.info(f"dry run: {method} {shown_url(request.url)} not sent")
             return {"dry_run": True, "sent": False, "request": record}
 
         client = self._http_client()
@@ -480,12 +401,12 @@ class HttpStep(StepType[HttpOptions]):
                 raise PermanentStepFailure(
                     f"step '{ctx.step}': refused to follow a redirect to {shown_url(request.url)}: {exc}"
                 ) from exc
-            log.info(f"{request.method} {shown_url(request.url)}")
+            ctx.log.info(f"{request.method} {shown_url(request.url)}")
             response = await self._send(ctx, client, request)
             try:
                 following = options.follow_redirects and response.next_request is not None
                 if not following:
-                    return await self._finish(ctx, log, request, response, expected, limit, options)
+                    return await self._finish(ctx, request, response, expected, limit, options)
                 assert response.next_request is not None
                 request = response.next_request
             finally:
@@ -558,7 +479,6 @@ class HttpStep(StepType[HttpOptions]):
     async def _finish(
         self,
         ctx: StepContext,
-        log: _Log,
         request: httpx.Request,
         response: httpx.Response,
         expected: list[tuple[int, int]],
@@ -586,7 +506,7 @@ class HttpStep(StepType[HttpOptions]):
                 wait = retry_after_seconds(response.headers.get("retry-after"), ctx.now())
                 raise StepFailure(summary, retry_after=wait)
             raise PermanentStepFailure(summary)
-        log.info(
+        ctx.log.info(
             f"{status} {response.reason_phrase}, {len(body)} bytes"
             + (f" (capped at {limit})" if truncated else "")
         )
@@ -600,7 +520,7 @@ class HttpStep(StepType[HttpOptions]):
             try:
                 output["json"] = msgspec.json.decode(body)
             except msgspec.DecodeError:
-                log.warning("the response says it is JSON but does not parse; kept as text")
+                ctx.log.warning("the response says it is JSON but does not parse; kept as text")
                 output["text"] = text
         else:
             output["text"] = text
@@ -636,8 +556,28 @@ async def _read_capped(response: httpx.Response, limit: int) -> tuple[bytes, boo
 def _authorization(auth: BearerAuth | BasicAuth) -> str:
     if isinstance(auth, BearerAuth):
         return f"Bearer {auth.token}"
-    pair = f"{auth.username}:{auth.password}".encode()
-    return f"Basic {base64.b64encode(pair).decode('ascii')}"
+    return f"Basic {basic_credentials(auth.username, auth.password)}"
+
+
+def _credential_parts(value: str) -> list[str]:
+    """A credential header's value, and its token alone ("Bearer abc" is also "abc")."""
+    scheme, _, rest = value.partition(" ")
+    return [value, rest.strip()] if rest.strip() and scheme.isalpha() else [value]
+
+
+def _secret_fields(value: Any) -> list[str]:
+    """Values of secret-looking keys in a JSON body, at any depth."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if is_secret_name(str(key)) and isinstance(item, str | int) and not isinstance(item, bool):
+                found.append(str(item))
+            else:
+                found += _secret_fields(item)
+    elif isinstance(value, list):
+        for item in value:
+            found += _secret_fields(item)
+    return found
 
 
 def _query_value(value: Any) -> Any:

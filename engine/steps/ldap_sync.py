@@ -39,7 +39,6 @@ from nomaflow.actors.errors import PermanentStepFailure, StepFailure
 from nomaflow.actors.ports import StepContext
 from nomaflow.engine.connectors import Connector, ConnectorError, connectors_for
 from nomaflow.engine.steps.base import StepType
-from nomaflow.engine.steps.http import Scrubber
 from nomaflow.engine.steps.ldap_table import (
     Convert,
     TableProblem,
@@ -256,17 +255,16 @@ class LdapSyncStep(StepType[LdapSyncOptions]):
         if registry is not None:
             await registry.aclose()
 
-    async def run(self, ctx: StepContext, options: LdapSyncOptions) -> Any:
-        # No message quotes the password; this is the belt to those braces (a server may echo it).
-        scrub = Scrubber([options.bind_password] if options.bind_password else [])
-        try:
-            return await self._run(ctx, options)
-        except PermanentStepFailure as exc:
-            raise PermanentStepFailure(scrub(str(exc))) from None
-        except StepFailure as exc:
-            raise StepFailure(scrub(str(exc)), retry_after=exc.retry_after) from None
+    def secrets(self, options: LdapSyncOptions) -> list[str]:
+        # No message quotes the password; scrubbing it is the belt to those braces (a server may echo
+        # it). The connector's password, should a driver's error show it, goes too.
+        found = [options.bind_password] if options.bind_password else []
+        registry = connectors_for(self.env)
+        if registry.problem(options.connector) is None:
+            found += registry.get(options.connector).secrets
+        return found
 
-    async def _run(self, ctx: StepContext, options: LdapSyncOptions) -> dict[str, int]:
+    async def run(self, ctx: StepContext, options: LdapSyncOptions) -> dict[str, int]:
         def bad(field: str, message: str) -> PermanentStepFailure:
             return PermanentStepFailure(f"step '{ctx.step}': {field}: {message}")
 

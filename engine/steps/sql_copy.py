@@ -47,7 +47,13 @@ from nomaflow.engine.steps.sql_dialects import (
     side_name,
 )
 from nomaflow.engine.steps.sql_errors import failure, rejected_value
-from nomaflow.engine.steps.sql_query import check_query, is_templated, resolve_connector, resolve_query
+from nomaflow.engine.steps.sql_query import (
+    check_query,
+    connector_secrets,
+    is_templated,
+    resolve_connector,
+    resolve_query,
+)
 from nomaflow.engine.steps.sql_types import (
     INTEGERS,
     TEXTS,
@@ -839,6 +845,9 @@ class SqlCopy(StepType[SqlCopyOptions]):
             elif options.mode == "replace":
                 await target.execute(f"DELETE FROM {target.qualified(table)}")
             await copy.insert_batches(plan, table)
+
+    def secrets(self, options: SqlCopyOptions) -> list[str]:
+        return connector_secrets(self.connectors, [options.source, options.target])
 
     async def aclose(self) -> None:
         await self.connectors.aclose()

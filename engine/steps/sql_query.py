@@ -111,6 +111,12 @@ def resolve_connector(step: str, connectors: Connectors, name: str) -> Connector
         raise PermanentStepFailure(f"step '{step}': connector: {exc}") from exc
 
 
+def connector_secrets(connectors: Connectors, names: Sequence[str]) -> list[str]:
+    """The passwords (and ${env.*} values) in these connectors' URLs: a driver's error may quote them."""
+    usable = [name for name in names if connectors.problem(name) is None]
+    return [secret for name in usable for secret in connectors.get(name).secrets]
+
+
 def jsonable(value: Any, kind: Kind) -> Any:
     """A value as step outputs hold it: JSON types only (numbers stay exact as text)."""
     if kind is Kind.JSON and isinstance(value, str):
@@ -212,6 +218,9 @@ class SqlQuery(StepType[SqlQueryOptions]):
             output["columns"] = names
             output["first_rows"] = as_records(columns, rows)
         return output
+
+    def secrets(self, options: SqlQueryOptions) -> list[str]:
+        return connector_secrets(self.connectors, [options.connector])
 
     async def aclose(self) -> None:
         await self.connectors.aclose()

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
 from nomaflow.engine.steps.base import StepEnvironment
@@ -17,7 +16,6 @@ from nomaflow.engine.steps.http import (
     parse_host_rule,
     redact_options,
     retry_after_seconds,
-    shown_url,
 )
 
 
@@ -103,11 +101,6 @@ def test_redaction_removes_credentials_and_keeps_the_rest() -> None:
         "type": "bearer",
         "token": "***",
     }
-
-
-def test_shown_url_drops_user_info_and_query() -> None:
-    assert shown_url("https://u:p@h.example/a/b?token=x#f") == "https://h.example/a/b"
-    assert shown_url(httpx.URL("http://h:8080/")) == "http://h:8080/"
 
 
 def test_bad_http_settings_are_reported_on_every_http_step(tmp_path: Path) -> None:
