@@ -175,7 +175,15 @@ def decode_job(
                 "the alert runs the job's [[jobs.on_failure]] steps, and it has none",
             )
     steps = _decode_steps(
-        settings.steps, path, report, step_types, settings.retry, settings.params, environ, checks
+        settings.steps,
+        path,
+        report,
+        step_types,
+        settings.retry,
+        settings.params,
+        environ,
+        checks,
+        job=settings.name,
     )
     hooks: list[JobDefinition] = []
     for kind, raw_steps in (("on-failure", settings.on_failure), ("on-success", settings.on_success)):
@@ -191,6 +199,7 @@ def decode_job(
             environ,
             checks,
             steps_key="",
+            job=settings.name,
         )
         if hook_steps is not None:
             hooks.append(
@@ -253,6 +262,7 @@ def _decode_steps(
     checks: StepChecks,
     *,
     steps_key: str = "steps",
+    job: str = "",
 ) -> list[StepDefinition] | None:
     steps: list[StepDefinition] = []
     ok = True
@@ -262,7 +272,9 @@ def _decode_steps(
         path = (
             f"{job_path}.{where}" if job_path and steps_key else f"{job_path}{where}" if job_path else where
         )
-        step = _decode_step(raw, path, position, report, step_types, job_retry, params, seen, environ, checks)
+        step = _decode_step(
+            raw, path, position, report, step_types, job_retry, params, seen, environ, checks, job
+        )
         if step is None:
             ok = False
             name = raw.get("name") if isinstance(raw, dict) else None
@@ -285,6 +297,7 @@ def _decode_step(
     earlier: list[str],
     environ: Mapping[str, str] | None,
     checks: StepChecks,
+    job: str = "",
 ) -> StepDefinition | None:
     if not isinstance(raw, dict):
         report(path, f"expected a table, got {type(raw).__name__}")
@@ -330,8 +343,11 @@ def _decode_step(
                 report(join(path, where), problem)
                 ok = False
         if options is not None:
+            # The type's own checks see the options only: the step and its job are named here.
+            step_name = raw.get("name")
+            named = f"step '{step_name}' of job '{job}': " if job and isinstance(step_name, str) else ""
             for where, message in checks.problems(step_type, options_raw, options):
-                report(join(path, where), message)
+                report(join(path, where), named + message)
                 ok = False
     if not ok or common is None:
         return None

@@ -50,6 +50,7 @@ from nomaflow.engine.steps.ldap_table import (
     value_converter,
 )
 from nomaflow.engine.steps.sql_types import Kind, ValueMismatch, describe_value
+from nomaflow.engine.steps.targets import configured_value_problems, named_connector_problems
 from nomaflow.engine.templating import REDACTED
 
 DN = "dn"  # the pseudo-attribute naming the entry's distinguished name
@@ -198,7 +199,10 @@ class LdapSyncStep(StepType[LdapSyncOptions]):
                     problems.append(
                         ("start_tls", "ldaps:// is already encrypted: use start_tls with ldap:// only")
                     )
-        for field in ("connector", "table", "key", "flag_column"):
+        problems += named_connector_problems([("connector", options.connector)])
+        configured = ("server", "bind_dn", "bind_password", "tls_ca_file")
+        problems += configured_value_problems((field, getattr(options, field)) for field in configured)
+        for field in ("table", "key", "flag_column"):
             if "${" in getattr(options, field):
                 problems.append((field, "may not be templated: it is part of the job's definition"))
         problems += self._mapping_problems(options)

@@ -70,6 +70,7 @@ from nomaflow.engine.steps.sql_types import (
     to_kind,
     writer_adapter,
 )
+from nomaflow.engine.steps.targets import named_connector_problems
 
 # In pass-through mode rows are never decoded, so progress is counted in bytes.
 PASSTHROUGH_PROGRESS_BYTES = 64 * 1024 * 1024
@@ -544,7 +545,7 @@ class SqlCopy(StepType[SqlCopyOptions]):
     # --- load time ---
 
     def check(self, options: SqlCopyOptions) -> list[tuple[str, str]]:
-        problems: list[tuple[str, str]] = []
+        problems = named_connector_problems([("source", options.source), ("target", options.target)])
         if (options.query is None) == (options.source_table is None):
             problems.append(
                 ("query", "give either query (a named query) or source_table (a whole table), not both")

@@ -30,6 +30,7 @@ from nomaflow.engine.steps.base import StepEnvironment, StepType
 from nomaflow.engine.steps.sql_dialects import Database, ResultColumn
 from nomaflow.engine.steps.sql_errors import failure
 from nomaflow.engine.steps.sql_types import Kind
+from nomaflow.engine.steps.targets import named_connector_problems
 
 # DDL cannot be rolled back on MariaDB/MySQL: a dry run refuses it instead of running it for real.
 _MYSQL_DDL = re.compile(r"^\s*(create|alter|drop|truncate|rename|grant|revoke)\b", re.IGNORECASE)
@@ -141,7 +142,8 @@ class SqlQuery(StepType[SqlQueryOptions]):
         self.queries = queries_for(env)
 
     def check(self, options: SqlQueryOptions) -> list[tuple[str, str]]:
-        problems = check_query(
+        problems = named_connector_problems([("connector", options.connector)])
+        problems += check_query(
             self.connectors, self.queries, options.connector, options.query, options.params
         )
         if options.max_rows < 0:
