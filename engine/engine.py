@@ -43,6 +43,7 @@ from nomaflow.engine.logs import LogWriter
 from nomaflow.engine.params import resolve_params
 from nomaflow.engine.recovery import Recovery
 from nomaflow.engine.scheduler import CronScheduler, first_fires
+from nomaflow.engine.steps.base import StepType
 from nomaflow.engine.store import SqlStore, create_engine, upgrade
 from nomaflow.engine.store.job_state import JobState, load_job_states, save_job_state
 from nomaflow.engine.store.recovery import last_fires
@@ -151,8 +152,19 @@ class Engine:
         self._lead_scope: anyio.CancelScope | None = None
         self._hooks = Hooks(self)
         self.bus.add_listener(self._hooks, only=(RunFinished,))
+        # A step type may keep something per run until it ends (the http step's cookie jar).
+        self._keeping_per_run = [
+            step_type
+            for step_type in install.step_types.values()
+            if type(step_type).run_ended is not StepType.run_ended
+        ]
+        self.bus.add_listener(self._run_ended, only=(RunFinished,))
         for job in list(self._jobs.values()):
             self._jobs.update({hook.name: hook for hook in job.hooks})
+
+    def _run_ended(self, event: AnyEvent) -> None:
+        for step_type in self._keeping_per_run:
+            step_type.run_ended(event.run_id)
 
     @classmethod
     def from_path(cls, app_toml: str | Path, **options: Any) -> Engine:

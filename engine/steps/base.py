@@ -52,6 +52,9 @@ class StepType(Generic[OptionsT]):
         raises or returns is scrubbed of them, in every encoding (engine.steps.redaction)."""
         return []
 
+    def run_ended(self, run_id: str) -> None:
+        """Drop what the type kept for one run (an http step's cookies); called once the run has ended."""
+
     async def run(self, ctx: StepContext, options: OptionsT) -> Any:
         raise NotImplementedError  # pragma: no cover - every registered type overrides it
 

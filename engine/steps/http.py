@@ -5,10 +5,15 @@ is streamed and never read past the cap; connection errors, timeouts, 5xx and 42
 Retry-After is passed to the retry policy) while other unexpected statuses fail at once; a dry run sends
 GET, HEAD and OPTIONS only and records what it would have sent otherwise; credentials are removed from
 everything that is stored or logged (engine.steps.redaction; the executor scrubs what `secrets` names).
+
+Cookies live with a run: a `Set-Cookie` answered to one of its steps is sent by its later steps (a login
+step, then a call), never by another run's. One client (one connection pool) serves every run; its own
+jar refuses every cookie, and each run's jar is applied hop by hop.
 """
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
 import re
 from datetime import datetime
@@ -23,10 +28,13 @@ from nomaflow.actors.ports import StepContext
 from nomaflow.engine.config.model import HttpSettings
 from nomaflow.engine.steps.base import StepEnvironment, StepType
 from nomaflow.engine.steps.redaction import (
+    NO_SECRETS,
+    Scrubber,
     basic_credentials,
     is_secret_name,
     redact_names,
     redact_url,
+    scrub_error,
     shown_url,
 )
 from nomaflow.engine.templating import REDACTED, references
@@ -45,6 +53,9 @@ DEFAULT_RESPONSE_HEADERS = (
 )
 _STATUS_RANGE = re.compile(r"^([1-5])xx$|^(\d{3})\s*-\s*(\d{3})$|^(\d{3})$", re.IGNORECASE)
 _BODY_PREVIEW_CHARS = 300
+# Runs whose cookies are kept at once. A run's jar goes when the run ends; this bounds what is kept should
+# an end never be announced (the oldest jar goes first).
+_MAX_COOKIE_JARS = 10_000
 
 
 class BearerAuth(msgspec.Struct, tag="bearer", tag_field="type", forbid_unknown_fields=True, kw_only=True):
@@ -250,6 +261,7 @@ class HttpStep(StepType[HttpOptions]):
             except ValueError as exc:
                 self.settings_problem = f"[http] allowed_hosts[{index}] in app.toml: {exc}"
         self._client: httpx.AsyncClient | None = None
+        self._jars: dict[str, httpx.Cookies] = {}  # by run id: a run's cookies, dropped when it ends
         # Environment variables any http step of the install reads: their values are secrets to scrub.
         self._secret_env: set[str] = set()
 
@@ -339,7 +351,13 @@ class HttpStep(StepType[HttpOptions]):
     def _http_client(self) -> httpx.AsyncClient:
         if self._client is None:
             # Redirects are followed here, hop by hop, so every hop's host is checked before it is sent.
-            self._client = httpx.AsyncClient(follow_redirects=False, timeout=self.settings.timeout_seconds)
+            # The client's own jar refuses every cookie: it is shared by every run (one pool), and the
+            # cookies of a run are in that run's jar.
+            self._client = httpx.AsyncClient(
+                follow_redirects=False,
+                timeout=self.settings.timeout_seconds,
+                cookies=http.cookiejar.CookieJar(policy=_NoCookies()),
+            )
         return self._client
 
     def secrets(self, options: HttpOptions) -> list[str]:
@@ -363,7 +381,33 @@ class HttpStep(StepType[HttpOptions]):
         found += [str(value) for name, value in url.params.multi_items() if is_secret_name(name) and value]
         return found
 
+    def run_ended(self, run_id: str) -> None:
+        self._jars.pop(run_id, None)
+
+    def _jar(self, run_id: str) -> httpx.Cookies:
+        jar = self._jars.get(run_id)
+        if jar is None:
+            if len(self._jars) >= _MAX_COOKIE_JARS:
+                del self._jars[next(iter(self._jars))]
+            jar = self._jars[run_id] = httpx.Cookies()
+        return jar
+
     async def run(self, ctx: StepContext, options: HttpOptions) -> Any:
+        try:
+            output = await self._run(ctx, options)
+        except StepFailure as exc:
+            scrubbed = scrub_error(exc, self._cookie_values(ctx.run_id))
+            if scrubbed is exc:
+                raise
+            raise scrubbed from None
+        return self._cookie_values(ctx.run_id).value(output)
+
+    def _cookie_values(self, run_id: str) -> Scrubber:
+        """The run's cookies are credentials too (a session): a server may echo them back."""
+        jar = self._jars.get(run_id)
+        return Scrubber(cookie.value for cookie in jar.jar if cookie.value) if jar else NO_SECRETS
+
+    async def _run(self, ctx: StepContext, options: HttpOptions) -> Any:
         def bad(field: str, message: str) -> PermanentStepFailure:
             return PermanentStepFailure(f"step '{ctx.step}': {field}: {message}")
 
@@ -391,6 +435,8 @@ class HttpStep(StepType[HttpOptions]):
             return {"dry_run": True, "sent": False, "request": record}
 
         client = self._http_client()
+        # A Cookie header the step sets itself is sent as it is; otherwise the run's jar decides, hop by hop.
+        own_cookie = any(name.lower() == "cookie" for name in options.headers)
         hops = 0
         while True:
             try:
@@ -401,9 +447,16 @@ class HttpStep(StepType[HttpOptions]):
                 raise PermanentStepFailure(
                     f"step '{ctx.step}': refused to follow a redirect to {shown_url(request.url)}: {exc}"
                 ) from exc
+            if not own_cookie:
+                request.headers.pop("cookie", None)  # a redirect copies the previous hop's headers
+                jar = self._jars.get(ctx.run_id)
+                if jar is not None:
+                    jar.set_cookie_header(request)
             ctx.log.info(f"{request.method} {shown_url(request.url)}")
             response = await self._send(ctx, client, request)
             try:
+                if "set-cookie" in response.headers:
+                    self._jar(ctx.run_id).extract_cookies(response)
                 following = options.follow_redirects and response.next_request is not None
                 if not following:
                     return await self._finish(ctx, request, response, expected, limit, options)
@@ -426,7 +479,11 @@ class HttpStep(StepType[HttpOptions]):
         if "accept-encoding" not in names:
             # A compressed body could expand far past the cap in a single chunk; ask for it plain.
             headers["Accept-Encoding"] = "identity"
-        params = {key: _query_value(value) for key, value in options.params.items()}
+        params = [
+            (key, item)
+            for key, value in options.params.items()
+            for item in (value if isinstance(value, list) else [value])
+        ]
         content: dict[str, Any] = {}
         if options.json is not msgspec.UNSET:
             content["json"] = options.json
@@ -435,9 +492,8 @@ class HttpStep(StepType[HttpOptions]):
         elif options.form is not None:
             content["data"] = {key: _query_value(value) for key, value in options.form.items()}
         try:
-            return self._http_client().build_request(
-                method, options.url, params=params, headers=headers, **content
-            )
+            url = with_params(httpx.URL(options.url), [(key, _query_value(item)) for key, item in params])
+            return self._http_client().build_request(method, url, headers=headers, **content)
         except (httpx.InvalidURL, TypeError, ValueError, UnicodeEncodeError) as exc:
             raise PermanentStepFailure(f"step '{ctx.step}': the request cannot be built: {exc}") from exc
 
@@ -559,6 +615,15 @@ def _authorization(auth: BearerAuth | BasicAuth) -> str:
     return f"Basic {basic_credentials(auth.username, auth.password)}"
 
 
+def with_params(url: httpx.URL, params: list[tuple[str, str]]) -> httpx.URL:
+    """`url` with `params` appended to its own query string, which is kept exactly as written (httpx
+    would replace it: it drops a URL's query whenever `params=` is given, even empty)."""
+    if not params:
+        return url
+    added = str(httpx.QueryParams(tuple(params))).encode("ascii")
+    return url.copy_with(query=url.query + b"&" + added if url.query else added)
+
+
 def _credential_parts(value: str) -> list[str]:
     """A credential header's value, and its token alone ("Bearer abc" is also "abc")."""
     scheme, _, rest = value.partition(" ")
@@ -578,6 +643,16 @@ def _secret_fields(value: Any) -> list[str]:
         for item in value:
             found += _secret_fields(item)
     return found
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """The shared client's jar policy: keep nothing, send nothing."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
 
 
 def _query_value(value: Any) -> Any:

@@ -107,6 +107,11 @@ class Server:
             await send({"type": "http.response.start", "status": 204, "headers": []})
             await send({"type": "http.response.body", "body": b""})
             self.expect(parts[1]).set()
+        elif route == "login":  # /login/<session>: a session cookie, as a login form answers
+            cookie = f"session={parts[1]}; Path=/; HttpOnly".encode()
+            await _respond(send, 200, {"logged_in": True}, [(b"set-cookie", cookie)])
+        elif route == "query":  # the query string as it arrived, byte for byte
+            await _respond(send, 200, {"path": path, "query": scope["query_string"].decode()})
         elif route == "hang":  # never answers; returns once the client gives up
             while (await receive())["type"] != "http.disconnect":
                 pass
@@ -600,6 +605,53 @@ async def test_the_bearer_token_is_in_no_stored_row(
     assert token not in dump
     assert password not in dump
     assert base64.b64encode(f"svc:{password}".encode()).decode() not in dump
+
+
+async def test_cookies_are_shared_by_the_steps_of_a_run_and_never_cross_runs(
+    tmp_path: Path, database_url: str, server: Server
+) -> None:
+    m, session = marker(), f"s-{marker()}"
+    login_then_call = [
+        http_step(server, f"/login/{session}", name="login"),
+        http_step(server, "/json", name="call", params={"m": m, "who": "a"}),
+    ]
+    other_job = [http_step(server, "/json", name="call", params={"m": m, "who": "b"})]
+    async with started(tmp_path, database_url, server) as engine:
+        first = await run_job(engine, login_then_call, retry=NO_RETRY)
+        other = await run_job(engine, other_job, retry=NO_RETRY)
+        again = await run_job(engine, other_job, retry=NO_RETRY)
+        jars = engine.install.step_types["http"]._jars  # type: ignore[attr-defined]
+    assert first.succeeded and other.succeeded and again.succeeded
+    calls = server.hits_for(m)
+    assert [hit.query["who"] for hit in calls] == [["a"], ["b"], ["b"]]
+    # The login step's cookie went with the same run's next step...
+    assert calls[0].headers.get("cookie") == f"session={session}"
+    # ...and with no other run's, though they called the same host right after.
+    assert "cookie" not in calls[1].headers and "cookie" not in calls[2].headers
+    assert jars == {}  # each run's jar went with its end
+    # The session is a credential: it is in no output (Set-Cookie is never kept).
+    assert session not in repr(first.step("login").output)
+
+
+async def test_the_url_keeps_its_own_query_string_and_params_are_appended(
+    tmp_path: Path, database_url: str, server: Server
+) -> None:
+    m = marker()
+    steps = [
+        http_step(server, f"/query?limit=10&mark=kept&m={m}", name="alone"),
+        http_step(server, f"/query?limit=10&mark=kept&m={m}", name="both", params={"page": 2, "limit": 20}),
+        http_step(server, f"/query?a=1%2C2&flag&m={m}", name="as-written", params={"tag": ["x", "y z"]}),
+    ]
+    async with started(tmp_path, database_url, server) as engine:
+        outcome = await run_job(engine, steps, retry=NO_RETRY)
+    assert outcome.succeeded, outcome
+    queries = [outcome.step(name).output["json"]["query"] for name in ("alone", "both", "as-written")]
+    assert queries == [
+        f"limit=10&mark=kept&m={m}",
+        f"limit=10&mark=kept&m={m}&page=2&limit=20",  # appended after the URL's own; both limits sent
+        f"a=1%2C2&flag&m={m}&tag=x&tag=y+z",  # the URL's part byte for byte
+    ]
+    assert [hit.path for hit in server.hits_for(m)] == ["/query"] * 3
 
 
 # --- load-time problems name the step and the field -------------------------------------------------
