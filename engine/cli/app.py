@@ -8,6 +8,7 @@ commands go through that server's API instead (engine/cli/remote.py); docs/cli.m
 
 from __future__ import annotations
 
+import enum
 import getpass
 import signal
 from collections.abc import AsyncIterator
@@ -66,6 +67,13 @@ ConfigOption = Annotated[
         "--config", "-c", help="The install's app.toml (default: $NOMAFLOW_CONFIG, else ./app.toml)."
     ),
 ]
+
+
+class LogLevel(enum.StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
 
 
 ServerOption = Annotated[
@@ -488,6 +496,15 @@ def serve(
     port: Annotated[
         int | None, typer.Option("--port", envvar="NOMAFLOW_PORT", help="Default: [server] port, else 8000.")
     ] = None,
+    log_level: Annotated[
+        LogLevel,
+        typer.Option(
+            "--log-level",
+            envvar="NOMAFLOW_LOG_LEVEL",
+            case_sensitive=False,
+            help="The process log's level; below debug, client libraries (httpx...) log warnings only.",
+        ),
+    ] = LogLevel.info,
 ) -> None:
     """Serve the API (and the scheduler, unless [jobs] scheduler_enabled = false) with uvicorn."""
     import gc
@@ -495,14 +512,16 @@ def serve(
 
     import uvicorn
 
-    from nomaflow.engine.server import create_app
+    from nomaflow.engine.log_redaction import SecretFilter, configure_process_logging, known_secrets
+    from nomaflow.engine.server import Nomaflow, create_app
     from nomaflow.engine.server.auth import AuthConfigError
 
     install = _settings(ctx).install()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    # Scrubbed from the first line on: no record reaches the handler without passing the filter.
+    configure_process_logging(log_level.value.upper(), SecretFilter(known_secrets(install)))
     server = install.settings.server
     try:
-        application = create_app(install)
+        application = create_app(Nomaflow(install))
     except AuthConfigError as exc:
         fail(str(exc), EXIT_USAGE)
     if install.settings.auth.secret is None:
@@ -518,7 +537,8 @@ def serve(
         application,
         host=host or server.host,
         port=port or server.port,
-        log_level="info",
+        log_config=None,  # uvicorn's loggers go to the handler above, through its filter
+        log_level=log_level.value,
         lifespan="on",
         timeout_graceful_shutdown=int(install.settings.jobs.shutdown_grace_seconds) + 5,
     )

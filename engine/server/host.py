@@ -5,6 +5,8 @@
     nomaflow.mount(app)  # REST under /admin, /health, /metrics, Socket.IO at /socket.io
 
 One object per app, holding everything the routes need; the routes find it on `app.state.nomaflow_host`.
+While it runs, the log handlers the process has are given Nomaflow's secret filter (engine.log_redaction),
+unless `redact_logs=False`.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from fastapi import FastAPI, HTTPException, Request
 
 from nomaflow.engine.config import Install, load_install
 from nomaflow.engine.engine import Engine
+from nomaflow.engine.log_redaction import SecretFilter, attach, known_secrets
 from nomaflow.engine.server.auth import Tokens
 from nomaflow.engine.server.idempotency import IdempotencyKeys
 from nomaflow.engine.server.limits import BodyLimit
 from nomaflow.engine.server.metrics import Metrics
 from nomaflow.engine.server.realtime import Realtime
+from nomaflow.engine.steps.redaction import Scrubber
 
 
 class Nomaflow:
@@ -33,12 +37,18 @@ class Nomaflow:
         *,
         prefix: str = "",
         environ: Mapping[str, str] | None = None,
+        redact_logs: bool = True,
         **engine_options: Any,
     ) -> None:
         self.install = install if isinstance(install, Install) else load_install(install)
         settings = self.install.settings
         self.prefix = prefix.rstrip("/")
         self.tokens = Tokens(settings.auth, environ)  # a bad [auth] fails here, before serving
+        known = known_secrets(self.install)
+        if self.tokens.secret:
+            known = known | Scrubber([self.tokens.secret])
+        self.log_filter = SecretFilter(known)
+        self._redact_logs = redact_logs
         self.metrics = Metrics()
         self.realtime = Realtime(
             self.tokens,
@@ -85,6 +95,16 @@ class Nomaflow:
     @asynccontextmanager
     async def running(self, app: FastAPI | None = None) -> AsyncIterator[Engine]:
         """Start the engine and the live event bridge; stop both (gracefully) on exit."""
+        detach = attach(self.log_filter) if self._redact_logs else None
+        try:
+            async with self._running(app) as engine:
+                yield engine
+        finally:
+            if detach is not None:
+                detach()
+
+    @asynccontextmanager
+    async def _running(self, app: FastAPI | None) -> AsyncIterator[Engine]:
         async with anyio.create_task_group() as group:
             async with Engine(self.install, **self._engine_options) as engine:
                 self.metrics.attach(engine)
