@@ -17,6 +17,8 @@ REST catch-up that makes what it yields gap-free (docs/socketio.md).
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import math
 from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import datetime
@@ -43,6 +45,11 @@ class NomaflowError(Exception):
         self.detail = detail
 
 
+class FollowError(Exception):
+    """Following a run live failed before the server could say yes or no: no Socket.IO client here, no
+    connection, or no answer in time. The message says which."""
+
+
 def _describe(detail: Any) -> str:
     if isinstance(detail, list):
         parts = []
@@ -58,9 +65,19 @@ def _describe(detail: Any) -> str:
 
 def _raise_for(response: httpx.Response) -> Any:
     if response.is_success:
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            # Typically the web UI's page: the URL is not the server's base URL (or misses its prefix).
+            kind = response.headers.get("content-type", "no content type").split(";")[0]
+            raise NomaflowError(
+                response.status_code,
+                f"{response.request.url} is not Nomaflow's API (it answered {kind}, not JSON): "
+                "give the server's base URL, with the prefix it is mounted under if any",
+            ) from None
     try:
-        detail = response.json().get("detail", response.text)
+        body = response.json()
+        detail = body.get("detail", response.text) if isinstance(body, dict) else response.text
     except ValueError:
         detail = response.text or response.reason_phrase
     raise NomaflowError(response.status_code, detail)
@@ -237,10 +254,24 @@ class RunFollower:
         return self._follow()
 
     async def _follow(self) -> AsyncIterator[CaughtUpLine | AnyEvent]:
-        import socketio  # the asyncio client pulls in aiohttp: only for those who follow live
+        if importlib.util.find_spec("aiohttp") is None:
+            # Without it the Socket.IO client logs one line and fails with "Connection refused by the
+            # server", which reads like an answer from the server.
+            raise FollowError(
+                "following a run live needs aiohttp (the Socket.IO client's HTTP library), which is not "
+                "installed in this Python: pip install aiohttp, or reinstall nomaflow, which depends on it"
+            )
+        # Imported here: only those who follow live pay for them.
+        import aiohttp
+        import socketio
 
         send, receive = anyio.create_memory_object_stream[tuple[str, Any]](max_buffer_size=math.inf)
-        sio = socketio.AsyncClient(reconnection=True, logger=False, engineio_logger=False)
+        # Our own HTTP session, closed below however the connection ends: the Socket.IO client leaves
+        # the one it makes open when connecting fails.
+        session = aiohttp.ClientSession()
+        sio = socketio.AsyncClient(
+            reconnection=True, logger=False, engineio_logger=False, http_session=session
+        )
         room = {"room": f"run:{self.run_id}"}
 
         async def on_any(event: str, data: Any = None) -> None:
@@ -252,12 +283,19 @@ class RunFollower:
             if joined:  # a reconnection: join the room again (a fresh snapshot comes)
                 await sio.emit("join", room)
 
+        refusals: list[Any] = []
+
+        async def on_connect_error(data: Any = None) -> None:
+            refusals.append(data)
+
         sio.on("*", on_any)
         sio.on("connect", on_connect)
+        sio.on("connect_error", on_connect_error)
         parts = urlsplit(self.server)
         origin = f"{parts.scheme}://{parts.netloc}"
         path = f"{parts.path.rstrip('/')}/socket.io".lstrip("/")
         async with (
+            session,
             httpx.AsyncClient(
                 base_url=self.server, headers=_headers(self.token, self.client), timeout=30.0
             ) as http,
@@ -268,10 +306,15 @@ class RunFollower:
                     origin, auth={"token": self.token}, socketio_path=path, wait_timeout=15, retry=False
                 )
             except socketio.exceptions.ConnectionError as exc:
-                raise NomaflowError(401, f"Socket.IO connection refused: {exc}") from None
+                raise _connect_failure(self.server, exc, refusals) from None
             try:
                 # Joined before the history is read, so nothing committed after that read is missed.
-                ack = await sio.call("join", room, timeout=30)
+                try:
+                    ack = await sio.call("join", room, timeout=30)
+                except socketio.exceptions.SocketIOError as exc:
+                    raise FollowError(
+                        f"{self.server} did not let us join run {self.run_id}'s room: {exc}"
+                    ) from None
                 if not isinstance(ack, dict) or not ack.get("ok"):
                     error = ack.get("error") if isinstance(ack, dict) else ack
                     raise NomaflowError(404, f"cannot follow run {self.run_id}: {error}")
@@ -331,3 +374,32 @@ class RunFollower:
                 yield line
             if not lines:
                 return
+
+
+def _connect_failure(server: str, error: Exception, refusals: list[Any]) -> Exception:
+    """Why the Socket.IO connection failed: the server refused our token (a 401, as over REST), or we
+    never got as far as asking."""
+    for refusal in refusals:
+        reason = _token_refused(refusal)
+        if reason is not None:
+            return NomaflowError(401, f"Socket.IO connection refused: {reason}")
+    said = "; ".join(str(refusal) for refusal in refusals if refusal)
+    return FollowError(f"cannot open a Socket.IO connection to {server}: {said or error}")
+
+
+def _token_refused(refusal: Any) -> str | None:
+    """The reason, when `refusal` is the server's {"message": "unauthorized", "detail": why}. python-socketio
+    5 delivers a refusal's single argument as the text of the message, so the dict may come as its repr."""
+    if not isinstance(refusal, dict):
+        return None
+    message = refusal.get("message")
+    if message == "unauthorized":
+        return str(refusal.get("detail") or "unauthorized")
+    if isinstance(message, str) and message.startswith("{"):
+        try:
+            inner = ast.literal_eval(message)  # literals only: nothing the server sends is run
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return None
+        if isinstance(inner, dict) and inner.get("message") == "unauthorized":
+            return str(inner.get("detail") or "unauthorized")
+    return None

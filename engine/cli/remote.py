@@ -25,7 +25,7 @@ from rich.text import Text
 from nomaflow.actors.events import AnyEvent, LogLine, RunFinished, RunSkipped
 from nomaflow.engine.cli.context import EXIT_ABORTED, EXIT_FAILED, EXIT_SKIPPED, EXIT_USAGE, err, fail, out
 from nomaflow.engine.cli.show import LEVEL_STYLE, duration, event_line, status, when
-from nomaflow.engine.client import CaughtUpLine, NomaflowClient, NomaflowError, RunFollower
+from nomaflow.engine.client import CaughtUpLine, FollowError, NomaflowClient, NomaflowError, RunFollower
 from nomaflow.engine.params import ParamError, parse_param_text, split_assignment
 
 EXIT_CODES = {"succeeded": 0, "skipped": EXIT_SKIPPED, "aborted": EXIT_ABORTED}
@@ -192,21 +192,30 @@ def follow(remote: Remote, run_id: str, *, transitions: bool, abort_on_interrupt
     follower = RunFollower(remote.server, token, run_id, client="cli")
 
     async def main() -> str | None:
+        problem: Exception | None = None
         async with anyio.create_task_group() as group:
             if abort_on_interrupt:
-                group.start_soon(_abort_on_interrupt, remote, run_id)
-            async for item in follower:
-                if isinstance(item, CaughtUpLine):
-                    _print_line(item, transitions)
-                else:
-                    _print_event(item, transitions)
+                group.start_soon(_abort_on_interrupt, remote, token, run_id)
+            # Caught here, not around the task group, which would wrap it in an ExceptionGroup.
+            try:
+                async for item in follower:
+                    if isinstance(item, CaughtUpLine):
+                        _print_line(item, transitions)
+                    else:
+                        _print_event(item, transitions)
+            except _FOLLOW_ERRORS as exc:
+                problem = exc
             group.cancel_scope.cancel()
+        if problem is not None:
+            raise problem
         return follower.status
 
     try:
         final = anyio.run(main)
     except NomaflowError as exc:
         fail(f"{remote.server} answered {exc}", EXIT_USAGE if exc.status_code in (404, 422) else EXIT_FAILED)
+    except FollowError as exc:
+        fail(f"cannot follow run {run_id}: {exc}")
     except (httpx.HTTPError, OSError) as exc:
         fail(f"cannot reach {remote.server}: {exc}")
     if follower.error and final != "succeeded":
@@ -214,13 +223,23 @@ def follow(remote: Remote, run_id: str, *, transitions: bool, abort_on_interrupt
     return exit_code(final)
 
 
-async def _abort_on_interrupt(remote: Remote, run_id: str) -> None:
+_FOLLOW_ERRORS = (NomaflowError, FollowError, httpx.HTTPError, OSError)
+
+
+async def _abort_on_interrupt(remote: Remote, token: str, run_id: str) -> None:
+    def abort(reason: str) -> None:
+        with NomaflowClient(remote.server, token, client="cli") as client:
+            client.abort(run_id, reason)
+
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for received in signals:
             name = signal.Signals(received).name
             err.print(f"[yellow]{name}: asking the server to abort run {run_id}[/]")
-            with remote.client() as client:
-                await anyio.to_thread.run_sync(client.abort, run_id, f"interrupted from the CLI ({name})")
+            try:
+                await anyio.to_thread.run_sync(abort, f"interrupted from the CLI ({name})")
+            except (NomaflowError, httpx.HTTPError) as exc:
+                # The follow goes on: it ends with the run, or fails on its own if the server is gone.
+                err.print(Text.assemble(("error:", "bold red"), f" could not ask for the abort: {exc}"))
 
 
 def job_abort(remote: Remote, run_id: str, reason: str | None) -> None:
