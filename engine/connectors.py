@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from nomaflow.engine.config.model import ConnectorSettings
 from nomaflow.engine.config.problems import did_you_mean
+from nomaflow.engine.drivers import missing_driver
 
 if TYPE_CHECKING:
     from nomaflow.engine.steps.base import StepEnvironment
@@ -130,6 +131,9 @@ def resolve_connector(
         )
     dialect, drivername = driver
     url = url.set(drivername=drivername)
+    missing = missing_driver(drivername.partition("+")[2], f"connector '{name}' ({drivername})")
+    if missing is not None:
+        raise ConnectorError(missing)
     if dialect == "sqlite":
         if not url.database or url.database == ":memory:" or url.query.get("mode") == "memory":
             raise ConnectorError(

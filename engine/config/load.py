@@ -21,6 +21,7 @@ from nomaflow.engine.config.lines import LineLocator
 from nomaflow.engine.config.model import AppSettings, JobsFile
 from nomaflow.engine.config.problems import ConfigError, Problem, display_path
 from nomaflow.engine.connectors import ConnectorError
+from nomaflow.engine.drivers import missing_driver
 from nomaflow.engine.steps import StepEnvironment, StepType, step_types
 from nomaflow.engine.steps.retention import CLEANUP_APP, CLEANUP_JOB, cleanup_job
 
@@ -65,6 +66,24 @@ def absolute_sqlite_url(url: str, root: Path) -> str:
             if path and path != ":memory:" and not Path(path).is_absolute():
                 return prefix + str((root / path).resolve())
     return url
+
+
+def _missing_drivers(settings: AppSettings, store_url: str) -> list[tuple[str, str]]:
+    """(field, problem) for each optional driver that app.toml's engine-wide settings need and this
+    Python lacks. Connectors used by steps are checked by the steps."""
+    found: list[tuple[str, str]] = []
+    if store_url.startswith("postgres"):
+        missing = missing_driver("asyncpg", "the job store (connector 'default', postgresql+asyncpg)")
+        if missing is not None:
+            if os.environ.get(DATABASE_URL_ENV):
+                found.append(("", f"{DATABASE_URL_ENV}: {missing}"))
+            else:
+                found.append(("connectors.default.url", missing))
+    if settings.server.socketio_redis_url:
+        missing = missing_driver("redis", "sharing Socket.IO events through Redis")
+        if missing is not None:
+            found.append(("server.socketio_redis_url", missing))
+    return found
 
 
 def _read_toml(path: Path, collector: Collector) -> tuple[dict[str, Any], str] | None:
@@ -143,6 +162,9 @@ def load_install(app_file: str | Path, *, environ: Mapping[str, str] | None = No
         app_collector.report("connectors.default.url", str(exc))
         problems = list(app_collector.problems)
         store_url = ""
+    for where, missing in _missing_drivers(settings, store_url):
+        app_collector.report(where, missing)
+        problems = list(app_collector.problems)
     environment = StepEnvironment(
         root=root,
         store_url=store_url,

@@ -17,27 +17,21 @@ import functools
 import math
 import re
 import ssl
+import sys
 import urllib.parse
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import msgspec
 import sqlalchemy as sa
 
-with warnings.catch_warnings():
-    # ldap3 2.9 imports names that pyasn1 0.6 renamed (tagMap -> TAG_MAP); pyasn1 warns once, at import.
-    warnings.filterwarnings("ignore", r".* is deprecated\. Please use .* instead", DeprecationWarning)
-    import ldap3
-    from ldap3.core import exceptions as ldap_errors
-    from ldap3.operation.search import parse_filter
-    from ldap3.utils.conv import escape_filter_chars
-
 from nomaflow.actors.errors import PermanentStepFailure, StepFailure
 from nomaflow.actors.ports import StepContext
 from nomaflow.engine.connectors import Connector, ConnectorError, connectors_for
+from nomaflow.engine.drivers import missing_driver
 from nomaflow.engine.steps.base import StepType
 from nomaflow.engine.steps.ldap_table import (
     Convert,
@@ -52,6 +46,22 @@ from nomaflow.engine.steps.ldap_table import (
 from nomaflow.engine.steps.sql_types import Kind, ValueMismatch, describe_value
 from nomaflow.engine.steps.targets import configured_value_problems, named_connector_problems
 from nomaflow.engine.templating import REDACTED
+
+if TYPE_CHECKING:
+    import ldap3
+
+
+def _import_ldap3() -> None:
+    """Import ldap3 (the `ldap` extra) where a step first needs it, not when Nomaflow loads."""
+    if "ldap3.utils.conv" in sys.modules:
+        return
+    with warnings.catch_warnings():
+        # ldap3 2.9 imports names that pyasn1 0.6 renamed (tagMap -> TAG_MAP); pyasn1 warns once, at import.
+        warnings.filterwarnings("ignore", r".* is deprecated\. Please use .* instead", DeprecationWarning)
+        import ldap3.core.exceptions
+        import ldap3.operation.search
+        import ldap3.utils.conv  # noqa: F401
+
 
 DN = "dn"  # the pseudo-attribute naming the entry's distinguished name
 _PAGED_RESULTS = "1.2.840.113556.1.4.319"
@@ -144,6 +154,9 @@ def mappings(options: LdapSyncOptions) -> list[ColumnMapping]:
 def render_filter(template: str, values: dict[str, Any]) -> str:
     """`template` with each {name} replaced by its value, escaped; {{ and }} are literal braces."""
 
+    _import_ldap3()
+    from ldap3.utils.conv import escape_filter_chars
+
     def substitute(match: re.Match[str]) -> str:
         if match.group(0) in ("{{", "}}"):
             return match.group(0)[0]
@@ -174,6 +187,10 @@ def filter_problems(template: str, values: dict[str, Any]) -> list[tuple[str, st
         for name in sorted(set(values) - used)
     ]
     if not problems:
+        _import_ldap3()
+        from ldap3.core import exceptions as ldap_errors
+        from ldap3.operation.search import parse_filter
+
         try:
             parse_filter(render_filter(template, dict.fromkeys(used, "x")), None, True, True, None, False)  # type: ignore[no-untyped-call]
         except ldap_errors.LDAPInvalidFilterError as exc:
@@ -188,6 +205,9 @@ class LdapSyncStep(StepType[LdapSyncOptions]):
     # --- load time ---
 
     def check(self, options: LdapSyncOptions) -> list[tuple[str, str]]:
+        missing = missing_driver("ldap3", "the ldap_sync step")
+        if missing is not None:
+            return [("type", missing)]
         problems: list[tuple[str, str]] = []
         if "${" not in options.server:
             try:
@@ -343,6 +363,10 @@ class LdapSyncStep(StepType[LdapSyncOptions]):
         converters: list[Convert | None],
     ) -> dict[Any, tuple[Any, ...]]:
         """Every matching entry as a row, by key. Runs in a worker thread."""
+        _import_ldap3()
+        import ldap3
+        from ldap3.core import exceptions as ldap_errors
+
         step = ctx.step
         tls = None
         if address.use_ssl or options.start_tls:
@@ -409,6 +433,8 @@ class LdapSyncStep(StepType[LdapSyncOptions]):
         target: Target,
         converters: list[Convert | None],
     ) -> dict[Any, tuple[Any, ...]]:
+        import ldap3  # imported by _read_directory, which calls this
+
         step = ctx.step
         found = mappings(options)
         requested = sorted({m.attribute for m in found if m.attribute.lower() != DN})

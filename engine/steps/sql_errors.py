@@ -5,11 +5,10 @@ type). Every message names the step and the connector, and has the connector's s
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
-from asyncmy import errors as mysql_errors
 from sqlalchemy import exc as sa_exc
 
 from nomaflow.actors.errors import PermanentStepFailure, StepFailure
@@ -17,6 +16,9 @@ from nomaflow.engine.connectors import Connector, ConnectorError
 from nomaflow.engine.queries import QueryError
 from nomaflow.engine.steps.sql_dialects import BadName
 from nomaflow.engine.steps.sql_types import ValueMismatch, describe_value
+
+if TYPE_CHECKING:
+    import asyncpg
 
 # SQLSTATE classes worth another attempt: connection exceptions, transaction rollbacks (serialization,
 # deadlock), insufficient resources, operator intervention (shutdown, pg_terminate_backend).
@@ -45,6 +47,24 @@ def classify(exc: BaseException) -> tuple[bool, str]:
         exc = getattr(inner, "__cause__", None) or inner
     if isinstance(exc, ValueMismatch | QueryError | BadName | ConnectorError):
         return False, str(exc)
+    # The drivers are optional extras: an error can only come from one that was imported.
+    if "asyncpg" in sys.modules and (found := _postgres(exc)) is not None:
+        return found
+    if "asyncmy" in sys.modules and (found := _mysql(exc)) is not None:
+        return found
+    if isinstance(exc, sqlite3.Error):
+        text = str(exc)
+        return "locked" in text or "busy" in text, f"{type(exc).__name__}: {text}"
+    if isinstance(exc, sa_exc.TimeoutError):
+        return True, f"no free connection in the pool: {exc}"
+    if isinstance(exc, OSError | ConnectionError | TimeoutError):
+        return True, f"{type(exc).__name__}: {exc}"
+    return True, f"{type(exc).__name__}: {exc}"
+
+
+def _postgres(exc: BaseException) -> tuple[bool, str] | None:
+    import asyncpg
+
     if isinstance(exc, asyncpg.PostgresError):
         state = exc.sqlstate or ""
         return state[:2] in _PG_RETRYABLE_CLASSES or state in _PG_RETRYABLE_STATES, _postgres_text(exc)
@@ -55,19 +75,18 @@ def classify(exc: BaseException) -> tuple[bool, str]:
     if isinstance(exc, asyncpg.InterfaceError):
         closed = "closed" in str(exc) or isinstance(exc, asyncpg.ConnectionDoesNotExistError)
         return closed, f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _mysql(exc: BaseException) -> tuple[bool, str] | None:
+    from asyncmy import errors as mysql_errors
+
     if isinstance(exc, mysql_errors.MySQLError):
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
         text = exc.args[1] if len(exc.args) > 1 else str(exc)
         retryable = code in _MYSQL_RETRYABLE or isinstance(exc, mysql_errors.InterfaceError)
         return retryable, f"({code}) {text}" if code is not None else str(text)
-    if isinstance(exc, sqlite3.Error):
-        text = str(exc)
-        return "locked" in text or "busy" in text, f"{type(exc).__name__}: {text}"
-    if isinstance(exc, sa_exc.TimeoutError):
-        return True, f"no free connection in the pool: {exc}"
-    if isinstance(exc, OSError | ConnectionError | TimeoutError):
-        return True, f"{type(exc).__name__}: {exc}"
-    return True, f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def failure(

@@ -18,7 +18,6 @@ from nomaflow.actors.events import LogLine
 from nomaflow.actors.ports import Change, RunRecord, StepMoved, StepRecord
 from nomaflow.engine.store.careful import CarefulExecutor
 from nomaflow.engine.store.reads import RunReader
-from nomaflow.engine.store.together_pg import PostgresTogether
 from nomaflow.engine.store.together_sqlite import SqliteTogether
 from nomaflow.engine.store.writer import GroupWriter, Together, WriterStats
 from nomaflow.engine.store.writes import Admit, AppendLogs, Apply, InsertSkipped, Write
@@ -40,6 +39,8 @@ class SqlStore(RunReader):
             committers = 2 if engine.dialect.name == "postgresql" else 1
         together: Together[Write]
         if engine.dialect.name == "postgresql":
+            from nomaflow.engine.store.together_pg import PostgresTogether  # asyncpg is an extra
+
             together = PostgresTogether(engine)
         elif engine.dialect.name == "sqlite" and engine.url.database:
             together = SqliteTogether(engine.url.database)
