@@ -93,9 +93,29 @@ TokenOption = Annotated[
 _REMOTE = "nomaflow.remote"
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from nomaflow import __version__
+
+        out.print(f"nomaflow {__version__}")
+        raise typer.Exit()
+
+
+VersionOption = Annotated[
+    bool,
+    typer.Option(
+        "--version", "-V", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+]
+
+
 @app.callback()
 def root(
-    ctx: typer.Context, config: ConfigOption = None, server: ServerOption = None, token: TokenOption = None
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    server: ServerOption = None,
+    token: TokenOption = None,
+    version: VersionOption = False,
 ) -> None:
     ctx.obj = Settings(config)
     ctx.meta[_REMOTE] = remote_cli.from_options(server, token)
