@@ -39,22 +39,11 @@ install_python() {
   fi
 }
 
-# --- the web UI (built by Vite into engine/server/static); skipped while there is no ui/ folder ---
+# --- the web UI (built by Vite into engine/server/static): scripts/ui_build.py decides, as the wheel's
+# build does, and skips it while the build is up to date or there is no ui/ folder ---
 build_ui() {
   [ -f ui/package.json ] || return 0
-  local stamp=ui/node_modules/.nomaflow-built sum
-  sum=$(cd ui && find src index.html package.json package-lock.json vite.config.* tsconfig*.json -type f 2>/dev/null | sort | xargs cat | sha256sum | cut -d' ' -f1)
-  if [ "$(cat "$stamp" 2>/dev/null)" = "$sum" ] && [ -f engine/server/static/index.html ]; then return 0; fi
-  log "building the web UI"
-  local lock_sum
-  lock_sum=$(sha256sum ui/package-lock.json | cut -d' ' -f1)
-  # Reinstall whenever the lock file changed, not only when node_modules is missing.
-  if [ "$(cat ui/node_modules/.nomaflow-lock 2>/dev/null)" != "$lock_sum" ]; then
-    (cd ui && npm ci --no-audit --no-fund --loglevel=error)
-    echo "$lock_sum" > ui/node_modules/.nomaflow-lock
-  fi
-  (cd ui && npm run --silent build)
-  echo "$sum" > "$stamp"
+  .venv/bin/python scripts/ui_build.py "$PWD"
 }
 
 install_system_packages
