@@ -45,8 +45,8 @@ def test_the_example_install_runs_without_any_optional_driver(tmp_path: Path) ->
 def test_check_and_serve_name_the_extra_a_connector_needs(tmp_path: Path) -> None:
     app_toml = _sql_install(tmp_path)
     expected = (
-        "jobs[0].steps[0].connector: connector 'warehouse' (postgresql+asyncpg) needs the asyncpg driver: "
-        "pip install 'nomaflow[postgres]'"
+        "jobs[0].steps[0].connector: step 'totals' of job 'nightly': connector 'warehouse' "
+        "(postgresql+asyncpg) needs the asyncpg driver: pip install 'nomaflow[postgres]'"
     )
     for command in (["check"], ["serve", "--port", "9"]):
         done = _nomaflow("asyncpg", app_toml, *command)

@@ -280,8 +280,8 @@ def test_the_stock_venv_says_which_extra_a_postgresql_connector_needs(stock: Ven
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert (
-        "jobs[0].steps[0].connector: connector 'warehouse' (postgresql+asyncpg) needs the asyncpg driver: "
-        "pip install 'nomaflow[postgres]'"
+        "jobs[0].steps[0].connector: step 'read' of job 'totals': connector 'warehouse' "
+        "(postgresql+asyncpg) needs the asyncpg driver: pip install 'nomaflow[postgres]'"
     ) in done.stderr
 
 

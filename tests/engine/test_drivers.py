@@ -90,10 +90,11 @@ def test_sql_connectors_whose_driver_is_missing_are_problems_of_the_steps_using_
 
     _without(monkeypatch, "asyncpg", "asyncmy")
     assert _problems(app_toml) == [
-        "plugins/billing/jobs.toml:7: jobs[0].steps[0].connector: connector 'warehouse' "
-        "(postgresql+asyncpg) needs the asyncpg driver: pip install 'nomaflow[postgres]'",
-        "plugins/billing/jobs.toml:13: jobs[0].steps[1].connector: connector 'crm' "
-        "(mysql+asyncmy) needs the asyncmy driver: pip install 'nomaflow[mysql]'",
+        "plugins/billing/jobs.toml:7: jobs[0].steps[0].connector: step 'totals' of job 'nightly': "
+        "connector 'warehouse' (postgresql+asyncpg) needs the asyncpg driver: "
+        "pip install 'nomaflow[postgres]'",
+        "plugins/billing/jobs.toml:13: jobs[0].steps[1].connector: step 'customers' of job 'nightly': "
+        "connector 'crm' (mysql+asyncmy) needs the asyncmy driver: pip install 'nomaflow[mysql]'",
     ]
 
 
@@ -103,8 +104,9 @@ def test_an_ldap_sync_step_without_ldap3(tmp_path: Path, monkeypatch: pytest.Mon
 
     _without(monkeypatch, "ldap3")
     [problem] = _problems(app_toml)
-    assert problem.endswith(
-        "jobs[0].steps[0].type: the ldap_sync step needs the ldap3 driver: pip install 'nomaflow[ldap]'"
+    assert problem == (
+        "plugins/billing/jobs.toml:6: jobs[0].steps[0].type: step 'people' of job 'directory': "
+        "the ldap_sync step needs the ldap3 driver: pip install 'nomaflow[ldap]'"
     )
 
 
