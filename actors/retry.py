@@ -16,6 +16,12 @@ class Backoff(StrEnum):
     EXPONENTIAL = "exponential"  # initial_delay x multiplier^(attempt-1)
 
 
+# Bounds that keep every wait finite and meaningful (nan and inf are refused too).
+MAX_ATTEMPTS = 1000
+MAX_DELAY_SECONDS = 30 * 86_400
+MAX_MULTIPLIER = 100.0
+
+
 class RetryDecision(msgspec.Struct, frozen=True):
     retry: bool
     delay_seconds: float = 0.0
@@ -37,22 +43,35 @@ class RetryPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     jitter: float = 0.0
 
     def problems(self) -> list[tuple[str, str]]:
-        """(field, what is wrong) for every invalid setting; empty when the policy is usable."""
+        """(field, what is wrong) for every invalid setting; empty when the policy is usable.
+
+        Each check is written so that it holds only for a good value: nan fails every comparison, so
+        `not low <= x <= high` refuses it where `x < low` would let it through."""
         found: list[tuple[str, str]] = []
-        if self.max_attempts < 1:
-            found.append(("max_attempts", f"expected an integer >= 1, got {self.max_attempts}"))
-        if self.initial_delay_seconds < 0:
-            found.append(("initial_delay_seconds", f"expected >= 0, got {self.initial_delay_seconds}"))
-        if self.max_delay_seconds < self.initial_delay_seconds:
+        if not 1 <= self.max_attempts <= MAX_ATTEMPTS:
+            found.append(
+                ("max_attempts", f"expected an integer >= 1 and <= {MAX_ATTEMPTS}, got {self.max_attempts}")
+            )
+        initial_ok = 0 <= self.initial_delay_seconds <= MAX_DELAY_SECONDS
+        if not initial_ok:
+            found.append(
+                (
+                    "initial_delay_seconds",
+                    f"expected >= 0 and <= {MAX_DELAY_SECONDS}, got {self.initial_delay_seconds}",
+                )
+            )
+        # Compared with initial_delay_seconds only when that one is usable: one bad value, one problem.
+        floor = self.initial_delay_seconds if initial_ok else 0
+        if not floor <= self.max_delay_seconds <= MAX_DELAY_SECONDS:
             found.append(
                 (
                     "max_delay_seconds",
-                    f"expected >= initial_delay_seconds ({self.initial_delay_seconds}), "
-                    f"got {self.max_delay_seconds}",
+                    f"expected >= initial_delay_seconds ({self.initial_delay_seconds}) and "
+                    f"<= {MAX_DELAY_SECONDS}, got {self.max_delay_seconds}",
                 )
             )
-        if self.multiplier < 1:
-            found.append(("multiplier", f"expected >= 1, got {self.multiplier}"))
+        if not 1 <= self.multiplier <= MAX_MULTIPLIER:
+            found.append(("multiplier", f"expected >= 1 and <= {MAX_MULTIPLIER}, got {self.multiplier}"))
         if not 0 <= self.jitter <= 1:
             found.append(("jitter", f"expected a fraction between 0 and 1, got {self.jitter}"))
         return found

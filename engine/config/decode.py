@@ -57,7 +57,8 @@ def describe_error(error: msgspec.ValidationError, path: str) -> tuple[str, str]
         text = text[: match.start()]
         suffix = match.group("path")
         path = f"{path}{suffix}" if path else suffix.lstrip(".")
-    text = text.replace("`", "'")
+    # In TOML's words: msgspec calls a table an object.
+    text = text.replace("`object`", "`table`").replace("`", "'")
     return path, text[0].lower() + text[1:] if text else text
 
 
@@ -66,8 +67,32 @@ def convert_value(value: Any, annotation: Any, path: str, report: Report) -> tup
         return True, msgspec.convert(value, annotation, strict=True)
     except msgspec.ValidationError as exc:
         where, message = describe_error(exc, path)
+        bound = _BOUND.match(str(exc))
+        if where == path and bound is not None and (bounds := _bounds(annotation)):
+            # msgspec names the one bound that failed; say the whole range, and what was written.
+            kind = "a whole number" if bound[1] == "int" else "a number"
+            message = f"expected {kind} {bounds}, got {value!r}"
         report(where, message)
         return False, None
+
+
+_BOUND = re.compile(r"^Expected `(int|float)` [<>]")
+
+
+def _bounds(annotation: Any) -> str:
+    """The range an `Annotated[..., msgspec.Meta(ge=..., le=...)]` (maybe `| None`) allows, in words."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return next(filter(None, map(_bounds, typing.get_args(annotation))), "")
+    if typing.get_origin(annotation) is not typing.Annotated:
+        return ""
+    parts = []
+    for meta in typing.get_args(annotation)[1:]:
+        if isinstance(meta, msgspec.Meta):
+            for name, sign in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+                bound = getattr(meta, name)
+                if bound is not None:
+                    parts.append(f"{sign} {bound:g}")
+    return " and ".join(parts)
 
 
 def decode_struct(
@@ -102,6 +127,7 @@ def decode_struct(
             report(join(path, key), f"unknown key{did_you_mean(key, list(fields))}")
             ok = False
     values: dict[str, Any] = {}
+    failed: set[str] = set()  # fields whose value was refused: in lenient mode their default applies
     for encoded, field in fields.items():
         if encoded not in raw:
             if field.info.required:
@@ -112,23 +138,28 @@ def decode_struct(
         here = join(path, encoded)
         if field.nested is not None and isinstance(value, dict):
             decoded: Any = decode_struct(value, field.nested, here, report)
-            ok &= decoded is not None
+            converted = decoded is not None
         elif field.mapping is not None and isinstance(value, dict):
             decoded = {}
+            converted = True
             for key, item in value.items():
                 one = decode_struct(item, field.mapping, join(here, key), report)
-                ok &= one is not None
+                converted &= one is not None
                 decoded[key] = one
         else:
             converted, decoded = convert_value(value, field.info.type, here, report)
-            ok &= converted
+        if not converted:
+            failed.add(field.info.name)
+        ok &= converted
         if decoded is not None or field.info.name not in values:
             values[field.info.name] = decoded
     if not ok and not lenient:
         return None
     if lenient:
+        # A refused value is dropped, not kept as None: `params = 5` must leave the default {} for the
+        # checks that follow, which would otherwise meet None where the type says a dict.
         required = _required_of(cls)
-        values = {k: v for k, v in values.items() if v is not None or k not in required}
+        values = {k: v for k, v in values.items() if k not in failed and (v is not None or k not in required)}
         try:
             return cls(**values)
         except TypeError:

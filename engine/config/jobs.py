@@ -160,9 +160,7 @@ def decode_job(
             report(join(path, f"params.{key}"), f"'{key}' is not a valid param name")
     if not settings.steps:
         report(join(path, "steps"), "a job needs at least one [[jobs.steps]]")
-    timeout = settings.timeout_seconds
-    if timeout is not None and timeout <= 0:
-        report(join(path, "timeout_seconds"), f"expected a number > 0, got {timeout}")
+    timeout = settings.timeout_seconds  # its bounds are the model's (Timeout)
     window = _duration(settings.catch_up_window, join(path, "catch_up_window"), report) or 0.0
     alert_after = None
     if settings.alert_if_no_success_within is not None:
@@ -326,9 +324,6 @@ def _decode_step(
             ok = False
         if common.retry is not None:
             ok &= _retry_problems(common.retry, join(path, "retry"), report)
-        if common.timeout_seconds is not None and common.timeout_seconds <= 0:
-            report(join(path, "timeout_seconds"), f"expected a number > 0, got {common.timeout_seconds}")
-            ok = False
     if step_type is not None:
         options = decode_struct(options_raw, step_type.options, path, report)
         ok &= options is not None

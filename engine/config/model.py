@@ -12,15 +12,35 @@ import msgspec
 
 from nomaflow.actors.retry import RetryPolicy
 
+# Every number has bounds: msgspec refuses a value outside them, nan and inf included (nan fails every
+# comparison, so `gt`/`ge` alone already refuse it; `le` refuses inf). The ranges are documented in
+# docs/configuration.md; `nomaflow check` names the field and the bound that failed.
+MINUTE = 60
+HOUR = 3600
+DAY = 86_400
+WEEK = 7 * DAY
+# A whole-run or per-attempt timeout: past 30 days a run is better split than timed.
+MAX_TIMEOUT_SECONDS = 30 * DAY
+
+
+def _between(low: float, high: float, *, above: bool = False) -> msgspec.Meta:
+    """`low <= value <= high`, or `low < value <= high` when `above`."""
+    return msgspec.Meta(gt=low, le=high) if above else msgspec.Meta(ge=low, le=high)
+
+
+Timeout = Annotated[float, _between(0, MAX_TIMEOUT_SECONDS, above=True)]
+Port = Annotated[int, _between(0, 65_535)]
+
 
 class ConnectorSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """`[connectors.<name>]`: a database the engine or SQL steps connect to. `default` is the job store."""
 
     url: str
-    pool_size: int = 5
-    max_overflow: int = 10
-    pool_timeout_seconds: float = 30.0
-    pool_recycle_seconds: float = 1800.0
+    pool_size: Annotated[int, _between(1, 1000)] = 5
+    max_overflow: Annotated[int, _between(0, 1000)] = 10
+    pool_timeout_seconds: Annotated[float, _between(0, HOUR, above=True)] = 30.0
+    # -1: never replace a connection for its age.
+    pool_recycle_seconds: Annotated[float, _between(-1, WEEK)] = 1800.0
 
 
 class JobsSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -29,34 +49,38 @@ class JobsSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     scheduler_enabled: bool = True
     # Retention (docs/operations.md#retention): the built-in job nomaflow-cleanup deletes finished runs
     # older than history_days, failed ones older than keep_failed_days if set; 0 keeps them forever.
-    history_days: Annotated[int, msgspec.Meta(ge=0)] = 90
-    keep_failed_days: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    history_days: Annotated[int, _between(0, 36_500)] = 90
+    keep_failed_days: Annotated[int, _between(0, 36_500)] | None = None
     cleanup_batch_size: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 500  # runs deleted per transaction
     timezone: str = "UTC"  # for jobs that name none
     plugins: str = "plugins"  # folder holding <app>/jobs.toml, relative to app.toml
-    shutdown_grace_seconds: float = 30.0
-    worker_threads: int = 20  # threads available to sync python steps at once
+    shutdown_grace_seconds: Annotated[float, _between(0, DAY)] = 30.0
+    worker_threads: Annotated[int, _between(1, 1000)] = 20  # threads available to sync python steps at once
     # Crash recovery: each engine stamps its running runs every heartbeat; a run of another engine not
     # stamped for interrupted_after_seconds is marked failed as interrupted (docs/operations.md).
-    heartbeat_seconds: float = 5.0
-    interrupted_after_seconds: float = 30.0
-    # Scheduler leadership: how often the lock is checked, and (SQLite) how long a lease lasts.
-    leader_renew_seconds: float = 2.0
-    leader_lease_seconds: float = 10.0
+    # interrupted_after_seconds must be at least twice heartbeat_seconds (engine/config/relations.py).
+    heartbeat_seconds: Annotated[float, _between(0.1, HOUR)] = 5.0
+    interrupted_after_seconds: Annotated[float, _between(0.2, WEEK)] = 30.0
+    # Scheduler leadership: how often the lock is checked, and (SQLite) how long a lease lasts; the
+    # lease must be at least twice the renewal period.
+    leader_renew_seconds: Annotated[float, _between(0.1, HOUR)] = 2.0
+    leader_lease_seconds: Annotated[float, _between(0.2, DAY)] = 10.0
 
 
 class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """`[server]`: where `nomaflow serve` listens, and how its API behaves (docs/api.md)."""
 
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: Port = 8000
     # Several server processes share Socket.IO events through this Redis (e.g. "redis://127.0.0.1:6379/0").
     socketio_redis_url: str | None = None
     socketio_redis_channel: str = "nomaflow"  # one per install, when several share one Redis
     # Browser origins allowed to open a Socket.IO connection; empty means the server's own origin only.
     cors_origins: list[str] = msgspec.field(default_factory=list)
-    max_body_bytes: int = 1024 * 1024  # larger request bodies are refused with 413
-    idempotency_hours: float = 24.0  # how long an Idempotency-Key keeps answering with its run
+    # Larger request bodies are refused with 413.
+    max_body_bytes: Annotated[int, _between(1024, 1024**3)] = 1024 * 1024
+    # How long an Idempotency-Key keeps answering with its run.
+    idempotency_hours: Annotated[float, _between(0, 24 * 366, above=True)] = 24.0
     metrics_auth: bool = False  # true: /metrics needs a viewer token like the rest of the API
 
 
@@ -67,6 +91,25 @@ class UserSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     role: Literal["viewer", "operator", "admin"] = "viewer"
 
 
+class LoginLimits(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """`[auth.login_limits]`: how POST /admin/login resists password guessing (docs/auth.md)."""
+
+    # Failed logins a username, or an address, may have before each further failure locks it out.
+    user_free_attempts: Annotated[int, _between(1, 1000)] = 5
+    address_free_attempts: Annotated[int, _between(1, 10_000)] = 20
+    # The lockout after a failure beyond the free ones: doubles with each, up to the maximum.
+    backoff_initial_seconds: Annotated[float, _between(0, HOUR, above=True)] = 1.0
+    backoff_max_seconds: Annotated[float, _between(0, DAY, above=True)] = 900.0
+    # Failures older than this are forgotten (the count starts again from zero).
+    forget_after_seconds: Annotated[float, _between(1, WEEK)] = 3600.0
+    # Password checks computed at once (each holds argon2's memory), and how many may wait for one;
+    # past that, a login is answered 429 at once, before any hashing.
+    hashing_slots: Annotated[int, _between(1, 64)] = 2
+    hashing_queue: Annotated[int, _between(0, 10_000)] = 32
+    # Usernames and addresses remembered at most (each table); the least recently seen go first.
+    tracked: Annotated[int, _between(100, 1_000_000)] = 10_000
+
+
 class AuthSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """`[auth]`: how API tokens are signed and checked (docs/auth.md). Tokens are HS256 JWTs."""
 
@@ -75,7 +118,8 @@ class AuthSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     secret: str | None = None
     issuer: str = "nomaflow"
     audience: str = "nomaflow-api"
-    login_ttl_seconds: int = 8 * 3600  # tokens handed out by POST /admin/login
+    login_ttl_seconds: Annotated[int, _between(MINUTE, 366 * DAY)] = 8 * 3600  # tokens from POST /admin/login
+    login_limits: LoginLimits = msgspec.field(default_factory=LoginLimits)
     users: dict[str, UserSettings] = msgspec.field(default_factory=dict)
 
 
@@ -85,11 +129,11 @@ class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Hosts a step may send to, redirects included: "api.example.com", "*.example.com" (any subdomain),
     # "127.0.0.1:8080" (that port only), or "*" (anywhere). Empty: http steps may call nothing.
     allowed_hosts: list[str] = msgspec.field(default_factory=list)
-    timeout_seconds: float = (
-        30.0  # connect, each read, each write; the step's own timeout_seconds bounds it all
-    )
-    max_response_bytes: int = 1024 * 1024  # body kept in the output; the rest is never read
-    max_redirects: int = 10
+    # Connect, each read, each write; the step's own timeout_seconds bounds it all.
+    timeout_seconds: Annotated[float, _between(0, DAY, above=True)] = 30.0
+    # Body kept in the output; the rest is never read.
+    max_response_bytes: Annotated[int, _between(1, 1024**3)] = 1024 * 1024
+    max_redirects: Annotated[int, _between(0, 100)] = 10
 
 
 class AppSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -113,7 +157,7 @@ class StepSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     type: str
     description: str = ""
     retry: RetryPolicy | None = None  # replaces the job's [jobs.retry] for this step
-    timeout_seconds: float | None = None  # per attempt
+    timeout_seconds: Timeout | None = None  # per attempt
 
 
 class JobSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -127,7 +171,7 @@ class JobSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     enabled: bool = True
     params: dict[str, Any] = msgspec.field(default_factory=dict)  # declared params and their defaults
     retry: RetryPolicy = msgspec.field(default_factory=RetryPolicy)
-    timeout_seconds: float | None = None  # for the whole run; it then fails as timed out
+    timeout_seconds: Timeout | None = None  # for the whole run; it then fails as timed out
     # Fires that were due while no engine was scheduling (docs/operations.md#missed-fires).
     catch_up: Literal["skip", "latest", "all"] = "latest"
     catch_up_window: str = "1h"

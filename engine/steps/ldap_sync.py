@@ -230,8 +230,10 @@ class LdapSyncStep(StepType[LdapSyncOptions]):
         if options.page_size < 1:
             problems.append(("page_size", f"expected a number of entries >= 1, got {options.page_size}"))
         for field in ("connect_timeout_seconds", "receive_timeout_seconds"):
-            if getattr(options, field) <= 0:
-                problems.append((field, f"expected a number of seconds > 0, got {getattr(options, field)}"))
+            if not 0 < getattr(options, field) <= 86_400:  # so written, nan and inf are refused too
+                problems.append(
+                    (field, f"expected a number of seconds > 0 and <= 86400, got {getattr(options, field)}")
+                )
         if "${" not in options.connector and (problem := connectors_for(self.env).problem(options.connector)):
             problems.append(("connector", problem))
         return problems
