@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nomaflow.engine.config.problems import did_you_mean
+from nomaflow.engine.storable import escaped, unstorable
 
 
 class ParamError(ValueError):
@@ -54,10 +55,12 @@ def resolve_params(
     """The run's params: the declared defaults with `overrides` applied and checked."""
     params = dict(declared)
     for key, value in (overrides or {}).items():
+        check_storable(job, key, value)
         if key not in declared:
             names = ", ".join(sorted(declared)) or "none"
             raise ParamError(
-                f"job '{job}' has no param '{key}'{did_you_mean(key, declared)} (declared params: {names})"
+                f"job '{job}' has no param '{escaped(str(key))}'{did_you_mean(str(key), declared)} "
+                f"(declared params: {names})"
             )
         if not _fits(declared[key], value):
             raise ParamError(
@@ -68,14 +71,29 @@ def resolve_params(
     return params
 
 
+def check_storable(job: str, key: Any, value: Any) -> None:
+    """Raise ParamError if the param's name or value holds text the job store cannot keep (NUL, lone
+    surrogates), anywhere in nested lists and tables too: refused here, before the run exists."""
+    name = escaped(str(key))
+    if isinstance(key, str) and (fault := unstorable(key)) is not None:
+        raise ParamError(f"param name '{name}' of job '{job}' contains {fault[0]}: it cannot be stored")
+    found = unstorable(value, name)
+    if found is not None:
+        what, where = found
+        at = "" if where == name else f" at {where}"
+        raise ParamError(f"param '{name}' of job '{job}' contains {what}{at}: it cannot be stored")
+
+
 def parse_param_text(job: str, declared: Mapping[str, Any], key: str, text: str) -> Any:
     """Read `--param key=text` as the declared param's type."""
+    check_storable(job, key, text)
     if key not in declared:
         names = ", ".join(sorted(declared)) or "none"
         raise ParamError(
             f"job '{job}' has no param '{key}'{did_you_mean(key, declared)} (declared params: {names})"
         )
     default = declared[key]
+    parsed: Any = text
     try:
         if isinstance(default, bool):
             lowered = text.strip().lower()
@@ -87,17 +105,18 @@ def parse_param_text(job: str, declared: Mapping[str, Any], key: str, text: str)
         if isinstance(default, int):
             return int(text)
         if isinstance(default, float):
-            return float(text)
+            parsed = float(text)
         if isinstance(default, list | dict):
             value = json.loads(text)
             if _kind(value) != _kind(default):
                 raise ValueError
-            return value
+            parsed = value
     except ValueError:
         raise ParamError(
             f"param '{key}' of job '{job}' expects {_article(default)} (default {default!r}), got '{text}'"
         ) from None
-    return text
+    check_storable(job, key, parsed)  # JSON escapes ("\u0000") make what a shell cannot pass
+    return parsed
 
 
 def split_assignment(text: str) -> tuple[str, str]:

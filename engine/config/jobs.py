@@ -24,6 +24,7 @@ from nomaflow.engine.config.problems import did_you_mean
 from nomaflow.engine.cron import CronError, CronSchedule
 from nomaflow.engine.durations import DurationError, parse_duration
 from nomaflow.engine.steps.base import StepType
+from nomaflow.engine.storable import escaped, unstorable
 from nomaflow.engine.templating import StaticContext, check, is_name, references
 
 
@@ -155,9 +156,12 @@ def decode_job(
         except CronError as exc:
             report(join(path, "schedule"), str(exc))
     _retry_problems(settings.retry, join(path, "retry"), report)
-    for key in settings.params:
+    for key, default in settings.params.items():
         if not is_name(key):
-            report(join(path, f"params.{key}"), f"'{key}' is not a valid param name")
+            report(join(path, f"params.{key}"), f"'{escaped(key)}' is not a valid param name")
+        elif (fault := unstorable(default, join(path, f"params.{key}"))) is not None:
+            what, where = fault
+            report(where, f"{what}: a run could not store this default")
     if not settings.steps:
         report(join(path, "steps"), "a job needs at least one [[jobs.steps]]")
     timeout = settings.timeout_seconds  # its bounds are the model's (Timeout)

@@ -15,21 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from nomaflow.engine.config.checks import StepChecks
-from nomaflow.engine.config.decode import Collector, decode_struct, join
+from nomaflow.engine.config.decode import Collector, decode_struct
 from nomaflow.engine.config.jobs import JobDefinition, check_timezone, decode_job
 from nomaflow.engine.config.lines import LineLocator
 from nomaflow.engine.config.model import AppSettings, JobsFile
 from nomaflow.engine.config.problems import ConfigError, Problem, display_path
 from nomaflow.engine.config.relations import relation_problems
+from nomaflow.engine.config.shape import MAX_DEPTH, deep_line, sound_shape
 from nomaflow.engine.connectors import ConnectorError
 from nomaflow.engine.drivers import missing_driver
 from nomaflow.engine.steps import StepEnvironment, StepType, step_types
 from nomaflow.engine.steps.retention import CLEANUP_APP, CLEANUP_JOB, cleanup_job
 
 DATABASE_URL_ENV = "NOMAFLOW_DATABASE_URL"
-# Deeper nesting is refused with a problem; tomllib itself gives up at about 330 levels.
-MAX_DEPTH = 64
-_SHOWN_LEVELS = 6
 
 
 @dataclass
@@ -120,71 +118,13 @@ def _read_toml(path: Path, collector: Collector) -> tuple[dict[str, Any], str] |
                 collector.file,
                 "",
                 f"arrays or inline tables are nested too deeply (at most {MAX_DEPTH} levels)",
-                _deep_line(text),
+                deep_line(text),
             )
         )
     except OSError as exc:
         collector.report("", f"cannot read: {exc}")
     else:
         return data, text
-    return None
-
-
-def _deep_line(text: str) -> int | None:
-    """The line where brackets first open more than MAX_DEPTH deep (strings and comments skipped)."""
-    depth = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        quote: str | None = None
-        escaped = False
-        for char in line:
-            if quote is not None:
-                if escaped:
-                    escaped = False
-                elif char == "\\" and quote == '"':
-                    escaped = True
-                elif char == quote:
-                    quote = None
-            elif char in "\"'":
-                quote = char
-            elif char == "#":
-                break
-            elif char in "[{":
-                depth += 1
-                if depth > MAX_DEPTH:
-                    return number
-            elif char in "]}":
-                depth = max(0, depth - 1)
-    return None
-
-
-def _deeper(path: str, key: str | int, short: bool) -> str:
-    if not short:
-        return join(path, key)
-    return path if path.endswith("...") else f"{path}..."
-
-
-def _shallow_enough(data: dict[str, Any], collector: Collector) -> bool:
-    too_deep = _nested_too_deep(data)
-    if too_deep is not None:
-        collector.report(too_deep, f"nested too deeply (at most {MAX_DEPTH} levels of arrays and tables)")
-    return too_deep is None
-
-
-def _nested_too_deep(data: Any) -> str | None:
-    """The path of the first value nested more than MAX_DEPTH levels deep, or None. Walked without
-    recursion: what decodes the data afterwards (msgspec, the template scanner, JSON for stored
-    params) recurses, so the depth is bounded here, once, for all of them."""
-    pending: list[tuple[Any, str, int]] = [(data, "", 0)]
-    while pending:
-        value, path, depth = pending.pop()
-        if depth > MAX_DEPTH:
-            return path
-        # The path is spelt out for the first levels only: the line number finds the rest.
-        short = depth >= _SHOWN_LEVELS
-        if isinstance(value, dict):
-            pending.extend((item, _deeper(path, str(key), short), depth + 1) for key, item in value.items())
-        elif isinstance(value, list):
-            pending.extend((item, _deeper(path, index, short), depth + 1) for index, item in enumerate(value))
     return None
 
 
@@ -228,7 +168,7 @@ def load_install(app_file: str | Path, *, environ: Mapping[str, str] | None = No
         raise ConfigError(app_collector.problems)
     raw, text = read
     app_collector = Collector(display_path(app_path), LineLocator(text))
-    if not _shallow_enough(raw, app_collector):
+    if not sound_shape(raw, app_collector.report):
         raise ConfigError(app_collector.problems)
     settings = decode_struct(raw, AppSettings, "", app_collector.report)
     problems = list(app_collector.problems)
@@ -274,7 +214,7 @@ def load_install(app_file: str | Path, *, environ: Mapping[str, str] | None = No
             continue
         data, text = read
         collector = Collector(shown, LineLocator(text))
-        if not _shallow_enough(data, collector):
+        if not sound_shape(data, collector.report):
             problems.extend(collector.problems)
             continue
         top = decode_struct(data, JobsFile, "", collector.report)

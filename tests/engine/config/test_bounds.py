@@ -153,3 +153,13 @@ def test_jobs_toml_numbers_are_finite_and_in_range(
     output = check(write_install(tmp_path, jobs_toml))
     [line] = [line for line in output.splitlines() if "jobs.toml" in line]
     assert f": {path}: " in line and expected in line, line
+
+
+def test_values_the_store_cannot_hold_are_refused_where_they_are_written(tmp_path: Path) -> None:
+    output = check(write_install(tmp_path / "nul", JOB + 'params = { sep = "a\\u0000b" }\n' + STEP))
+    assert "jobs.toml:3: jobs[0].params.sep: contains a NUL character (\\x00)" in output
+    output = check(write_install(tmp_path / "kwargs", JOB + STEP + 'kwargs = { "k\\u0000" = 1 }\n'))
+    assert "jobs[0].steps[0].kwargs: the key 'k\\x00' contains a NUL character" in output
+    # JSON has no nan: a run could never store this default.
+    output = check(write_install(tmp_path / "nan", JOB + "params = { ratio = nan }\n" + STEP))
+    assert "jobs.toml:3: jobs[0].params.ratio: a number that is not finite (nan)" in output
