@@ -14,6 +14,7 @@ from nomaflow.engine.config import JobDefinition
 from nomaflow.engine.engine import Engine
 from nomaflow.engine.params import ParamError, resolve_params
 from nomaflow.engine.server.audit import audit, who
+from nomaflow.engine.server.boundary import BODY_ERRORS, BoundaryRoute
 from nomaflow.engine.server.deps import Admin, Client, EngineDep, Host, Operator, Viewer
 from nomaflow.engine.server.idempotency import MAX_KEY_LENGTH, fingerprint
 from nomaflow.engine.server.schemas import (
@@ -23,12 +24,13 @@ from nomaflow.engine.server.schemas import (
     Problem,
     RunSummary,
     StepInfo,
+    StoredText,
     TriggerIn,
     TriggerOut,
 )
 from nomaflow.engine.store import RunRow
 
-router = APIRouter(prefix="/admin/jobs", tags=["jobs"])
+router = APIRouter(prefix="/admin/jobs", tags=["jobs"], route_class=BoundaryRoute)
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "No token, or a bad one."},
@@ -121,6 +123,7 @@ def _check_params(job: JobDefinition, params: dict[str, Any]) -> None:
         **NOT_FOUND,
         409: {"model": Problem, "description": "A request with this Idempotency-Key is still in progress."},
         413: {"model": Problem, "description": "The body is too large."},
+        **BODY_ERRORS,
         422: {"description": "Bad body, unknown or mistyped param, or a reused Idempotency-Key."},
         503: {"model": Problem, "description": "The engine is stopping."},
     },
@@ -133,7 +136,7 @@ async def run_job(
     response: Response,
     body: Annotated[TriggerIn | None, Body()] = None,
     idempotency_key: Annotated[
-        str | None,
+        StoredText | None,
         Header(
             alias="Idempotency-Key",
             min_length=1,
@@ -248,7 +251,7 @@ async def _set_paused(
     return (await _jobs_out(engine, [name]))[0]
 
 
-@router.post("/{name}/pause", response_model=JobOut, responses={**AUTH_ERRORS, **NOT_FOUND})
+@router.post("/{name}/pause", response_model=JobOut, responses={**AUTH_ERRORS, **NOT_FOUND, **BODY_ERRORS})
 async def pause_job(
     name: str,
     host: Host,
@@ -261,7 +264,7 @@ async def pause_job(
     return await _set_paused(host, name, principal, client, body, True)
 
 
-@router.post("/{name}/resume", response_model=JobOut, responses={**AUTH_ERRORS, **NOT_FOUND})
+@router.post("/{name}/resume", response_model=JobOut, responses={**AUTH_ERRORS, **NOT_FOUND, **BODY_ERRORS})
 async def resume_job(
     name: str,
     host: Host,

@@ -9,10 +9,11 @@ from fastapi import APIRouter, HTTPException
 
 from nomaflow.engine.server.audit import audit
 from nomaflow.engine.server.auth import AuthError, Principal
+from nomaflow.engine.server.boundary import BoundaryRoute
 from nomaflow.engine.server.deps import Host
 from nomaflow.engine.server.schemas import LoginIn, Problem, TokenOut
 
-router = APIRouter(prefix="/admin", tags=["auth"])
+router = APIRouter(prefix="/admin", tags=["auth"], route_class=BoundaryRoute)
 
 
 @router.post("/login", response_model=TokenOut, responses={401: {"model": Problem}})

@@ -18,6 +18,7 @@ from nomaflow.engine.diagrams import run_diagram, step_diagram, transition_paths
 from nomaflow.engine.engine import Engine, RetryRefused
 from nomaflow.engine.server.api_jobs import AUTH_ERRORS
 from nomaflow.engine.server.audit import audit, who
+from nomaflow.engine.server.boundary import BODY_ERRORS, BoundaryRoute
 from nomaflow.engine.server.deps import Client, EngineDep, Operator, Viewer
 from nomaflow.engine.server.schemas import (
     AbortIn,
@@ -32,11 +33,12 @@ from nomaflow.engine.server.schemas import (
     RunStatus,
     StepDiagram,
     StepOut,
+    StoredText,
     TriggerOut,
 )
 from nomaflow.engine.store import BadCursor, RunRow
 
-router = APIRouter(prefix="/admin/runs", tags=["runs"])
+router = APIRouter(prefix="/admin/runs", tags=["runs"], route_class=BoundaryRoute)
 
 MAX_PAGE = 200
 MAX_LOG_PAGE = 1000
@@ -88,10 +90,10 @@ async def _wait_for_event(
 async def list_runs(
     engine: EngineDep,
     _: Viewer,
-    job: Annotated[str | None, Query(max_length=255)] = None,
+    job: Annotated[StoredText | None, Query(max_length=255)] = None,
     status: RunStatus | None = None,
     triggered_by: Annotated[
-        str | None, Query(max_length=255, description="e.g. cron, api, user:alice")
+        StoredText | None, Query(max_length=255, description="e.g. cron, api, user:alice")
     ] = None,
     since: Annotated[
         AwareDatetime | None, Query(description="Started at or after (with a UTC offset).")
@@ -99,7 +101,7 @@ async def list_runs(
     until: Annotated[AwareDatetime | None, Query(description="Started before (with a UTC offset).")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[
-        str | None, Query(max_length=500, description="`next_cursor` of the previous page.")
+        StoredText | None, Query(max_length=500, description="`next_cursor` of the previous page.")
     ] = None,
 ) -> RunPageOut:
     """Runs newest first, filtered; pages through history with `cursor` (keyset, stable under inserts)."""
@@ -206,6 +208,7 @@ async def get_diagram(run_id: RunId, engine: EngineDep, _: Viewer) -> DiagramOut
             "model": Problem,
             "description": "The run already ended otherwise, or runs in another process.",
         },
+        **BODY_ERRORS,
     },
 )
 async def abort_run(

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from nomaflow.engine.server.auth import Role
+from nomaflow.engine.server.boundary import BoundaryRoute
 from nomaflow.engine.server.deps import EngineDep, Host, bearer, require
 from nomaflow.engine.server.metrics import CONTENT_TYPE
 from nomaflow.engine.server.schemas import HealthOut, Problem
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], route_class=BoundaryRoute)
 
 
 @router.get("/health", response_model=HealthOut, responses={503: {"model": Problem}})

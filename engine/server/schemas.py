@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from nomaflow.engine.storable import unstorable
 from nomaflow.engine.store import LogRow, RunRow, StepRow
 from nomaflow.engine.store.job_state import JobState
+
+
+def _storable(text: str) -> str:
+    fault = unstorable(text)
+    if fault is not None:
+        raise ValueError(f"contains {fault[0]}, which cannot be stored")
+    return text
+
+
+# Text a request may carry into the job store or a log line: NUL and lone surrogates are a 422 here.
+StoredText = Annotated[str, AfterValidator(_storable)]
 
 RunStatus = Literal["running", "succeeded", "failed", "aborted", "skipped"]
 RoleName = Literal["viewer", "operator", "admin"]
@@ -87,7 +99,7 @@ class JobOut(BaseModel):
 
 
 class PauseIn(_In):
-    reason: str | None = Field(default=None, max_length=500)
+    reason: StoredText | None = Field(default=None, max_length=500)
 
 
 # --- runs ---
@@ -228,7 +240,7 @@ class DiagramOut(BaseModel):
 
 
 class AbortIn(_In):
-    reason: str | None = Field(default=None, max_length=500)
+    reason: StoredText | None = Field(default=None, max_length=500)
 
 
 class AbortOut(BaseModel):
@@ -241,8 +253,8 @@ class AbortOut(BaseModel):
 
 
 class LoginIn(_In):
-    username: str = Field(min_length=1, max_length=200)
-    password: str = Field(min_length=1, max_length=1024)
+    username: StoredText = Field(min_length=1, max_length=200)
+    password: StoredText = Field(min_length=1, max_length=1024)
 
 
 class TokenOut(BaseModel):

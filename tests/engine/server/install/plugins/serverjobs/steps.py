@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -28,3 +29,7 @@ def talk(fail: bool, lines: int, ctx: StepContext) -> dict[str, int]:
     if fail:
         raise ValueError("asked to fail")
     return {"lines": lines}
+
+
+def echo(text: str, tags: list[Any], extra: dict[str, Any]) -> dict[str, Any]:
+    return {"text": text, "tags": tags, "extra": extra}
