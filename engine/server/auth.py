@@ -16,17 +16,17 @@ import contextlib
 import os
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import Any, Literal
 
 import jwt
-from argon2 import PasswordHasher
+from argon2 import Parameters, PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from nomaflow.engine.config.model import AuthSettings
+from nomaflow.engine.config.model import AuthSettings, UserSettings
 
 ALGORITHM = "HS256"
 MIN_SECRET_LENGTH = 32
@@ -128,6 +128,7 @@ class Tokens:
         self.secret = resolve_secret(settings.secret, environ)
         self._hasher = PasswordHasher()
         self._dummy_hash: str | None = None
+        self._dummy_hasher = _hasher_like(settings.users.values())
 
     @property
     def configured(self) -> bool:
@@ -199,16 +200,33 @@ class Tokens:
         slow for an unknown user as for a wrong password. Call it from a worker thread."""
         user = self.settings.users.get(username)
         if user is None:
+            # Verified against a hash made with the users' own argon2 parameters: an unknown name
+            # costs what a known one does, in time and in memory.
             if self._dummy_hash is None:
-                self._dummy_hash = self._hasher.hash(uuid.uuid4().hex)
+                self._dummy_hash = self._dummy_hasher.hash(uuid.uuid4().hex)
             with contextlib.suppress(VerificationError):
-                self._hasher.verify(self._dummy_hash, password)
+                self._dummy_hasher.verify(self._dummy_hash, password)
             return None
         try:
             self._hasher.verify(user.password_hash, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return None
         return Role.named(user.role)
+
+
+def _hasher_like(users: Iterable[UserSettings]) -> PasswordHasher:
+    """A hasher with the argon2 parameters most of the users' hashes have (the library's defaults
+    when there are none, or none can be read)."""
+    found: dict[str, tuple[int, Parameters]] = {}
+    for user in users:
+        with contextlib.suppress(InvalidHashError, ValueError):
+            parameters = extract_parameters(user.password_hash)
+            seen, _ = found.get(repr(parameters), (0, parameters))  # Parameters is not hashable
+            found[repr(parameters)] = (seen + 1, parameters)
+    if not found:
+        return PasswordHasher()
+    _, common = max(found.values(), key=lambda counted: counted[0])
+    return PasswordHasher.from_parameters(common)
 
 
 def hash_password(password: str) -> str:
