@@ -102,9 +102,9 @@ class LoginLimits(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     backoff_max_seconds: Annotated[float, _between(0, DAY, above=True)] = 900.0
     # Failures older than this are forgotten (the count starts again from zero).
     forget_after_seconds: Annotated[float, _between(1, WEEK)] = 3600.0
-    # Password checks computed at once (each holds argon2's memory), and how many may wait for one;
-    # past that, a login is answered 429 at once, before any hashing.
-    hashing_slots: Annotated[int, _between(1, 64)] = 2
+    # Password checks computed at once (each holds argon2's memory, and with p > 1 several cores), and
+    # how many may wait for one; past that, a login is answered 429 at once, before any hashing.
+    hashing_slots: Annotated[int, _between(1, 64)] = 1
     hashing_queue: Annotated[int, _between(0, 10_000)] = 32
     # Usernames and addresses remembered at most (each table); the least recently seen go first.
     tracked: Annotated[int, _between(100, 1_000_000)] = 10_000

@@ -25,7 +25,9 @@ from nomaflow.engine.log_redaction import SecretFilter, attach, known_secrets
 from nomaflow.engine.server.auth import Tokens
 from nomaflow.engine.server.idempotency import IdempotencyKeys
 from nomaflow.engine.server.limits import BodyLimit
+from nomaflow.engine.server.login_limits import LoginLimiter
 from nomaflow.engine.server.metrics import Metrics
+from nomaflow.engine.server.password_checks import PasswordChecks
 from nomaflow.engine.server.realtime import Realtime
 from nomaflow.engine.steps.redaction import Scrubber
 
@@ -49,6 +51,9 @@ class Nomaflow:
             known = known | Scrubber([self.tokens.secret])
         self.log_filter = SecretFilter(known)
         self._redact_logs = redact_logs
+        limits = settings.auth.login_limits
+        self.login_limiter = LoginLimiter(limits)
+        self.password_checks = PasswordChecks(slots=limits.hashing_slots, queue=limits.hashing_queue)
         self.metrics = Metrics()
         self.realtime = Realtime(
             self.tokens,

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from nomaflow.engine.config import Install
 from nomaflow.engine.engine import Engine
 from nomaflow.engine.server import Nomaflow, create_app
 from nomaflow.engine.server.auth import Role, TokenKind
@@ -44,10 +45,10 @@ class Served:
 
 @asynccontextmanager
 async def serve(
-    database_url: str, environ: Mapping[str, str] = ENVIRON, **options: Any
+    database_url: str, environ: Mapping[str, str] = ENVIRON, install: Install | Path = INSTALL, **options: Any
 ) -> AsyncIterator[Served]:
     options.setdefault("scheduler", False)
-    host = Nomaflow(INSTALL, environ=environ, database_url=database_url, **options)
+    host = Nomaflow(install, environ=environ, database_url=database_url, **options)
     app = create_app(host)
     async with host.running(app):
         transport = httpx.ASGITransport(app=app)
