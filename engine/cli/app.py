@@ -532,6 +532,7 @@ def serve(
 
     import uvicorn
 
+    from nomaflow.engine.cli.heap import return_large_blocks
     from nomaflow.engine.log_redaction import SecretFilter, configure_process_logging, known_secrets
     from nomaflow.engine.server import Nomaflow, create_app
     from nomaflow.engine.server.auth import AuthConfigError
@@ -553,6 +554,7 @@ def serve(
     # (and every live log line) for ~200 ms. Done here, in the process Nomaflow owns, not in the
     # engine, whose host application may manage its own heap.
     gc.freeze()
+    return_large_blocks()  # each password check's buffer goes back to the OS when the check ends
     uvicorn.run(
         application,
         host=host or server.host,
