@@ -533,6 +533,7 @@ def serve(
     import uvicorn
 
     from nomaflow.engine.cli.heap import return_large_blocks
+    from nomaflow.engine.cli.preflight import store_problem
     from nomaflow.engine.log_redaction import SecretFilter, configure_process_logging, known_secrets
     from nomaflow.engine.server import Nomaflow, create_app
     from nomaflow.engine.server.auth import AuthConfigError
@@ -545,6 +546,8 @@ def serve(
         application = create_app(Nomaflow(install))
     except AuthConfigError as exc:
         fail(str(exc), EXIT_USAGE)
+    if (problem := run_async(lambda: store_problem(install.database_url))) is not None:
+        fail(problem)
     if install.settings.auth.secret is None:
         logging.getLogger("nomaflow.server").warning(
             "no [auth] secret in %s: every /admin route answers 401 (see docs/auth.md)", install.app_file

@@ -15,6 +15,7 @@ import anyio
 import typer
 from rich.console import Console
 from rich.text import Text
+from sqlalchemy.exc import SQLAlchemyError
 
 from nomaflow.actors.errors import EngineStopping, UnknownJob
 from nomaflow.engine.config import ConfigError, Install, load_install
@@ -75,3 +76,20 @@ def run_async(function: Callable[[], Awaitable[T]]) -> T:
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot reach the job store: {exc}")
+    except SQLAlchemyError as exc:
+        fail(f"the job store refused: {_first_line(exc)}")
+    except BaseExceptionGroup as group:
+        # A task group's failure: the database's own error is the one to show, if there is one.
+        found = group.subgroup(lambda exc: isinstance(exc, SQLAlchemyError))
+        if found is None:
+            raise
+        fail(f"the job store refused: {_first_line(_leaf(found))}")
+
+
+def _leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
