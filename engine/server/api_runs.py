@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Response
-from pydantic import AwareDatetime
 
 from nomaflow.actors.errors import EngineStopping, UnknownJob
 from nomaflow.actors.events import TERMINAL_EVENTS, AnyEvent
@@ -24,6 +23,7 @@ from nomaflow.engine.server.schemas import (
     AbortIn,
     AbortOut,
     DiagramOut,
+    Instant,
     LogLineOut,
     LogsOut,
     Problem,
@@ -95,10 +95,8 @@ async def list_runs(
     triggered_by: Annotated[
         StoredText | None, Query(max_length=255, description="e.g. cron, api, user:alice")
     ] = None,
-    since: Annotated[
-        AwareDatetime | None, Query(description="Started at or after (with a UTC offset).")
-    ] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Started before (with a UTC offset).")] = None,
+    since: Annotated[Instant | None, Query(description="Started at or after (with a UTC offset).")] = None,
+    until: Annotated[Instant | None, Query(description="Started before (with a UTC offset).")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[
         StoredText | None, Query(max_length=500, description="`next_cursor` of the previous page.")

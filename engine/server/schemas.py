@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from nomaflow.engine.storable import unstorable
 from nomaflow.engine.store import LogRow, RunRow, StepRow
@@ -21,6 +21,17 @@ def _storable(text: str) -> str:
 
 # Text a request may carry into the job store or a log line: NUL and lone surrogates are a 422 here.
 StoredText = Annotated[str, AfterValidator(_storable)]
+
+
+def _in_utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC") from None
+
+
+# A moment with a UTC offset, as UTC: 0001-01-01T00:00:00+14:00 has no UTC equivalent and is a 422.
+Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 RunStatus = Literal["running", "succeeded", "failed", "aborted", "skipped"]
 RoleName = Literal["viewer", "operator", "admin"]

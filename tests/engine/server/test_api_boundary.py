@@ -95,6 +95,16 @@ async def test_query_parameters_refuse_nul(served: Served) -> None:
         assert ["query", name] in [error["loc"] for error in response.json()["detail"]]
 
 
+async def test_moments_with_no_utc_equivalent_are_422(served_on: Served) -> None:
+    # Valid ISO 8601 with an offset, but before year 1 or after 9999 once converted to UTC.
+    viewer = served_on.auth("viewer")
+    for name, value in (("since", "0001-01-01T00:00:00+14:00"), ("until", "9999-12-31T23:59:59-14:00")):
+        response = await served_on.http.get("/admin/runs", params={name: value}, headers=viewer)
+        assert response.status_code == 422, response.text
+        [error] = response.json()["detail"]
+        assert error["loc"] == ["query", name] and "out of range" in error["msg"], error
+
+
 async def test_routes_without_a_body_ignore_one(served: Served) -> None:
     junk = {"content": b"\xff\xfe", "headers": served.auth("admin")}
     assert (await served.http.request("GET", "/admin/jobs", **junk)).status_code == 200
