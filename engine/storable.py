@@ -32,6 +32,12 @@ def unstorable(value: Any, path: str = "") -> tuple[str, str] | None:
     """The first unstorable value in `value` (strings, keys, floats, nested lists and dicts, walked without
     recursion) as (what, where): ("a NUL character (\\x00)", "rows[2].name"), where `where` starts
     with `path` and is `path` itself when `value` is the faulty string. None if there is none."""
+    kind = type(value)
+    if kind is int or kind is bool or value is None:  # the usual params, decided at once
+        return None
+    if kind is str:
+        fault = _fault(value)
+        return None if fault is None else (fault, path)
     pending: list[tuple[Any, str]] = [(value, path)]
     while pending:
         item, where = pending.pop()
