@@ -26,7 +26,10 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        if declared is not None and not declared.isdigit():
+            await self._answer(send, 400, "the Content-Length header is not a number of bytes")
+            return
+        if declared is not None and int(declared) > self.max_bytes:
             await self._refuse(send)
             return
 
@@ -58,11 +61,14 @@ class BodyLimit:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"detail": BodyTooLarge(self.max_bytes).detail}).encode()
+        await self._answer(send, 413, BodyTooLarge(self.max_bytes).detail)
+
+    async def _answer(self, send: Send, status: int, detail: str) -> None:
+        body = json.dumps({"detail": detail}).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),

@@ -31,8 +31,8 @@ def mount_spa(app: FastAPI, static: Path = STATIC) -> None:
         if path.split("/", 1)[0] in RESERVED:
             raise HTTPException(404, "Not Found")
         if path:
-            wanted = (root / path).resolve()
-            if wanted.is_relative_to(root) and wanted.is_file():
+            wanted = _file_of(root, path)
+            if wanted is not None:
                 cache = IMMUTABLE if path.startswith("assets/") else "no-cache"
                 return FileResponse(wanted, headers={"Cache-Control": cache})
             if path.startswith("assets/"):
@@ -41,3 +41,13 @@ def mount_spa(app: FastAPI, static: Path = STATIC) -> None:
         if not index.is_file():
             return PlainTextResponse(NOT_BUILT, status_code=503)
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+
+def _file_of(root: Path, path: str) -> Path | None:
+    """The build's file at `path`, or None: also for paths no file system accepts (a NUL byte, a name
+    longer than the system allows), which are a client's mistake, never the server's."""
+    try:
+        wanted = (root / path).resolve()
+        return wanted if wanted.is_relative_to(root) and wanted.is_file() else None
+    except (OSError, ValueError):
+        return None

@@ -105,6 +105,24 @@ async def test_moments_with_no_utc_equivalent_are_422(served_on: Served) -> None
         assert error["loc"] == ["query", name] and "out of range" in error["msg"], error
 
 
+async def test_paths_no_file_system_accepts_are_not_server_errors(served: Served) -> None:
+    # The UI's catch-all looks paths up in its build: a NUL byte or a too-long name is no file there.
+    for path, expected in (
+        ("/runs%00x", 200),  # a UI route: index.html
+        ("/" + "r" * 5000, 200),
+        ("/assets/app%00.js", 404),
+        ("/assets/" + "a" * 5000 + ".js", 404),
+    ):
+        assert (await served.http.get(path)).status_code == expected, path
+
+
+async def test_a_content_length_that_is_not_a_number_is_400(served: Served) -> None:
+    response = await served.http.post(
+        "/admin/login", content=b"{}", headers={"content-type": "application/json", "content-length": "2x"}
+    )
+    assert response.status_code == 400 and "Content-Length" in response.json()["detail"]
+
+
 async def test_routes_without_a_body_ignore_one(served: Served) -> None:
     junk = {"content": b"\xff\xfe", "headers": served.auth("admin")}
     assert (await served.http.request("GET", "/admin/jobs", **junk)).status_code == 200
