@@ -110,6 +110,9 @@ class BoundaryRoute(APIRoute):
             except RequestValidationError as exc:
                 return problem(422, exc.errors())
             except HTTPException as exc:
+                if isinstance(exc.__cause__, RecursionError):
+                    # FastAPI's "There was an error parsing the body": JSON deeper than Python parses.
+                    return _body_error("the JSON body is nested too deeply to be read")
                 return problem(exc.status_code, exc.detail, exc.headers)
 
         return route

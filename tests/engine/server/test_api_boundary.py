@@ -61,6 +61,8 @@ async def test_json_that_is_not_utf8_or_malformed_is_422(
         assert error["type"] == "json_invalid" and "not UTF-8" in error["msg"], error
     malformed = await served.http.post(path, content=b'{"reason": ', headers=headers)
     assert malformed.status_code == 422 and malformed.json()["detail"][0]["type"] == "json_invalid"
+    deep = await served.http.post(path, content=b"[" * 100_000 + b"]" * 100_000, headers=headers)
+    assert deep.status_code == 422 and "nested too deeply" in deep.json()["detail"][0]["msg"]
 
 
 @pytest.mark.parametrize(
