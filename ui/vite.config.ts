@@ -4,10 +4,12 @@ import { defineConfig } from "vite";
 const api = process.env.NOMAFLOW_URL ?? "http://127.0.0.1:8000";
 
 export default defineConfig({
+  // Every URL in the build is relative to index.html, so it works under any prefix (a host app's
+  // /ops/jobs/, a reverse proxy's sub-path) without being rebuilt; see src/base.ts.
+  base: "./",
   build: {
     outDir: "../engine/server/static",
     emptyOutDir: true,
-    chunkSizeWarningLimit: 4000, // mermaid's chunks are big; they are loaded only for the diagram view
   },
   server: {
     proxy: {

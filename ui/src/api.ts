@@ -1,4 +1,8 @@
-// The REST API (engine/server/api_*.py): typed calls with the session's bearer token.
+// The REST API (engine/server/api_*.py): typed calls with the session's bearer token, relative to the
+// app's base (base.ts). Errors are ApiErrors whose message an operator can act on.
+import { serverUrl } from "./base";
+import { noteServerDate } from "./clock";
+import { noteJobZones } from "./time";
 
 export type Role = "viewer" | "operator" | "admin";
 export type RunStatus = "running" | "succeeded" | "failed" | "aborted" | "skipped";
@@ -72,6 +76,22 @@ export interface RunPage {
   next_cursor: string | null;
 }
 
+/** A row of a run's log: a line a step logged, or a state transition (`fields.event == "transition"`). */
+export interface LogRow {
+  seq: number;
+  at: string;
+  step: string | null;
+  level: string;
+  message: string;
+  fields: Record<string, unknown> | null;
+}
+
+export interface LogPage {
+  lines: LogRow[];
+  last_seq: number;
+  run_status: RunStatus;
+}
+
 export interface Diagrams {
   run: string;
   steps: { step: string; status: string; mermaid: string }[];
@@ -89,7 +109,7 @@ const SESSION_KEY = "nomaflow.session";
 export function loadSession(): Session | null {
   try {
     const session = JSON.parse(localStorage.getItem(SESSION_KEY) ?? "null") as Session | null;
-    if (session && Date.parse(session.expires_at) > Date.now()) return session;
+    if (session && typeof session.token === "string" && Date.parse(session.expires_at) > Date.now()) return session;
   } catch {
     // a damaged entry is the same as none
   }
@@ -105,7 +125,8 @@ export function clearSession(): void {
   localStorage.removeItem(SESSION_KEY);
 }
 
-/** An error answer; `fields` maps a body field (e.g. a param's name) to what was wrong with it. */
+/** An error answer; `fields` maps a body field (e.g. a param's name) to what was wrong with it.
+ * `status` 0 means the server could not be reached at all. */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -116,11 +137,19 @@ export class ApiError extends Error {
   }
 }
 
-let unauthorized: () => void = () => {};
+export const UNREACHABLE = "The connection to the server is lost: it may be restarting. Try again in a moment.";
 
-/** Called when the server refuses the token (expired, user removed): the app goes back to Login. */
-export function onUnauthorized(handler: () => void): void {
+let unauthorized: (why: string) => void = () => {};
+
+/** Called when the server refuses the token (expired, forged, user removed): the app goes back to the
+ * sign-in form, which shows `why`. */
+export function onUnauthorized(handler: (why: string) => void): void {
   unauthorized = handler;
+}
+
+export function sessionRefused(detail: string): void {
+  clearSession();
+  unauthorized(`Your session is no longer valid (${detail}): please sign in again.`);
 }
 
 async function errorOf(response: Response): Promise<ApiError> {
@@ -144,19 +173,27 @@ async function errorOf(response: Response): Promise<ApiError> {
   return new ApiError(response.status, String(detail));
 }
 
+/** `path` is relative to the app's base: "admin/jobs". */
 export async function request<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
   const session = loadSession();
   const headers: Record<string, string> = { Accept: "application/json" };
   if (session) headers.Authorization = `Bearer ${session.token}`;
   if (init.body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, {
-    method: init.method ?? "GET",
-    headers,
-    body: init.body === undefined ? undefined : JSON.stringify(init.body),
-  });
+  let response: Response;
+  try {
+    response = await fetch(serverUrl(path), {
+      method: init.method ?? "GET",
+      headers,
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    });
+  } catch {
+    throw new ApiError(0, UNREACHABLE);
+  }
+  noteServerDate(response.headers.get("Date"));
   if (response.status === 401 && session) {
-    clearSession();
-    unauthorized();
+    const error = await errorOf(response);
+    sessionRefused(error.message);
+    throw error;
   }
   if (!response.ok) throw await errorOf(response);
   return (await response.json()) as T;
@@ -164,7 +201,7 @@ export async function request<T>(path: string, init: { method?: string; body?: u
 
 export async function login(username: string, password: string): Promise<Session> {
   const out = await request<{ access_token: string; subject: string; role: Role; expires_at: string }>(
-    "/admin/login",
+    "admin/login",
     { method: "POST", body: { username, password } },
   );
   const session = { token: out.access_token, subject: out.subject, role: out.role, expires_at: out.expires_at };
@@ -175,16 +212,22 @@ export async function login(username: string, password: string): Promise<Session
 const enc = encodeURIComponent;
 
 export const api = {
-  jobs: () => request<Job[]>("/admin/jobs"),
+  jobs: () =>
+    request<Job[]>("admin/jobs").then((jobs) => {
+      noteJobZones(jobs);
+      return jobs;
+    }),
   runJob: (name: string, params: Record<string, unknown>, dryRun: boolean) =>
-    request<TriggerOut>(`/admin/jobs/${enc(name)}/run`, { method: "POST", body: { params, dry_run: dryRun } }),
-  pause: (name: string) => request<Job>(`/admin/jobs/${enc(name)}/pause`, { method: "POST" }),
-  resume: (name: string) => request<Job>(`/admin/jobs/${enc(name)}/resume`, { method: "POST" }),
-  runs: (query: URLSearchParams) => request<RunPage>(`/admin/runs?${query}`),
-  run: (id: string) => request<RunDetail>(`/admin/runs/${enc(id)}`),
-  diagram: (id: string) => request<Diagrams>(`/admin/runs/${enc(id)}/diagram`),
-  abort: (id: string) => request<unknown>(`/admin/runs/${enc(id)}/abort`, { method: "POST" }),
-  retry: (id: string) => request<TriggerOut>(`/admin/runs/${enc(id)}/retry`, { method: "POST" }),
+    request<TriggerOut>(`admin/jobs/${enc(name)}/run`, { method: "POST", body: { params, dry_run: dryRun } }),
+  pause: (name: string) => request<Job>(`admin/jobs/${enc(name)}/pause`, { method: "POST" }),
+  resume: (name: string) => request<Job>(`admin/jobs/${enc(name)}/resume`, { method: "POST" }),
+  runs: (query: URLSearchParams) => request<RunPage>(`admin/runs?${query}`),
+  run: (id: string) => request<RunDetail>(`admin/runs/${enc(id)}`),
+  logs: (id: string, afterSeq: number, limit: number) =>
+    request<LogPage>(`admin/runs/${enc(id)}/logs?after_seq=${afterSeq}&limit=${limit}`),
+  diagram: (id: string) => request<Diagrams>(`admin/runs/${enc(id)}/diagram`),
+  abort: (id: string) => request<unknown>(`admin/runs/${enc(id)}/abort`, { method: "POST" }),
+  retry: (id: string) => request<TriggerOut>(`admin/runs/${enc(id)}/retry`, { method: "POST" }),
 };
 
 export function can(session: Session | null, role: Role): boolean {

@@ -1,68 +1,130 @@
-// The run drawer: one run's steps, snapshots, live log tail, actions and state diagrams.
-import { useEffect, useRef, useState } from "preact/hooks";
-import { api, can, type Diagrams, type RunDetail, type Session, type Step } from "./api";
-import { duration, pretty, shortId, when } from "./format";
-import { applyEvent, live, liveRunOf, type LiveLine, type LiveRun } from "./live";
-import { closeRun, Modal, openRun, StatusChip, toast, useNow } from "./ui";
+// The run drawer (`?run=<id>`): the run's status and actions, then three tabs: Overview (what ran, and
+// a Gantt timeline of its steps and attempts), Log (the whole log, live) and Diagrams (its state
+// machines with the path it took). Everything follows the run live, says when the connection is lost,
+// and reads the server again when it comes back.
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { api, ApiError, can, type Diagrams, type LogRow, type RunDetail, type Session } from "./api";
+import { StateDiagram } from "./diagram";
+import { blockingRunOf, shortId } from "./format";
+import { LogViewer, useLogVersion } from "./logview";
+import { applyEvent, live, liveRunOf, useOnline, useReconnected, type LiveRun } from "./live";
+import { RunLog, transitionOfEvent } from "./runlog";
+import { duration } from "./time";
+import { historiesOf, Timeline, type ShownStep } from "./timeline";
+import { closeRun, Modal, openRun, RunLink, setQuery, StatusChip, Time, toast, useLocation, useNow, useTitle } from "./ui";
 
-const MAX_LINES = 500;
+const FINAL = new Set(["succeeded", "failed", "aborted", "skipped"]);
+const TABS = [
+  { id: "overview", label: "Overview" },
+  { id: "log", label: "Log" },
+  { id: "diagrams", label: "Diagrams" },
+] as const;
+type Tab = (typeof TABS)[number]["id"];
+
+function announcementOf(event: string, data: any): string | null {
+  switch (event) {
+    case "StepStarted":
+      return data.attempt > 1 ? `Step ${data.step}: attempt ${data.attempt} started` : `Step ${data.step} started`;
+    case "StepRetrying":
+      return `Step ${data.step} failed attempt ${data.attempt}, retrying in ${data.delay_seconds} s: ${data.error}`;
+    case "StepFinished":
+      return `Step ${data.step} ${data.status}${data.error ? `: ${data.error}` : ""}`;
+    case "RunFinished":
+      return `Run ${data.status}${data.error ? `: ${data.error}` : ""}`;
+    default:
+      return null;
+  }
+}
 
 export function RunDrawer({ runId, session }: { runId: string; session: Session }) {
   const [detail, setDetail] = useState<RunDetail | null>(null);
-  const [state, setState] = useState<LiveRun | null>(null);
-  const [lines, setLines] = useState<LiveLine[]>([]);
+  const [missing, setMissing] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [state, setState] = useState<LiveRun | null>(null);
   const [confirming, setConfirming] = useState(false);
-  const [showDiagrams, setShowDiagrams] = useState(false);
+  const [announcement, setAnnouncement] = useState("");
+  const log = useMemo(() => new RunLog(runId), [runId]);
+  const { query } = useLocation();
+  const tab: Tab = (TABS.find((t) => t.id === query.get("tab"))?.id ?? "overview") as Tab;
+  const online = useOnline();
   const refetch = useRef<() => void>(() => {});
+  const stepStatus = useRef(new Map<string, string>());
+
+  const readLog = () =>
+    log.read().catch((exc: Error) => {
+      if (!(exc instanceof ApiError && (exc.status === 404 || exc.status === 0))) setError(exc.message);
+    });
 
   useEffect(() => {
     let alive = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    setDetail(null);
-    setState(null);
-    setLines([]);
-    setError(null);
     const load = () =>
       api.run(runId).then(
-        (out) => alive && setDetail(out),
-        (exc: Error) => alive && setError(exc.message),
+        (out) => {
+          if (!alive) return;
+          setDetail(out);
+          setError(null);
+          for (const step of out.steps) if (!stepStatus.current.has(step.name)) stepStatus.current.set(step.name, step.status);
+        },
+        (exc: Error) => {
+          if (!alive) return;
+          if (exc instanceof ApiError && exc.status === 404) setMissing(`No run with id ${runId}.`);
+          // Unreachable: the offline banner says so, and the reconnection reads it again.
+          else if (!(exc instanceof ApiError && exc.status === 0)) setError(exc.message);
+        },
       );
     refetch.current = () => {
       clearTimeout(timer);
       timer = setTimeout(load, 200);
     };
     load();
+    readLog();
     const unsubscribe = live.subscribe(`run:${runId}`, (event, data) => {
       if (event === "snapshot") {
         if (data?.room !== `run:${runId}`) return;
-        setState(liveRunOf(data));
-        setLines((data.log_tail as LiveLine[]) ?? []);
+        const snapshot = liveRunOf(data);
+        setState(snapshot);
+        for (const step of snapshot.steps) stepStatus.current.set(step.name, step.status);
+        for (const row of (data.log_tail as LogRow[]) ?? []) log.addLive(row);
+        log.lastSeq = Math.max(log.lastSeq, snapshot.last_seq);
         return;
       }
       if (data?.run_id !== runId) return;
       if (event === "LogLine") {
-        if (data.fields?.event === "transition") return;
-        setLines((all) =>
-          all.length && all[all.length - 1].seq >= data.seq ? all : [...all, data as LiveLine].slice(-MAX_LINES),
-        );
+        log.addLive(data as LogRow);
         return;
       }
+      const row = transitionOfEvent(event, data, data.step ? stepStatus.current.get(data.step) : undefined);
+      if (row) log.addLive(row);
+      if (data.step && row?.fields) stepStatus.current.set(data.step, String(row.fields.dest));
       setState((run) => (run ? applyEvent(run, event, data) : run));
+      const said = announcementOf(event, data);
+      if (said) setAnnouncement(said);
       refetch.current();
     });
     return () => {
       alive = false;
       clearTimeout(timer);
       unsubscribe();
+      log.stop();
     };
   }, [runId]);
+  useReconnected(() => {
+    refetch.current();
+    readLog();
+  });
 
-  const status = state?.status ?? detail?.status ?? "running";
+  // A finished run's stored row is final; otherwise the live state is the newer one.
+  const status = detail && FINAL.has(detail.status) ? detail.status : (state?.status ?? detail?.status ?? null);
   const running = status === "running";
-  const now = useNow(1000, running);
+  const now = useNow(1000, running && online);
   const operator = can(session, "operator");
-  const steps = mergeSteps(detail?.steps ?? [], state);
+  const steps = mergeSteps(detail, state);
+  const job = detail?.job ?? state?.job ?? "";
+  useTitle(job ? `${job} run ${shortId(runId)}` : `Run ${shortId(runId)}`);
+  // The timeline replays the log's transitions: only while it is shown.
+  const version = useLogVersion(log, tab === "overview");
+  const histories = useMemo(() => (tab === "overview" ? historiesOf(log.rows) : new Map()), [version, tab]);
 
   async function abort() {
     setConfirming(false);
@@ -84,118 +146,190 @@ export function RunDrawer({ runId, session }: { runId: string; session: Session 
     }
   }
 
-  const title = detail ? `${detail.job} · ${shortId(runId)}` : `Run ${shortId(runId)}`;
+  const showTab = (next: Tab, step?: string) =>
+    setQuery((q) => {
+      q.set("tab", next);
+      if (step) q.set("step", step);
+      else q.delete("step");
+    }, true);
+
+  const title = job ? `${job} · run ${shortId(runId)}` : `Run ${shortId(runId)}`;
+  if (missing) {
+    return (
+      <Modal title={title} onClose={closeRun} class="drawer" attrs={{ "data-testid": "run-drawer", "data-run-id": runId }}>
+        <div class="drawer-body">
+          <p class="error">{missing}</p>
+          <p class="muted">It may have been deleted by the history retention, or the link is wrong.</p>
+        </div>
+      </Modal>
+    );
+  }
+  const started = detail?.started_at ?? state?.started_at ?? null;
+  const finished = detail?.finished_at ?? state?.finished_at ?? null;
+  const runError = detail?.error ?? state?.error ?? null;
+  const blocking = status === "skipped" ? blockingRunOf(runError) : null;
   return (
-    <Modal title={title} onClose={closeRun} class="drawer">
-      <div class="drawer-body" data-testid="run-drawer" data-run-id={runId}>
-        {error && <p class="error">{error}</p>}
+    <Modal title={title} onClose={closeRun} class="drawer" attrs={{ "data-testid": "run-drawer", "data-run-id": runId }}>
+      <div class="drawer-body">
+        <div class="sr-only" role="status" aria-live="polite">
+          {announcement}
+        </div>
+        {error && (
+          <p class="error" role="alert">
+            {error}
+          </p>
+        )}
         <div class="drawer-status">
-          <StatusChip status={status} />
+          {status ? (
+            <StatusChip status={status} note={!online && !FINAL.has(status) ? "last known" : undefined} />
+          ) : (
+            <span class="muted">Loading…</span>
+          )}
+          {running && online && state && (
+            <span class="tag tag-live" data-testid="following" title="This run's changes arrive as they happen">
+              following live
+            </span>
+          )}
           {detail?.dry_run && <span class="tag">dry run</span>}
+          {started && <span class="muted small">{duration(started, finished, now)}</span>}
           <span class="spacer" />
           {operator && running && (
-            <button type="button" class="danger" onClick={() => setConfirming(true)}>
+            <button
+              type="button"
+              class="danger"
+              disabled={!online}
+              aria-label={`Abort ${job} run ${shortId(runId)}`}
+              onClick={() => setConfirming(true)}
+            >
               Abort
             </button>
           )}
           {operator && (status === "failed" || status === "aborted") && (
-            <button type="button" onClick={retry}>
+            <button type="button" disabled={!online} onClick={retry}>
               Retry from failed step
             </button>
           )}
         </div>
-        {detail && (
-          <dl class="meta">
-            <dt>Run id</dt>
-            <dd>
-              <code>{detail.id}</code>
-            </dd>
-            <dt>Triggered by</dt>
-            <dd>{detail.triggered_by}</dd>
-            <dt>Started</dt>
-            <dd>{when(detail.started_at)}</dd>
-            <dt>Finished</dt>
-            <dd>{when(detail.finished_at)}</dd>
-            <dt>Duration</dt>
-            <dd>{duration(detail.started_at, detail.finished_at, now)}</dd>
-            {detail.scheduled_for && (
-              <>
-                <dt>Scheduled for</dt>
-                <dd>{when(detail.scheduled_for)}</dd>
-              </>
-            )}
-            {detail.resumed_from && (
-              <>
-                <dt>Retry of</dt>
-                <dd>
-                  <button type="button" class="link" onClick={() => openRun(detail.resumed_from!)}>
-                    {shortId(detail.resumed_from)}
-                  </button>
-                </dd>
-              </>
-            )}
-            <dt>Params</dt>
-            <dd>
-              <code>{JSON.stringify(detail.params)}</code>
-            </dd>
-          </dl>
-        )}
-        {detail?.error && <p class="error">{detail.error}</p>}
-
-        <h3>Steps</h3>
-        <ol class="timeline" data-testid="steps">
-          {steps.map((step) => (
-            <li key={step.name} class={`timeline-step s-${step.status}`} data-step={step.name} data-status={step.status}>
-              <div class="timeline-head">
-                <span class="step-index">{step.position + 1}</span>
-                <strong>{step.name}</strong>
-                {step.type && <span class="muted small">{step.type}</span>}
-                <StatusChip status={step.status} />
-                <span class="muted small">
-                  {duration(step.started_at, step.finished_at, now)}
-                  {step.attempts > 1 && ` · ${step.attempts} attempts (${step.attempts - 1} retried)`}
-                </span>
-              </div>
-              {step.error && <p class="error small">{step.error}</p>}
-              {(step.input || step.output !== undefined) && (
-                <details>
-                  <summary>Input and output</summary>
-                  <div class="snapshots">
-                    <div>
-                      <h4>Input</h4>
-                      <pre>{pretty(step.input)}</pre>
-                    </div>
-                    <div>
-                      <h4>Output</h4>
-                      <pre>{pretty(step.output)}</pre>
-                    </div>
-                  </div>
-                </details>
-              )}
-            </li>
+        <div class="tabs" role="tablist" aria-label="Run views">
+          {TABS.map((item) => (
+            <button
+              key={item.id}
+              type="button"
+              role="tab"
+              id={`tab-${item.id}`}
+              aria-selected={tab === item.id}
+              aria-controls={`panel-${item.id}`}
+              tabIndex={tab === item.id ? 0 : -1}
+              onClick={() => showTab(item.id)}
+              onKeyDown={(event) => {
+                const index = TABS.findIndex((t) => t.id === tab);
+                const by = event.key === "ArrowRight" ? 1 : event.key === "ArrowLeft" ? -1 : 0;
+                if (!by) return;
+                const next = TABS[(index + by + TABS.length) % TABS.length].id;
+                showTab(next);
+                document.getElementById(`tab-${next}`)?.focus();
+              }}
+            >
+              {item.label}
+            </button>
           ))}
-        </ol>
-
-        <h3>Log</h3>
-        <LogTail lines={lines} />
-
-        <h3>State diagrams</h3>
-        {showDiagrams ? (
-          <DiagramView runId={runId} status={status} />
-        ) : (
-          <button type="button" onClick={() => setShowDiagrams(true)}>
-            Show state diagrams
-          </button>
-        )}
+        </div>
+        <div class={`tab-panel panel-${tab}`} role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`} tabIndex={0}>
+          {tab === "overview" && (
+            <>
+              {detail && (
+                <dl class="meta">
+                  <dt>Run id</dt>
+                  <dd>
+                    <code>{detail.id}</code>
+                  </dd>
+                  <dt>Triggered by</dt>
+                  <dd>{detail.triggered_by}</dd>
+                  <dt>Started</dt>
+                  <dd>
+                    <Time at={detail.started_at} job={job} />
+                  </dd>
+                  <dt>Finished</dt>
+                  <dd>
+                    <Time at={finished} job={job} />
+                  </dd>
+                  {detail.scheduled_for && (
+                    <>
+                      <dt>Scheduled for</dt>
+                      <dd>
+                        <Time at={detail.scheduled_for} job={job} />
+                      </dd>
+                    </>
+                  )}
+                  {detail.resumed_from && (
+                    <>
+                      <dt>Retry of</dt>
+                      <dd>
+                        <RunLink id={detail.resumed_from}>run {shortId(detail.resumed_from)}</RunLink>
+                      </dd>
+                    </>
+                  )}
+                  <dt>Params</dt>
+                  <dd>
+                    <code>{JSON.stringify(detail.params)}</code>
+                  </dd>
+                </dl>
+              )}
+              {status === "skipped" ? (
+                <p class="notice" data-testid="skip-reason">
+                  Skipped: {job || "the job"} was already running
+                  {blocking ? (
+                    <>
+                      {" "}
+                      as <RunLink id={blocking}>run {shortId(blocking)}</RunLink>.
+                    </>
+                  ) : (
+                    `. ${runError ?? ""}`
+                  )}{" "}
+                  Only one run of a job is in flight at a time; this fire was recorded and not run.
+                </p>
+              ) : (
+                runError && <p class="error">{runError}</p>
+              )}
+              {steps.length > 0 && started && (
+                <>
+                  <h3>Steps</h3>
+                  <Timeline
+                    job={job}
+                    startedAt={started}
+                    finishedAt={finished}
+                    now={now}
+                    steps={steps}
+                    histories={histories}
+                    onDiagram={(step) => showTab("diagrams", step)}
+                  />
+                </>
+              )}
+            </>
+          )}
+          {tab === "log" && (
+            <LogViewer
+              log={log}
+              job={job}
+              steps={steps.map((step) => step.name)}
+              running={running}
+              fileName={`${job || "run"}-${shortId(runId)}.log`}
+              onAnnounce={setAnnouncement}
+            />
+          )}
+          {tab === "diagrams" && <DiagramView runId={runId} status={status ?? ""} focus={query.get("step")} />}
+        </div>
       </div>
       {confirming && (
         <Modal title="Abort this run?" onClose={() => setConfirming(false)}>
-          <p>Every running step of this run is cancelled, and the run ends aborted.</p>
+          <p>
+            Every running step of this {job} run is cancelled, and the run ends aborted.
+          </p>
           <div class="buttons">
             <button type="button" autofocus onClick={() => setConfirming(false)}>
               Keep running
             </button>
-            <button type="button" class="danger" onClick={abort}>
+            <button type="button" class="danger" disabled={!online} onClick={abort}>
               Abort run
             </button>
           </div>
@@ -205,96 +339,78 @@ export function RunDrawer({ runId, session }: { runId: string; session: Session 
   );
 }
 
-interface ShownStep extends Partial<Step> {
-  name: string;
-  position: number;
-  status: string;
-  attempts: number;
-  started_at: string | null;
-  finished_at: string | null;
-  error: string | null;
-}
-
 /** The stored steps (with their snapshots), brought up to date by the live state where it is newer. */
-function mergeSteps(stored: Step[], state: LiveRun | null): ShownStep[] {
+function mergeSteps(detail: RunDetail | null, state: LiveRun | null): ShownStep[] {
+  const stored = detail?.steps ?? [];
+  const storedFinal = detail !== null && FINAL.has(detail.status);
   const byName = new Map<string, ShownStep>(stored.map((step) => [step.name, { ...step }]));
   for (const step of state?.steps ?? []) {
     const known = byName.get(step.name);
-    byName.set(step.name, known ? { ...known, ...step, error: step.error ?? known.error ?? null } : { ...step });
+    if (known && storedFinal) continue; // the run has ended: its stored steps are the truth
+    byName.set(
+      step.name,
+      known
+        ? {
+            ...known,
+            ...step,
+            // Keep what only the store has, and the earliest start (a later attempt's is not the step's).
+            started_at: known.started_at ?? step.started_at,
+            error: step.error ?? known.error ?? null,
+          }
+        : { ...step },
+    );
   }
   return [...byName.values()].sort((a, b) => a.position - b.position);
 }
 
-function LogTail({ lines }: { lines: LiveLine[] }) {
-  const ref = useRef<HTMLPreElement>(null);
-  useEffect(() => {
-    const pre = ref.current;
-    if (pre) pre.scrollTop = pre.scrollHeight;
-  }, [lines]);
-  if (lines.length === 0) return <p class="muted">No log lines yet.</p>;
-  return (
-    <pre class="log" ref={ref} tabIndex={0} aria-label="Log tail" data-testid="log-tail">
-      {lines.map((line) => (
-        <div key={line.seq} class={`log-${line.level}`}>
-          <span class="muted">{new Date(line.at).toLocaleTimeString()}</span> {line.level.toUpperCase().padEnd(7)}
-          {line.step ? `[${line.step}] ` : ""}
-          {line.message}
-        </div>
-      ))}
-    </pre>
-  );
-}
-
 let diagramCount = 0;
 
-function DiagramView({ runId, status }: { runId: string; status: string }) {
+function DiagramView({ runId, status, focus }: { runId: string; status: string; focus: string | null }) {
   const [diagrams, setDiagrams] = useState<Diagrams | null>(null);
-  const [svgs, setSvgs] = useState<{ title: string; svg: string }[] | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [id] = useState(() => `d${++diagramCount}`);
+  const focused = useRef<HTMLElement>(null);
 
   useEffect(() => {
     let alive = true;
     api.diagram(runId).then(
-      (out) => alive && setDiagrams(out),
+      (out) => alive && (setDiagrams(out), setError(null)),
       (exc: Error) => alive && setError(exc.message),
     );
     return () => {
       alive = false;
     };
   }, [runId, status]);
+  useReconnected(() => api.diagram(runId).then(setDiagrams, () => {}));
 
   useEffect(() => {
-    if (!diagrams) return;
-    let alive = true;
-    (async () => {
-      // mermaid is big: it is loaded only when a diagram is asked for.
-      const mermaid = (await import("mermaid")).default;
-      mermaid.initialize({ startOnLoad: false, securityLevel: "strict", theme: "neutral" });
-      const sources = [
-        { title: "Run", text: diagrams.run },
-        ...diagrams.steps.map((step) => ({ title: `Step ${step.step} (${step.status})`, text: step.mermaid })),
-      ];
-      const out = [];
-      for (const source of sources) {
-        const { svg } = await mermaid.render(`diagram-${++diagramCount}`, source.text);
-        out.push({ title: source.title, svg });
-      }
-      if (alive) setSvgs(out);
-    })().catch((exc: Error) => alive && setError(exc.message));
-    return () => {
-      alive = false;
-    };
-  }, [diagrams]);
+    focused.current?.scrollIntoView({ block: "start" });
+  }, [diagrams, focus]);
 
   if (error) return <p class="error">{error}</p>;
-  if (!svgs) return <p class="muted">Drawing…</p>;
+  if (!diagrams) return <p class="muted">Drawing…</p>;
   return (
     <div class="diagrams" data-testid="diagrams">
-      <p class="muted small">Highlighted: the states this run went through (dark: where it is now); #n numbers the moves in order.</p>
-      {svgs.map((item) => (
-        <figure key={item.title} class="diagram">
-          <figcaption>{item.title}</figcaption>
-          <div dangerouslySetInnerHTML={{ __html: item.svg }} />
+      <p class="muted small">
+        Thick arrows: the moves this run made, numbered in order. Shaded: the states it went through. Filled: where
+        it is now, in its status colour.
+      </p>
+      <figure class="diagram" data-machine="run">
+        <figcaption>Run ({status})</figcaption>
+        <StateDiagram text={diagrams.run} status={status} title="The run" id={`${id}-run`} />
+      </figure>
+      {diagrams.steps.map((step, index) => (
+        <figure
+          key={step.step}
+          class={`diagram${step.step === focus ? " diagram-focus" : ""}`}
+          data-machine="step"
+          data-step={step.step}
+          ref={step.step === focus ? focused : undefined}
+        >
+          <figcaption>
+            Step {step.step} ({step.status})
+          </figcaption>
+          <StateDiagram text={step.mermaid} status={step.status} title={`Step ${step.step}`} id={`${id}-s${index}`} />
         </figure>
       ))}
     </div>

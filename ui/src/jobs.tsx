@@ -1,15 +1,22 @@
-// The Jobs page: every declared job, the runs in flight (live), and the ▶ Run dialog.
+// The Jobs page: the runs in flight (live), every declared job with its next fire (in its own zone and
+// the viewer's), its last run and recent history, and the ▶ Run dialog.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, ApiError, can, type Job, type Session } from "./api";
-import { ago, duration, scheduleInWords, shortId, when } from "./format";
-import { applyEvent, live, liveRunOf, runOfStarted, type LiveRun } from "./live";
-import { Modal, openRun, StatusChip, toast, useNow } from "./ui";
+import { scheduleInWords, shortId } from "./format";
+import { trendOf, useJobHistories, type Histories } from "./history";
+import { applyEvent, live, liveRunOf, runOfStarted, useOnline, useReconnected, type LiveRun } from "./live";
+import { duration, formatAt, formatDuration, LOCAL_ZONE, useZoneMode } from "./time";
+import { Ago, Modal, RunLink, StatusChip, toast, useNow, useTitle } from "./ui";
 
 export function JobsPage({ session }: { session: Session }) {
   const [jobs, setJobs] = useState<Job[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [running, setRunning] = useState<Job | null>(null);
   const reload = useRef<() => void>(() => {});
+  const shown = useRef<Job[] | null>(null);
+  shown.current = jobs;
+  const online = useOnline();
+  useTitle("Jobs");
 
   useEffect(() => {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -18,8 +25,11 @@ export function JobsPage({ session }: { session: Session }) {
       api
         .jobs()
         .then((out) => alive && (setJobs(out), setError(null)))
-        .catch((exc: Error) => alive && setError(exc.message));
-    // Runs starting and ending change the table's last-run column: reload, at most every 300 ms.
+        .catch((exc: Error) => {
+          // Unreachable while the jobs are shown: keep them (the offline banner says they may be stale).
+          if (alive && !(exc instanceof ApiError && exc.status === 0 && shown.current)) setError(exc.message);
+        });
+    // Runs starting and ending change the last-run column: reload, at most every 300 ms.
     reload.current = () => {
       clearTimeout(timer);
       timer = setTimeout(load, 300);
@@ -30,8 +40,10 @@ export function JobsPage({ session }: { session: Session }) {
       clearTimeout(timer);
     };
   }, []);
+  useReconnected(() => reload.current());
 
-  const now = useNow(15000);
+  const inFlight = useInFlight(() => reload.current());
+  const histories = useJobHistories(jobs?.map((job) => job.name) ?? []);
   const operator = can(session, "operator");
   const admin = can(session, "admin");
 
@@ -47,12 +59,24 @@ export function JobsPage({ session }: { session: Session }) {
 
   return (
     <>
-      <InFlight onRunChange={() => reload.current()} />
+      <div class="page-head">
+        <h1>Jobs</h1>
+        {jobs && (
+          <span class="muted small">
+            {jobs.length} declared · {inFlight.size} running
+          </span>
+        )}
+      </div>
+      <InFlight runs={inFlight} />
       <section class="panel" aria-labelledby="jobs-title">
         <div class="panel-head">
-          <h1 id="jobs-title">Jobs</h1>
+          <h2 id="jobs-title">All jobs</h2>
         </div>
-        {error && <p class="error">{error}</p>}
+        {error && (
+          <p class="error" role="alert">
+            {error}
+          </p>
+        )}
         {!jobs && !error && <p class="muted">Loading…</p>}
         {jobs && jobs.length === 0 && <p class="muted">No jobs are declared in this install.</p>}
         {jobs && jobs.length > 0 && (
@@ -61,12 +85,11 @@ export function JobsPage({ session }: { session: Session }) {
               <thead>
                 <tr>
                   <th scope="col">Job</th>
-                  <th scope="col">App</th>
                   <th scope="col">Schedule</th>
-                  <th scope="col">Timezone</th>
                   <th scope="col">Next fire</th>
                   <th scope="col">State</th>
                   <th scope="col">Last run</th>
+                  <th scope="col">Recent runs</th>
                   <th scope="col">
                     <span class="sr-only">Actions</span>
                   </th>
@@ -77,65 +100,60 @@ export function JobsPage({ session }: { session: Session }) {
                   <tr key={job.name} data-job={job.name}>
                     <td data-label="Job">
                       <div>
-                        <strong>{job.name}</strong>
+                        <strong>{job.name}</strong> <span class="muted small">{job.app}</span>
                         {job.description && <div class="muted small">{job.description}</div>}
                       </div>
                     </td>
-                    <td data-label="App">{job.app}</td>
                     <td data-label="Schedule">
                       <div>
                         {job.schedule ? <code>{job.schedule}</code> : null}
                         <div class="small">{scheduleInWords(job.schedule)}</div>
+                        {job.schedule && <div class="muted small">{job.timezone}</div>}
                       </div>
                     </td>
-                    <td data-label="Timezone">{job.timezone}</td>
                     <td data-label="Next fire">
-                      {job.next_fire ? (
-                        <span title={when(job.next_fire)}>
-                          {when(job.next_fire)}
-                          <div class="muted small">{ago(job.next_fire, now)}</div>
-                        </span>
-                      ) : (
-                        <span class="muted">—</span>
-                      )}
+                      <NextFire job={job} />
                     </td>
                     <td data-label="State">
                       <div>
-                      {!job.enabled ? (
-                        <span class="tag tag-off">disabled</span>
-                      ) : job.paused ? (
-                        <span class="tag tag-paused" title={job.state?.reason ?? undefined}>
-                          paused
-                        </span>
-                      ) : (
-                        <span class="tag tag-on">enabled</span>
-                      )}
-                      {job.paused && job.state && <div class="muted small">by {job.state.changed_by}</div>}
+                        {!job.enabled ? (
+                          <span class="tag tag-off">disabled</span>
+                        ) : job.paused ? (
+                          <span class="tag tag-paused" title={job.state?.reason ?? undefined}>
+                            paused
+                          </span>
+                        ) : (
+                          <span class="tag tag-on">enabled</span>
+                        )}
+                        {job.paused && job.state && <div class="muted small">by {job.state.changed_by}</div>}
                       </div>
                     </td>
                     <td data-label="Last run">
-                      {job.last_run ? (
-                        <button
-                          type="button"
-                          class="link"
-                          onClick={() => openRun(job.last_run!.id)}
-                          aria-label={`Open last run of ${job.name}`}
-                        >
-                          <StatusChip status={job.last_run.status} />{" "}
-                          <span class="small">{ago(job.last_run.started_at, now)}</span>
-                        </button>
-                      ) : (
-                        <span class="muted">never</span>
-                      )}
+                      <LastRun job={job} inFlight={inFlight} />
+                    </td>
+                    <td data-label="Recent runs">
+                      <History job={job.name} histories={histories} />
                     </td>
                     <td class="actions">
                       {operator && (
-                        <button type="button" class="primary" onClick={() => setRunning(job)}>
+                        <button
+                          type="button"
+                          class="primary"
+                          aria-label={`Run ${job.name}`}
+                          disabled={!online}
+                          title={online ? undefined : "Offline: reconnecting to the server"}
+                          onClick={() => setRunning(job)}
+                        >
                           ▶ Run
                         </button>
                       )}
                       {admin && (
-                        <button type="button" onClick={() => toggle(job)}>
+                        <button
+                          type="button"
+                          aria-label={`${job.paused ? "Resume" : "Pause"} ${job.name}`}
+                          disabled={!online}
+                          onClick={() => toggle(job)}
+                        >
                           {job.paused ? "Resume" : "Pause"}
                         </button>
                       )}
@@ -152,8 +170,117 @@ export function JobsPage({ session }: { session: Session }) {
   );
 }
 
-/** Runs in flight: from the server's snapshot on join, then kept current by the `jobs` room's events. */
-export function InFlight({ onRunChange }: { onRunChange: () => void }) {
+/** When cron fires the job next: in the job's own zone, with the viewer's time (or UTC) beside it. */
+function NextFire({ job }: { job: Job }) {
+  const mode = useZoneMode();
+  if (!job.next_fire) return <span class="muted">—</span>;
+  const other = mode === "utc" ? "UTC" : LOCAL_ZONE;
+  return (
+    <div data-testid="next-fire">
+      <time dateTime={job.next_fire}>{formatAt(job.next_fire, job.timezone)}</time>
+      {other !== job.timezone && (
+        <div class="muted small">
+          {other === "UTC" ? "UTC" : "your time"}: {formatAt(job.next_fire, other)}
+        </div>
+      )}
+      <div class="muted small">
+        <Ago at={job.next_fire} past={false} />
+      </div>
+    </div>
+  );
+}
+
+/** The job's run in flight if it has one (a run skipped meanwhile is not its "last run"), else its
+ * latest run. */
+function LastRun({ job, inFlight }: { job: Job; inFlight: Map<string, LiveRun> }) {
+  const live = [...inFlight.values()].find((run) => run.job === job.name);
+  const runningId = live?.id ?? job.running;
+  if (runningId) {
+    const started = live?.started_at ?? (job.last_run?.id === runningId ? job.last_run.started_at : null);
+    return (
+      <div>
+        <RunLink id={runningId} label={`running: the run of ${job.name} in flight`}>
+          <StatusChip status="running" />
+        </RunLink>{" "}
+        {started && (
+          <span class="small">
+            started <Ago at={started} />
+          </span>
+        )}
+        {job.last_run && job.last_run.id !== runningId && job.last_run.status === "skipped" && (
+          <div class="muted small">a later fire was skipped</div>
+        )}
+      </div>
+    );
+  }
+  if (!job.last_run) return <span class="muted">never</span>;
+  return (
+    <div>
+      <RunLink id={job.last_run.id} label={`${job.last_run.status}: last run of ${job.name}`}>
+        <StatusChip status={job.last_run.status} />
+      </RunLink>{" "}
+      <span class="small">
+        <Ago at={job.last_run.finished_at ?? job.last_run.started_at} />
+      </span>
+    </div>
+  );
+}
+
+const BAR_COLOURS: Record<string, string> = {
+  succeeded: "#17b26a",
+  failed: "#d92d20",
+  aborted: "#dc6803",
+};
+
+/** The job's success rate and a bar per recent run (height: its duration; colour: how it ended). */
+function History({ job, histories }: { job: string; histories: Histories }) {
+  const runs = histories.get(job);
+  if (!runs) return <span class="muted small">…</span>;
+  const trend = trendOf(runs);
+  if (trend.finished === 0) return <span class="muted small">no finished runs</span>;
+  const rate = Math.round((trend.succeeded / trend.finished) * 100);
+  const longest = Math.max(...trend.bars.map((bar) => bar.ms), 1);
+  const latest = trend.bars[trend.bars.length - 1];
+  const shortest = Math.min(...trend.bars.map((bar) => bar.ms));
+  const width = 4;
+  const gap = 1;
+  const height = 24;
+  const summary =
+    `${rate}% of the last ${trend.finished} finished runs succeeded; durations from ${formatDuration(shortest)} ` +
+    `to ${formatDuration(longest)}, the latest ${formatDuration(latest.ms)}` +
+    (trend.skipped ? `; ${trend.skipped} skipped` : "");
+  return (
+    <div class="history" data-testid="history" title={summary}>
+      <span class={`rate ${rate === 100 ? "rate-ok" : rate >= 80 ? "rate-warn" : "rate-bad"}`}>{rate}%</span>
+      <svg
+        class="spark"
+        role="img"
+        aria-label={summary}
+        width={trend.bars.length * (width + gap)}
+        height={height}
+        viewBox={`0 0 ${trend.bars.length * (width + gap)} ${height}`}
+      >
+        {trend.bars.map((bar, index) => {
+          const h = Math.max(2, Math.round((bar.ms / longest) * height));
+          return (
+            <rect
+              key={bar.id}
+              x={index * (width + gap)}
+              y={height - h}
+              width={width}
+              height={h}
+              fill={BAR_COLOURS[bar.status] ?? "#98a2b3"}
+            />
+          );
+        })}
+      </svg>
+      <span class="muted small">{formatDuration(latest.ms)}</span>
+    </div>
+  );
+}
+
+/** Runs in flight: the server's snapshot on join (and on every reconnect), then the `jobs` room's events. */
+function useInFlight(onRunChange: () => void): Map<string, LiveRun> {
   const [runs, setRuns] = useState<Map<string, LiveRun>>(new Map());
   const changed = useRef(onRunChange);
   changed.current = onRunChange;
@@ -187,7 +314,10 @@ export function InFlight({ onRunChange }: { onRunChange: () => void }) {
       }),
     [],
   );
+  return runs;
+}
 
+function InFlight({ runs }: { runs: Map<string, LiveRun> }) {
   const list = [...runs.values()].sort((a, b) => b.started_at.localeCompare(a.started_at));
   const now = useNow(1000, list.length > 0);
   return (
@@ -201,9 +331,9 @@ export function InFlight({ onRunChange }: { onRunChange: () => void }) {
           {list.map((run) => (
             <li key={run.id} class="inflight-row" data-run-id={run.id} data-job={run.job}>
               <div class="inflight-main">
-                <button type="button" class="link strong" onClick={() => openRun(run.id)}>
-                  {run.job}
-                </button>
+                <RunLink id={run.id} label={`Open running run of ${run.job}`}>
+                  <strong>{run.job}</strong>
+                </RunLink>
                 <span class="muted small">
                   {shortId(run.id)} · {run.triggered_by} · {duration(run.started_at, null, now)}
                   {run.dry_run && " · dry run"}
@@ -270,6 +400,7 @@ export function RunDialog({ job, onClose }: { job: Job; onClose: () => void }) {
   const [serverErrors, setServerErrors] = useState<Record<string, string>>({});
   const [problem, setProblem] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const online = useOnline();
 
   const errors: Record<string, string> = {};
   const overrides: Record<string, unknown> = {};
@@ -283,7 +414,7 @@ export function RunDialog({ job, onClose }: { job: Job; onClose: () => void }) {
 
   async function submit(event: Event) {
     event.preventDefault();
-    if (invalid || busy) return;
+    if (invalid || busy || !online) return;
     setBusy(true);
     setProblem(null);
     try {
@@ -362,12 +493,16 @@ export function RunDialog({ job, onClose }: { job: Job; onClose: () => void }) {
           <input type="checkbox" checked={dryRun} onChange={(e) => setDryRun((e.target as HTMLInputElement).checked)} />
           Dry run <span class="muted small">(steps only count what they would do)</span>
         </label>
-        {problem && <p class="error">{problem}</p>}
+        {problem && (
+          <p class="error" role="alert">
+            {problem}
+          </p>
+        )}
         <div class="buttons">
           <button type="button" onClick={onClose}>
             Cancel
           </button>
-          <button type="submit" class="primary" disabled={invalid || busy}>
+          <button type="submit" class="primary" disabled={invalid || busy || !online}>
             {busy ? "Starting…" : dryRun ? "Start dry run" : "Start run"}
           </button>
         </div>

@@ -1,17 +1,12 @@
-// Live events over Socket.IO (engine/server/realtime.py): one connection, rooms joined on demand and
-// joined again after a reconnect (the server then sends a fresh `snapshot`).
+// Live events over Socket.IO (engine/server/realtime.py, docs/socketio.md): one connection, rooms
+// joined on demand and joined again after a reconnect (the server then sends a fresh `snapshot`).
+// Views ask `useOnline()` to show when what they display may be stale, and `useReconnected()` to
+// re-read the server's state when the connection comes back.
+import { useEffect, useRef, useState } from "preact/hooks";
 import { io, type Socket } from "socket.io-client";
+import { BASE, BASE_PATH } from "./base";
 
 export type LiveHandler = (event: string, data: any) => void;
-
-export interface LiveLine {
-  seq: number;
-  at: string;
-  step: string | null;
-  level: string;
-  message: string;
-  fields: Record<string, unknown> | null;
-}
 
 export interface LiveStep {
   name: string;
@@ -21,6 +16,8 @@ export interface LiveStep {
   started_at: string | null;
   finished_at: string | null;
   error: string | null;
+  /** While `retrying`: when the next attempt is due (from the StepRetrying event's delay). */
+  next_attempt_at?: string | null;
 }
 
 export interface LiveRun {
@@ -30,6 +27,8 @@ export interface LiveRun {
   triggered_by: string;
   dry_run: boolean;
   started_at: string;
+  finished_at: string | null;
+  error: string | null;
   steps: LiveStep[];
   last_seq: number;
 }
@@ -39,16 +38,31 @@ export class Live {
   private handlers = new Set<LiveHandler>();
   private rooms = new Map<string, number>();
   private statusHandlers = new Set<(connected: boolean) => void>();
+  private refused: (why: string) => void = () => {};
 
-  connect(token: string): void {
+  connect(token: string, onRefused: (why: string) => void): void {
     this.disconnect();
-    const socket = io({ path: "/socket.io", auth: { token }, reconnectionDelayMax: 5000 });
+    this.refused = onRefused;
+    const socket = io(BASE.origin, {
+      path: `${BASE_PATH}socket.io`,
+      auth: { token },
+      reconnectionDelay: 500,
+      reconnectionDelayMax: 3000,
+    });
     socket.on("connect", () => {
       for (const room of this.rooms.keys()) socket.emit("join", { room });
       this.statusHandlers.forEach((handler) => handler(true));
     });
     socket.on("disconnect", () => this.statusHandlers.forEach((handler) => handler(false)));
-    socket.on("connect_error", () => this.statusHandlers.forEach((handler) => handler(false)));
+    socket.on("connect_error", (error: Error) => {
+      this.statusHandlers.forEach((handler) => handler(false));
+      // The server refuses a bad token for good: reconnecting with it would never work. (Its refusal
+      // arrives as the text of {"message": "unauthorized", "detail": ...}, not as separate fields.)
+      if (error.message.includes("unauthorized")) {
+        this.disconnect();
+        this.refused(/detail'?"?:\s*['"]([^'"]+)/.exec(error.message)?.[1] ?? "refused by the server");
+      }
+    });
     socket.onAny((event: string, data: unknown) => this.handlers.forEach((handler) => handler(event, data)));
     this.socket = socket;
   }
@@ -64,7 +78,7 @@ export class Live {
 
   onStatus(handler: (connected: boolean) => void): () => void {
     this.statusHandlers.add(handler);
-    return () => this.statusHandlers.delete(handler);
+    return () => void this.statusHandlers.delete(handler);
   }
 
   /** Receive every event while subscribed; join `room` meanwhile (rooms are counted, shared). */
@@ -88,6 +102,32 @@ export class Live {
 
 export const live = new Live();
 
+/** Whether the live connection is up (a view shows "offline" and disables actions when it is not). */
+export function useOnline(): boolean {
+  const [online, setOnline] = useState(live.connected);
+  useEffect(() => {
+    setOnline(live.connected);
+    return live.onStatus(setOnline);
+  }, []);
+  return online;
+}
+
+/** Call `reload` each time the connection comes back after being lost: what was shown may be stale. */
+export function useReconnected(reload: () => void): void {
+  const latest = useRef(reload);
+  latest.current = reload;
+  useEffect(() => {
+    let lost = !live.connected;
+    return live.onStatus((connected) => {
+      if (!connected) lost = true;
+      else if (lost) {
+        lost = false;
+        latest.current();
+      }
+    });
+  }, []);
+}
+
 export function liveRunOf(state: any): LiveRun {
   return {
     id: state.run.id,
@@ -96,6 +136,8 @@ export function liveRunOf(state: any): LiveRun {
     triggered_by: state.run.triggered_by,
     dry_run: state.run.dry_run,
     started_at: state.run.started_at,
+    finished_at: state.run.finished_at ?? null,
+    error: state.run.error ?? null,
     steps: state.steps,
     last_seq: state.last_seq,
   };
@@ -105,15 +147,15 @@ export function liveRunOf(state: any): LiveRun {
 export function applyEvent(run: LiveRun, event: string, data: any): LiveRun {
   if (typeof data?.seq !== "number" || data.seq <= run.last_seq) return run;
   const next = { ...run, last_seq: data.seq };
-  const patchStep = (patch: Partial<LiveStep>): LiveRun => {
+  const patchStep = (patch: (step: LiveStep) => Partial<LiveStep>): LiveRun => {
     let found = false;
     const steps = run.steps.map((step) => {
       if (step.name !== data.step) return step;
       found = true;
-      return { ...step, ...patch };
+      return { ...step, ...patch(step) };
     });
     if (!found) {
-      steps.push({
+      const blank: LiveStep = {
         name: data.step,
         position: data.position ?? steps.length,
         status: "pending",
@@ -121,26 +163,40 @@ export function applyEvent(run: LiveRun, event: string, data: any): LiveRun {
         started_at: null,
         finished_at: null,
         error: null,
-        ...patch,
-      });
+      };
+      steps.push({ ...blank, ...patch(blank) });
     }
     return { ...next, steps };
   };
   switch (event) {
     case "StepStarted":
-      return patchStep({ status: "running", attempts: data.attempt, started_at: data.at, error: null });
+      // A step's start is its first attempt's: a later attempt's start must not reset it.
+      return patchStep((step) => ({
+        status: "running",
+        attempts: data.attempt,
+        started_at: step.started_at ?? data.at,
+        next_attempt_at: null,
+      }));
     case "StepRetrying":
-      return patchStep({ status: "retrying", attempts: data.attempt, error: data.error });
+      return patchStep(() => ({
+        status: "retrying",
+        attempts: data.attempt,
+        error: data.error,
+        next_attempt_at: new Date(Date.parse(data.at) + (data.delay_seconds ?? 0) * 1000).toISOString(),
+      }));
     case "StepFinished":
-      return patchStep({
+      return patchStep((step) => ({
         status: data.status,
         attempts: data.attempts,
+        started_at: step.started_at ?? (data.status === "skipped" ? null : data.at),
         finished_at: data.at,
         error: data.error,
-      });
+        next_attempt_at: null,
+      }));
     case "RunFinished":
+      return { ...next, status: data.status, finished_at: data.at, error: data.error ?? null };
     case "RunSkipped":
-      return { ...next, status: data.status ?? "skipped" };
+      return { ...next, status: "skipped", finished_at: data.at, error: data.reason ?? null };
     default:
       return next;
   }
@@ -154,6 +210,8 @@ export function runOfStarted(data: any): LiveRun {
     triggered_by: data.triggered_by,
     dry_run: data.dry_run,
     started_at: data.at,
+    finished_at: null,
+    error: null,
     steps: (data.steps as string[]).map((name, position) => ({
       name,
       position,

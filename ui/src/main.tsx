@@ -1,19 +1,22 @@
 // Nomaflow's web UI: Login, Jobs (with In flight), Runs, and the run drawer (`?run=<id>`).
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { clearSession, loadSession, login, onUnauthorized, type Session } from "./api";
+import { api, clearSession, loadSession, login, onUnauthorized, sessionRefused, type Session } from "./api";
+import { pathOf, routeOf } from "./base";
 import { RunDrawer } from "./drawer";
 import { JobsPage } from "./jobs";
-import { live } from "./live";
+import { live, useOnline } from "./live";
 import { prefetchFirstPage, RunsPage } from "./runs";
 import "./styles.css";
-import { navigate, Toasts, useLocation } from "./ui";
+import { LOCAL_ZONE, setZoneMode, useZoneMode, type ZoneMode } from "./time";
+import { go, OfflineBanner, Toasts, useLocation, useTitle } from "./ui";
 
-function Login({ onLogin }: { onLogin: (session: Session) => void }) {
+function Login({ onLogin, notice }: { onLogin: (session: Session) => void; notice: string | null }) {
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  useTitle("Sign in");
 
   async function submit(event: Event) {
     event.preventDefault();
@@ -27,6 +30,7 @@ function Login({ onLogin }: { onLogin: (session: Session) => void }) {
     }
   }
 
+  const message = error ?? notice;
   return (
     <main class="login">
       <form class="panel form" onSubmit={submit} aria-labelledby="login-title">
@@ -55,9 +59,9 @@ function Login({ onLogin }: { onLogin: (session: Session) => void }) {
             onInput={(e) => setPassword((e.target as HTMLInputElement).value)}
           />
         </div>
-        {error && (
+        {message && (
           <p class="error" role="alert">
-            {error}
+            {message}
           </p>
         )}
         <button type="submit" class="primary" disabled={busy || !username || !password}>
@@ -69,24 +73,37 @@ function Login({ onLogin }: { onLogin: (session: Session) => void }) {
 }
 
 function LiveIndicator() {
-  const [connected, setConnected] = useState(live.connected);
-  useEffect(() => live.onStatus(setConnected), []);
+  const online = useOnline();
   return (
-    <span class={`live ${connected ? "live-on" : "live-off"}`} title="Live updates over Socket.IO">
-      {connected ? "live" : "offline"}
+    <span class={`live ${online ? "live-on" : "live-off"}`} title="Live updates over Socket.IO">
+      {online ? "live" : "offline"}
     </span>
   );
 }
 
-function NavLink({ href, label, current }: { href: string; label: string; current: boolean }) {
+function ZoneSwitch() {
+  const mode = useZoneMode();
+  return (
+    <label class="zone-switch small">
+      Times in
+      <select value={mode} onChange={(e) => setZoneMode((e.target as HTMLSelectElement).value as ZoneMode)}>
+        <option value="local">your zone ({LOCAL_ZONE})</option>
+        <option value="utc">UTC</option>
+        <option value="job">each job's zone</option>
+      </select>
+    </label>
+  );
+}
+
+function NavLink({ route, label, current }: { route: string; label: string; current: boolean }) {
   return (
     <a
-      href={href}
+      href={pathOf(route)}
       aria-current={current ? "page" : undefined}
       onClick={(event) => {
         if (event.metaKey || event.ctrlKey || event.shiftKey || event.button !== 0) return;
         event.preventDefault();
-        navigate(href);
+        go(route);
       }}
     >
       {label}
@@ -96,27 +113,47 @@ function NavLink({ href, label, current }: { href: string; label: string; curren
 
 function App() {
   const [session, setSession] = useState<Session | null>(loadSession);
-  const { path, query } = useLocation();
+  const [notice, setNotice] = useState<string | null>(null);
+  const { route, query } = useLocation();
 
-  useEffect(() => onUnauthorized(() => setSession(null)), []);
+  useEffect(
+    () =>
+      onUnauthorized((why) => {
+        setNotice(why);
+        setSession(null);
+      }),
+    [],
+  );
   useEffect(() => {
     if (!session) return;
-    live.connect(session.token);
+    live.connect(session.token, sessionRefused);
+    // Fills in each job's zone for the "each job's zone" mode, on every page.
+    api.jobs().catch(() => {});
     return () => live.disconnect();
   }, [session]);
 
-  if (!session) return <Login onLogin={setSession} />;
+  if (!session)
+    return (
+      <Login
+        notice={notice}
+        onLogin={(next) => {
+          setNotice(null);
+          setSession(next);
+        }}
+      />
+    );
   const runId = query.get("run");
-  const onRuns = path.startsWith("/runs");
+  const onRuns = route.startsWith("runs");
   return (
     <>
       <header class="topbar">
         <span class="brand">Nomaflow</span>
         <nav aria-label="Main">
-          <NavLink href="/" label="Jobs" current={!onRuns} />
-          <NavLink href="/runs" label="Runs" current={onRuns} />
+          <NavLink route="" label="Jobs" current={!onRuns} />
+          <NavLink route="runs" label="Runs" current={onRuns} />
         </nav>
         <span class="spacer" />
+        <ZoneSwitch />
         <LiveIndicator />
         <span class="user small">
           {session.subject} <span class="muted">({session.role})</span>
@@ -131,12 +168,15 @@ function App() {
           Sign out
         </button>
       </header>
-      <main class="content">{onRuns ? <RunsPage /> : <JobsPage session={session} />}</main>
+      <main class="content">
+        <OfflineBanner />
+        {onRuns ? <RunsPage /> : <JobsPage session={session} />}
+      </main>
       {runId && <RunDrawer key={runId} runId={runId} session={session} />}
       <Toasts />
     </>
   );
 }
 
-if (loadSession() && location.pathname.startsWith("/runs")) prefetchFirstPage();
+if (loadSession() && routeOf(location.pathname).startsWith("runs")) prefetchFirstPage();
 render(<App />, document.getElementById("app")!);

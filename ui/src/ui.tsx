@@ -1,22 +1,68 @@
-// Small shared pieces: status chips, modal dialogs, the router, toasts and a ticking clock.
+// Small shared pieces: status chips, times, the offline banner, modal dialogs, the router, toasts,
+// a ticking clock and the page title.
 import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
+import { pathOf, routeOf } from "./base";
+import { serverNow } from "./clock";
+import { useOnline } from "./live";
+import { ago, formatAt, instantTitle, useZoneMode, zoneFor } from "./time";
 
-export function StatusChip({ status }: { status: string }) {
+export function StatusChip({ status, note }: { status: string; note?: string }) {
   return (
     <span class={`chip chip-${status}`} data-status={status}>
       {status}
+      {note && <span class="chip-note"> · {note}</span>}
     </span>
   );
 }
 
-/** A native modal <dialog>: focus is kept inside, Escape closes it, focus returns where it was. */
+/** An instant with its date and zone, in the zone the viewer picked; the other zones on hover. */
+export function Time({ at, job, ms }: { at: string | null | undefined; job?: string | null; ms?: boolean }) {
+  const mode = useZoneMode();
+  if (!at) return <span class="muted">—</span>;
+  const zone = zoneFor(mode, job);
+  return (
+    <time dateTime={at} title={instantTitle(at, job ? zoneFor("job", job) : undefined)}>
+      {formatAt(at, zone, ms)}
+    </time>
+  );
+}
+
+/** "3 minutes ago" that keeps itself current (each second while under a minute, then less often). */
+export function Ago({ at, past = true }: { at: string | null | undefined; past?: boolean }) {
+  const [now, setNow] = useState(serverNow());
+  const age = at ? Math.abs(now - Date.parse(at)) : Infinity;
+  const every = age < 60_000 ? 1000 : age < 3_600_000 ? 15_000 : 300_000;
+  useEffect(() => {
+    if (!at) return;
+    const timer = setInterval(() => setNow(serverNow()), every);
+    return () => clearInterval(timer);
+  }, [at, every]);
+  if (!at) return null;
+  return <span class="ago">{ago(at, now, past)}</span>;
+}
+
+/** Shown inside every dialog and view while the live connection is down. */
+export function OfflineBanner() {
+  const online = useOnline();
+  if (online) return null;
+  return (
+    <p class="offline-banner" role="alert">
+      Offline: the connection to the server is lost. Reconnecting… What you see may be out of date, and
+      actions are disabled until it is back.
+    </p>
+  );
+}
+
+/** A native modal <dialog>: focus is kept inside, Escape closes it, focus returns where it was.
+ * Modal dialogs cover the page, so each shows the offline banner itself. */
 export function Modal(props: {
   title: string;
   onClose: () => void;
   children: ComponentChildren;
   class?: string;
-  labelledBy?: string;
+  /** Attributes for the <dialog> itself (data-testid, ...). */
+  attrs?: Record<string, string>;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
   const onClose = useRef(props.onClose);
@@ -35,27 +81,34 @@ export function Modal(props: {
   }, []);
   const titleId = `dialog-${props.title.replace(/\W+/g, "-").toLowerCase()}`;
   return (
-    <dialog ref={ref} class={props.class ?? "modal"} aria-labelledby={titleId}>
+    <dialog ref={ref} class={props.class ?? "modal"} aria-labelledby={titleId} {...props.attrs}>
       <header class="dialog-head">
         <h2 id={titleId}>{props.title}</h2>
         <button type="button" class="icon" aria-label="Close" onClick={() => ref.current?.close()}>
           ×
         </button>
       </header>
+      <OfflineBanner />
       {props.children}
     </dialog>
   );
 }
 
-// --- routing: the path picks the page, `?run=<id>` opens the run drawer over it ---
+// --- routing: the path (relative to the app's base) picks the page, `?run=<id>` opens the drawer ---
 
-export function navigate(url: string, replace = false): void {
-  if (replace) history.replaceState(null, "", url);
-  else history.pushState(null, "", url);
+export function navigate(url: string, replace = false, state: unknown = null): void {
+  if (replace) history.replaceState(state, "", url);
+  else history.pushState(state, "", url);
   window.dispatchEvent(new Event("nomaflow:navigate"));
 }
 
-export function useLocation(): { path: string; query: URLSearchParams } {
+export interface Place {
+  route: string;
+  query: URLSearchParams;
+  state: unknown;
+}
+
+export function useLocation(): Place {
   const [href, setHref] = useState(location.href);
   useEffect(() => {
     const changed = () => setHref(location.href);
@@ -67,19 +120,53 @@ export function useLocation(): { path: string; query: URLSearchParams } {
     };
   }, []);
   const url = new URL(href);
-  return { path: url.pathname, query: url.searchParams };
+  return { route: routeOf(url.pathname), query: url.searchParams, state: history.state };
+}
+
+/** Go to one of the app's pages, keeping nothing of the current query. */
+export function go(route: string, query?: URLSearchParams, replace = false, state: unknown = null): void {
+  navigate(pathOf(route, query), replace, state);
+}
+
+/** Change the current query (the route stays), as a new history entry unless `replace`. */
+export function setQuery(change: (query: URLSearchParams) => void, replace = false): void {
+  const url = new URL(location.href);
+  change(url.searchParams);
+  navigate(url.pathname + url.search, replace, history.state);
+}
+
+export function runHref(id: string): string {
+  const url = new URL(location.href);
+  url.searchParams.set("run", id);
+  for (const key of ["tab", "step"]) url.searchParams.delete(key);
+  return url.pathname + url.search;
 }
 
 export function openRun(id: string): void {
-  const url = new URL(location.href);
-  url.searchParams.set("run", id);
-  navigate(url.pathname + url.search);
+  navigate(runHref(id), false, history.state);
 }
 
 export function closeRun(): void {
-  const url = new URL(location.href);
-  url.searchParams.delete("run");
-  navigate(url.pathname + url.search);
+  setQuery((query) => {
+    for (const key of ["run", "tab", "step"]) query.delete(key);
+  });
+}
+
+/** A link to a run's drawer that opens it in place (and in a new tab with a modifier key). */
+export function RunLink({ id, children, label }: { id: string; children: ComponentChildren; label?: string }) {
+  return (
+    <a
+      href={runHref(id)}
+      aria-label={label}
+      onClick={(event) => {
+        if (event.metaKey || event.ctrlKey || event.shiftKey || event.button !== 0) return;
+        event.preventDefault();
+        openRun(id);
+      }}
+    >
+      {children}
+    </a>
+  );
 }
 
 // --- toasts ---
@@ -108,7 +195,7 @@ export function Toasts() {
   const [items, setItems] = useState<Toast[]>(toasts);
   useEffect(() => {
     toastListeners.add(setItems);
-    return () => toastListeners.delete(setItems);
+    return () => void toastListeners.delete(setItems);
   }, []);
   return (
     <div class="toasts" role="status" aria-live="polite">
@@ -121,13 +208,25 @@ export function Toasts() {
   );
 }
 
-/** The current time, re-read every `ms` while `active`: for "3 minutes ago" and running durations. */
+/** The server's current time, re-read every `ms` while `active`: for running durations. */
 export function useNow(ms: number, active = true): number {
-  const [now, setNow] = useState(Date.now());
+  const [now, setNow] = useState(serverNow());
   useEffect(() => {
     if (!active) return;
-    const timer = setInterval(() => setNow(Date.now()), ms);
+    setNow(serverNow());
+    const timer = setInterval(() => setNow(serverNow()), ms);
     return () => clearInterval(timer);
   }, [ms, active]);
-  return now;
+  return active ? Math.max(now, serverNow()) : now;
+}
+
+/** The document's title while the caller is shown (the one before comes back when it goes). */
+export function useTitle(title: string): void {
+  useEffect(() => {
+    const before = document.title;
+    document.title = `${title} · Nomaflow`;
+    return () => {
+      document.title = before;
+    };
+  }, [title]);
 }
