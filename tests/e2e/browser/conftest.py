@@ -1,6 +1,6 @@
 """The web UI's browser tests: Debian's Chromium (driven by Playwright) against real `nomaflow serve`.
 
-Fixtures: one Chromium for the session, one shared server on a SQLite job store, servers of a test's own
+Fixtures: one Chromium per module, one shared server on a SQLite job store, servers of a test's own
 (to stop and restart), and a signed-in page that fails its test on any console error. Waits are on page
 state and process output, never sleeps.
 """
@@ -49,7 +49,9 @@ def _missing(what: str) -> None:
     pytest.skip(what)
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop running on this thread while
+# it is open, and the anyio tests that run after these need the thread to themselves.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         _missing(f"{CHROMIUM} is not installed (scripts/apt-packages.txt lists chromium)")
@@ -201,7 +203,9 @@ def signed_in(page: Page, server: Server, user: str = "alice", role: str = "admi
     things); the token is a real one for a UI user of the install."""
     token = server.token(role, user, "user")
     session = {"token": token, "subject": user, "role": role, "expires_at": "2999-01-01T00:00:00Z"}
-    page.add_init_script(f"localStorage.setItem({json.dumps(SESSION_KEY)}, {json.dumps(json.dumps(session))})")
+    page.add_init_script(
+        f"localStorage.setItem({json.dumps(SESSION_KEY)}, {json.dumps(json.dumps(session))})"
+    )
 
 
 def check_a11y(page: Page, where: str) -> None:
@@ -215,7 +219,10 @@ def check_a11y(page: Page, where: str) -> None:
             const result = await axe.run(document, { resultTypes: ["violations"] });
             return result.violations
               .filter((v) => v.impact === "serious" || v.impact === "critical")
-              .map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+              .map((v) => {
+                const where = v.nodes.map((n) => n.target.join(" ")).join(", ");
+                return `${v.impact} ${v.id}: ${v.help} — ${where}`;
+              });
         }"""
     )
     assert found == [], f"axe on {where}:\n" + "\n".join(found)

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.ui.conftest import Browse, UIServer, sign_in, signed_in
+from tests.e2e.browser.conftest import Browse, UIServer, signed_in
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +26,10 @@ REFUSED = ("ERR_CONNECTION_REFUSED", "WebSocket connection to", "ERR_CONNECTION_
 
 def start(server: UIServer, job: str, **params: object) -> str:
     answer = httpx.post(
-        f"{server.url}/admin/jobs/{job}/run", headers=server.auth("operator"), json={"params": params}, timeout=30
+        f"{server.url}/admin/jobs/{job}/run",
+        headers=server.auth("operator"),
+        json={"params": params},
+        timeout=30,
     )
     assert answer.status_code == 202, answer.text
     return str(answer.json()["run_id"])
@@ -40,7 +43,10 @@ def wait_ended(server: UIServer, run_id: str) -> dict[str, object]:
     """The run once it has ended (the server's long-poll answers when it does)."""
     for _ in range(10):
         run = httpx.get(
-            f"{server.url}/admin/runs/{run_id}", params={"wait": 30}, headers=server.auth("viewer"), timeout=40
+            f"{server.url}/admin/runs/{run_id}",
+            params={"wait": 30},
+            headers=server.auth("viewer"),
+            timeout=40,
         ).json()
         if run["status"] != "running":
             return dict(run)
@@ -90,7 +96,9 @@ def test_lost_connection_shows_in_the_drawer_and_every_view_recovers(
 # --- 2. the Runs page is static ---
 
 
-def test_runs_page_shows_new_runs_and_their_changes_live(server: UIServer, page: Page, tmp_path: Path) -> None:
+def test_runs_page_shows_new_runs_and_their_changes_live(
+    server: UIServer, page: Page, tmp_path: Path
+) -> None:
     signed_in(page, server)
     page.goto(f"{server.url}/runs")
     expect(page.get_by_test_id("runs-table")).to_be_visible()
@@ -202,7 +210,9 @@ def test_log_stays_where_the_reader_scrolled_while_lines_stream(
         log.evaluate("element => { element.scrollTop = 0; element.dispatchEvent(new Event('scroll')); }")
         height = log.evaluate("element => element.scrollHeight")
         # New lines arrive (the content grows) while the reader is at the top...
-        page.wait_for_function("([element, height]) => element.scrollHeight > height + 100", arg=[log.element_handle(), height])
+        page.wait_for_function(
+            "([element, height]) => element.scrollHeight > height + 100", arg=[log.element_handle(), height]
+        )
         # ...and the reader stays there.
         assert log.evaluate("element => element.scrollTop") == 0
     finally:
@@ -219,7 +229,9 @@ def test_last_run_is_the_run_in_flight_not_a_skipped_one(server: UIServer, page:
     skipped = start(server, "long-export")
     try:
         page.goto(server.url + "/")
-        last = page.get_by_test_id("jobs-table").locator("tr[data-job='long-export'] td[data-label='Last run']")
+        last = page.get_by_test_id("jobs-table").locator(
+            "tr[data-job='long-export'] td[data-label='Last run']"
+        )
         expect(last.locator("[data-status]").first).to_have_text("running")
         last.get_by_role("link").first.click()
         expect(drawer_of(page)).to_have_attribute("data-run-id", running)
@@ -232,7 +244,9 @@ def test_last_run_is_the_run_in_flight_not_a_skipped_one(server: UIServer, page:
 # --- 9. the smaller ones ---
 
 
-def test_run_dialog_says_the_server_is_unreachable(own_server: Callable[..., UIServer], browse: Browse) -> None:
+def test_run_dialog_says_the_server_is_unreachable(
+    own_server: Callable[..., UIServer], browse: Browse
+) -> None:
     server = own_server()
     page = browse.new()
     browse.console(page).expected.extend(REFUSED)
@@ -256,7 +270,9 @@ def test_run_dialog_says_the_server_is_unreachable(own_server: Callable[..., UIS
 def test_an_invalid_token_returns_to_login_saying_why(server: UIServer, browse: Browse) -> None:
     page = browse.new()
     browse.console(page).expected.append("status of 401")  # the browser logs the API's 401 itself
-    session = '{"token": "not-a-token", "subject": "alice", "role": "admin", "expires_at": "2999-01-01T00:00:00Z"}'
+    session = (
+        '{"token": "not-a-token", "subject": "alice", "role": "admin", "expires_at": "2999-01-01T00:00:00Z"}'
+    )
     page.add_init_script(f"localStorage.setItem('nomaflow.session', {session!r})")
     page.goto(server.url + "/")
     expect(page.get_by_label("Username")).to_be_visible()

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.browser.conftest import BUILD, INSTALL, check_a11y, sign_in
 from tests.e2e.conftest import free_port
-from tests.e2e.ui.conftest import BUILD, INSTALL, check_a11y, sign_in
 from tests.engine.server.conftest import SECRET
 from tests.engine.server.processes import Output, Server
 
@@ -77,7 +77,16 @@ class HostServer(Server):
 
         self.tokens = Tokens(load_install(INSTALL / "app.toml").settings.auth, self.env)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "billing_host:app", "--port", str(self.port), "--app-dir", str(folder)],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "billing_host:app",
+                "--port",
+                str(self.port),
+                "--app-dir",
+                str(folder),
+            ],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

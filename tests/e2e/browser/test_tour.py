@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.ui.conftest import PHONE, UIServer, check_a11y, shot, sign_in
+from tests.e2e.browser.conftest import PHONE, UIServer, check_a11y, shot, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +27,9 @@ def in_flight(page: Page, job: str):  # type: ignore[no-untyped-def]
     return page.get_by_test_id("in-flight").locator(f"li[data-job='{job}']")
 
 
-def test_operator_runs_watches_aborts_and_digs_into_history(server: UIServer, page: Page, tmp_path: Path) -> None:
+def test_operator_runs_watches_aborts_and_digs_into_history(
+    server: UIServer, page: Page, tmp_path: Path
+) -> None:
     gate = tmp_path / "gate"
     page.goto(server.url + "/")
     expect(page.get_by_label("Username")).to_be_visible()
@@ -37,7 +39,9 @@ def test_operator_runs_watches_aborts_and_digs_into_history(server: UIServer, pa
     expect(page).to_have_title("Jobs · Nomaflow")
     expect(job_row(page, "sales-report")).to_be_visible()
     # Every job's recent runs are read (a cell shows "…" until then).
-    expect(page.get_by_test_id("jobs-table").locator("td[data-label='Recent runs']", has_text="…")).to_have_count(0)
+    expect(
+        page.get_by_test_id("jobs-table").locator("td[data-label='Recent runs']", has_text="…")
+    ).to_have_count(0)
     check_a11y(page, "the Jobs page")
     shot(page, "jobs")
 
@@ -72,7 +76,9 @@ def test_operator_runs_watches_aborts_and_digs_into_history(server: UIServer, pa
     expect(row.locator("[data-step='summarise']")).to_have_attribute("data-status", "running")
     Path(f"{gate}.summarise").touch()
     expect(row).to_have_count(0)  # it leaves the panel when the run ends
-    expect(job_row(page, "sales-report").locator("td[data-label='Last run'] [data-status]")).to_have_text("succeeded")
+    expect(job_row(page, "sales-report").locator("td[data-label='Last run'] [data-status]")).to_have_text(
+        "succeeded"
+    )
 
     # A long run: reopening the page picks up its live state; abort it from its drawer.
     job_row(page, "long-export").get_by_role("button", name="Run long-export").click()

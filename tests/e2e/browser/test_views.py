@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.ui.conftest import Browse, UIServer, check_a11y, shot, signed_in
+from tests.e2e.browser.conftest import Browse, UIServer, check_a11y, shot, signed_in
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +33,10 @@ callable = "uijobs.tasks:prepare"
 
 def start(server: UIServer, job: str, **params: object) -> str:
     answer = httpx.post(
-        f"{server.url}/admin/jobs/{job}/run", headers=server.auth("operator"), json={"params": params}, timeout=30
+        f"{server.url}/admin/jobs/{job}/run",
+        headers=server.auth("operator"),
+        json={"params": params},
+        timeout=30,
     )
     assert answer.status_code == 202, answer.text
     return str(answer.json()["run_id"])
@@ -42,7 +45,10 @@ def start(server: UIServer, job: str, **params: object) -> str:
 def ended(server: UIServer, run_id: str) -> dict[str, Any]:
     for _ in range(10):
         run = httpx.get(
-            f"{server.url}/admin/runs/{run_id}", params={"wait": 30}, headers=server.auth("viewer"), timeout=40
+            f"{server.url}/admin/runs/{run_id}",
+            params={"wait": 30},
+            headers=server.auth("viewer"),
+            timeout=40,
         ).json()
         if run["status"] != "running":
             return dict(run)
@@ -60,9 +66,14 @@ def test_times_show_their_zone_and_the_viewers_choice_is_remembered(server: UISe
     run_id = start(server, "tokyo-close")
     ended(server, run_id)
     page.goto(f"{server.url}/runs?job=tokyo-close")
-    started = page.get_by_test_id("runs-table").locator(f"tr[data-run-id='{run_id}'] td[data-label='Started'] time")
+    started = page.get_by_test_id("runs-table").locator(
+        f"tr[data-run-id='{run_id}'] td[data-label='Started'] time"
+    )
     expect(started).to_have_text(re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} P[SD]T$"))
-    expect(started).to_have_attribute("title", re.compile(r"Your time \(America/Los_Angeles\).*\nUTC: .*\nJob's zone \(Asia/Tokyo\): .* JST"))
+    expect(started).to_have_attribute(
+        "title",
+        re.compile(r"Your time \(America/Los_Angeles\).*\nUTC: .*\nJob's zone \(Asia/Tokyo\): .* JST"),
+    )
     page.get_by_label("Times in").select_option("utc")
     expect(started).to_have_text(re.compile(r" UTC$"))
     page.reload()
@@ -106,9 +117,13 @@ def test_a_cron_run_appears_on_an_open_runs_page_within_a_second(
     page.wait_for_function(
         "since => window.rowsSeen.some((row) => Date.parse(row.started) > since)", arg=watching_since
     )
-    seen = page.evaluate("since => window.rowsSeen.filter((row) => Date.parse(row.started) > since)", watching_since)
+    seen = page.evaluate(
+        "since => window.rowsSeen.filter((row) => Date.parse(row.started) > since)", watching_since
+    )
     first = seen[0]
-    run = httpx.get(f"{server.url}/admin/runs/{first['id']}", headers=server.auth("viewer"), timeout=30).json()
+    run = httpx.get(
+        f"{server.url}/admin/runs/{first['id']}", headers=server.auth("viewer"), timeout=30
+    ).json()
     assert run["triggered_by"] == "cron"
     delay_ms = first["at"] - page.evaluate("iso => Date.parse(iso)", run["started_at"])
     assert 0 <= delay_ms < 1000, f"the cron run appeared {delay_ms} ms after it started"
@@ -167,7 +182,10 @@ def test_log_viewer_searches_filters_shows_a_lines_fields_and_downloads(
     text = Path(download.value.path()).read_text()
     assert download.value.suggested_filename == f"flaky-import-{run_id[:8]}.log"
     assert len(text.splitlines()) == len(stored)
-    assert re.match(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} UTC INFO    run: pending -> running \(admit\)$", text.splitlines()[0])
+    assert re.match(
+        r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} UTC INFO    run: pending -> running \(admit\)$",
+        text.splitlines()[0],
+    )
     assert any("WARNING [load-warehouse] attempt 1" in line for line in text.splitlines())
 
 
@@ -176,7 +194,12 @@ def overlaps(boxes: list[dict[str, float]]) -> list[tuple[int, int]]:
     for i, a in enumerate(boxes):
         for j in range(i + 1, len(boxes)):
             b = boxes[j]
-            if a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]:
+            if (
+                a["x"] < b["x"] + b["width"]
+                and b["x"] < a["x"] + a["width"]
+                and a["y"] < b["y"] + b["height"]
+                and b["y"] < a["y"] + a["height"]
+            ):
                 found.append((i, j))
     return found
 
@@ -218,10 +241,19 @@ def test_timeline_shows_every_attempt_wait_and_traceback_and_opens_the_step_diag
     expect(figure.locator("[data-label='fail']")).not_to_have_class(re.compile("taken"))
     expect(figure.locator("[data-state='succeeded']")).to_have_class(re.compile("state-now state-succeeded"))
     expect(figure.locator("[data-state='retrying']")).to_have_class(re.compile("state-visited"))
-    expect(figure.locator("svg")).to_have_attribute("aria-label", re.compile("went start to running, then retry to retrying"))
+    expect(figure.locator("svg")).to_have_attribute(
+        "aria-label", re.compile("went start to running, then retry to retrying")
+    )
     # No label overlaps another label or a state, in any of the run's diagrams.
     for svg in drawer.locator("svg.state-diagram").all():
-        boxes = [box for box in (rect.bounding_box() for rect in svg.locator(".edge-label rect, .state > rect:first-child").all()) if box]
+        boxes = [
+            box
+            for box in (
+                rect.bounding_box()
+                for rect in svg.locator(".edge-label rect, .state > rect:first-child").all()
+            )
+            if box
+        ]
         assert boxes and overlaps(boxes) == [], f"overlapping labels in {svg.get_attribute('aria-label')}"
     shot(page, "step-diagram")
 
