@@ -98,8 +98,11 @@ function signed(minutes: number): string {
 
 /** The zone's abbreviation at `date` as the tz database writes it (JST, CEST, PDT), else "UTC+05:45". */
 export function zoneAbbreviation(zone: string, date: Date): string {
+  return abbreviationOf(zone, offsetMinutes(zone, date));
+}
+
+function abbreviationOf(zone: string, minutes: number): string {
   if (zone === "UTC" || zone === "Etc/UTC") return "UTC";
-  const minutes = offsetMinutes(zone, date);
   const pattern = ZONES[zone];
   if (pattern !== undefined) {
     for (const entry of PATTERNS[pattern].split(" ")) {
@@ -110,23 +113,41 @@ export function zoneAbbreviation(zone: string, date: Date): string {
   return signed(minutes);
 }
 
-const cache = new Map<string, string>();
+// A zone's offset only changes on a quarter hour: one lookup per zone and quarter hour is enough, and
+// formatting a log line then costs arithmetic, not an Intl call (the log viewer formats every row in
+// sight at every scroll).
+const QUARTER_HOUR = 900_000;
+const offsetCache = new Map<string, number>();
+const abbreviationCache = new Map<string, string>();
+
+function cachedOffset(zone: string, ms: number): number {
+  const key = `${zone}|${Math.floor(ms / QUARTER_HOUR)}`;
+  let minutes = offsetCache.get(key);
+  if (minutes === undefined) {
+    if (offsetCache.size > 10_000) offsetCache.clear();
+    minutes = offsetMinutes(zone, new Date(ms));
+    offsetCache.set(key, minutes);
+  }
+  return minutes;
+}
+
+const two = (n: number) => (n < 10 ? `0${n}` : String(n));
 
 /** "2026-03-15 04:30:00 JST" (with milliseconds: "04:30:00.123"); "—" for no time. */
 export function formatAt(iso: string | null | undefined, zone: string, ms = false): string {
   if (!iso) return "—";
-  const key = `${zone}|${ms}|${iso}`;
-  const known = cache.get(key);
-  if (known) return known;
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return iso;
-  const got: Record<string, string> = {};
-  for (const part of partsIn(zone).formatToParts(date)) got[part.type] = part.value;
-  const fraction = ms ? `.${String(date.getUTCMilliseconds()).padStart(3, "0")}` : "";
-  const text = `${got.year}-${got.month}-${got.day} ${got.hour}:${got.minute}:${got.second}${fraction} ${zoneAbbreviation(zone, date)}`;
-  if (cache.size > 50_000) cache.clear();
-  cache.set(key, text);
-  return text;
+  const instant = Date.parse(iso);
+  if (Number.isNaN(instant)) return iso;
+  const minutes = cachedOffset(zone, instant);
+  const wall = new Date(instant + minutes * 60_000); // read with the UTC getters: the zone's wall time
+  const key = `${zone}|${minutes}`;
+  let name = abbreviationCache.get(key);
+  if (name === undefined) abbreviationCache.set(key, (name = abbreviationOf(zone, minutes)));
+  const fraction = ms ? `.${String(wall.getUTCMilliseconds()).padStart(3, "0")}` : "";
+  return (
+    `${wall.getUTCFullYear()}-${two(wall.getUTCMonth() + 1)}-${two(wall.getUTCDate())} ` +
+    `${two(wall.getUTCHours())}:${two(wall.getUTCMinutes())}:${two(wall.getUTCSeconds())}${fraction} ${name}`
+  );
 }
 
 /** The same instant in every zone the viewer may care about, for a tooltip. */
