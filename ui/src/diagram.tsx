@@ -229,7 +229,18 @@ export function layout(machine: Machine): Layout {
   // Edges leaving a state spread along its side, in the order of their ends, so they do not start on
   // top of each other.
   const outgoing = new Map<string, Edge[]>();
-  for (const edge of machine.edges) outgoing.set(edge.from, [...(outgoing.get(edge.from) ?? []), edge]);
+  const incoming = new Map<string, Edge[]>();
+  for (const edge of machine.edges) {
+    if (rank.get(edge.from) === rank.get(edge.to)) continue;
+    outgoing.set(edge.from, [...(outgoing.get(edge.from) ?? []), edge]);
+    incoming.set(edge.to, [...(incoming.get(edge.to) ?? []), edge]);
+  }
+  // Where an edge comes into its end from: its last placeholder, else its start.
+  const comingFrom = (edge: Edge) => {
+    const ids = routes.get(edge) ?? [];
+    const via = nodes.get(ids.length ? ids[ids.length - 1] : edge.from)!;
+    return via.x + via.w / 2;
+  };
   for (const edge of machine.edges) {
     const a = nodes.get(edge.from)!;
     const b = nodes.get(edge.to)!;
@@ -250,7 +261,7 @@ export function layout(machine: Machine): Layout {
       ];
       label = { x: (startX + endX) / 2 - labelW / 2, y: leftToRight ? y - 21 : y + 3, w: labelW, h: 18 };
     } else {
-      const siblings = (outgoing.get(edge.from) ?? []).filter((e) => rank.get(e.to) !== rank.get(e.from));
+      const siblings = [...(outgoing.get(edge.from) ?? [])];
       siblings.sort((p, q) => nodes.get(p.to)!.x - nodes.get(q.to)!.x);
       const slot = (siblings.indexOf(edge) + 1) / (siblings.length + 1);
       points = [[a.x + a.w * slot, a.y + a.h]];
@@ -258,7 +269,10 @@ export function layout(machine: Machine): Layout {
         const via = nodes.get(id)!;
         points.push([via.x + via.w / 2, via.y], [via.x + via.w / 2, via.y + via.h]);
       }
-      points.push([b.x + b.w / 2, b.y]);
+      // Edges coming into one state arrive side by side along its top, in the order of their sources.
+      const arriving = [...(incoming.get(edge.to) ?? [])].sort((p, q) => comingFrom(p) - comingFrom(q));
+      const into = (arriving.indexOf(edge) + 1) / (arriving.length + 1);
+      points.push([b.x + b.w * into, b.y]);
     }
     const path = smooth(points);
     // The label: at the first spot along the edge that is clear of states and earlier labels.
