@@ -1,7 +1,7 @@
 // The Jobs page: the runs in flight (live), every declared job with its next fire (in its own zone and
 // the viewer's), its last run and recent history, and the ▶ Run dialog.
 import { useEffect, useRef, useState } from "preact/hooks";
-import { api, ApiError, can, type Job, type Session } from "./api";
+import { api, ApiError, can, type Job, type Run, type Session } from "./api";
 import { scheduleInWords, shortId } from "./format";
 import { trendOf, useJobHistories, type Histories } from "./history";
 import { applyEvent, live, liveRunOf, runOfStarted, useOnline, useReconnected, type LiveRun } from "./live";
@@ -129,7 +129,7 @@ export function JobsPage({ session }: { session: Session }) {
                       </div>
                     </td>
                     <td data-label="Last run">
-                      <LastRun job={job} inFlight={inFlight} />
+                      <LastRun job={job} inFlight={inFlight} history={histories.get(job.name)} />
                     </td>
                     <td data-label="Recent runs">
                       <History job={job.name} histories={histories} />
@@ -190,9 +190,9 @@ function NextFire({ job }: { job: Job }) {
   );
 }
 
-/** The job's run in flight if it has one (a run skipped meanwhile is not its "last run"), else its
- * latest run. */
-function LastRun({ job, inFlight }: { job: Job; inFlight: Map<string, LiveRun> }) {
+/** The job's run in flight if it has one, else its latest run that ran: a fire skipped because a run
+ * was in flight is not what an operator means by the last run (it is noted below it). */
+function LastRun({ job, inFlight, history }: { job: Job; inFlight: Map<string, LiveRun>; history?: Run[] }) {
   const live = [...inFlight.values()].find((run) => run.job === job.name);
   const runningId = live?.id ?? job.running;
   if (runningId) {
@@ -213,15 +213,18 @@ function LastRun({ job, inFlight }: { job: Job; inFlight: Map<string, LiveRun> }
       </div>
     );
   }
-  if (!job.last_run) return <span class="muted">never</span>;
+  const ran = job.last_run?.status === "skipped" ? history?.find((run) => run.status !== "skipped") : undefined;
+  const last = ran ?? job.last_run;
+  if (!last) return <span class="muted">never</span>;
   return (
     <div>
-      <RunLink id={job.last_run.id} label={`${job.last_run.status}: last run of ${job.name}`}>
-        <StatusChip status={job.last_run.status} />
+      <RunLink id={last.id} label={`${last.status}: last run of ${job.name}`}>
+        <StatusChip status={last.status} />
       </RunLink>{" "}
       <span class="small">
-        <Ago at={job.last_run.finished_at ?? job.last_run.started_at} />
+        <Ago at={last.finished_at ?? last.started_at} />
       </span>
+      {ran && <div class="muted small">a later fire was skipped</div>}
     </div>
   );
 }
