@@ -1,7 +1,7 @@
 // Nomaflow's web UI: Login, Jobs (with In flight), Runs, and the run drawer (`?run=<id>`).
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { api, clearSession, loadSession, login, onUnauthorized, sessionRefused, type Session } from "./api";
+import { clearSession, loadSession, login, onUnauthorized, sessionRefused, type Session } from "./api";
 import { pathOf, routeOf } from "./base";
 import { RunDrawer } from "./drawer";
 import { JobsPage } from "./jobs";
@@ -127,8 +127,6 @@ function App() {
   useEffect(() => {
     if (!session) return;
     live.connect(session.token, sessionRefused);
-    // Fills in each job's zone for the "each job's zone" mode, on every page.
-    api.jobs().catch(() => {});
     return () => live.disconnect();
   }, [session]);
 
