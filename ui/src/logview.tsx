@@ -106,12 +106,29 @@ export function LogViewer(props: {
   const pausedAt = useRef(0);
   const needle = query.trim().toLowerCase();
 
+  // The indexes of the rows that pass the filters. Kept from one change of the log to the next and
+  // redone only from the first row that changed: while a big log is read, or lines stream in, each
+  // frame filters the new rows rather than all 100,000 again (and makes no 100,000-long garbage).
+  const filtered = useRef({ filters, list: [] as number[], scanned: 0 });
   const visible = useMemo(() => {
+    const cache = filtered.current;
+    const from = log.takeChangedFrom();
+    if (cache.filters !== filters) {
+      filtered.current = { filters, list: [], scanned: 0 };
+    } else if (from < cache.scanned) {
+      let kept = cache.list.length;
+      while (kept > 0 && cache.list[kept - 1] >= from) kept -= 1;
+      cache.list.length = kept;
+      cache.scanned = from;
+    }
+    const current = filtered.current;
     const minLevel = filters.level ? LEVELS.indexOf(filters.level) : 0;
-    const out: number[] = [];
     const rows = log.rows;
-    for (let index = 0; index < rows.length; index += 1) if (keep(rows[index], filters, minLevel)) out.push(index);
-    return out;
+    for (let index = current.scanned; index < rows.length; index += 1) {
+      if (keep(rows[index], filters, minLevel)) current.list.push(index);
+    }
+    current.scanned = rows.length;
+    return current.list; // the same array, grown in place: what depends on it also depends on `version`
   }, [version, filters, log]);
 
   const matches = useMemo(() => {
@@ -122,7 +139,7 @@ export function LogViewer(props: {
       if (lowerOf(rows[visible[position]]).includes(needle)) out.push(position);
     }
     return out;
-  }, [visible, needle]);
+  }, [visible, version, needle]);
 
   // The pane's height follows the drawer's.
   useLayoutEffect(() => {
@@ -141,11 +158,11 @@ export function LogViewer(props: {
       element.scrollTop = element.scrollHeight;
       setScrollTop(element.scrollTop);
     }
-  }, [visible, follow, height]);
+  }, [visible, version, follow, height]);
 
   useEffect(() => {
     if (follow) pausedAt.current = visible.length;
-  }, [follow, visible]);
+  }, [follow, visible, version]);
 
   function onScroll() {
     const element = scroller.current!;

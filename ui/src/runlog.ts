@@ -20,6 +20,8 @@ export class RunLog {
   /** The highest seq the run is known to have: from the snapshot, then from events. */
   lastSeq = 0;
   version = 0;
+  /** The first row index changed since `takeChangedFrom()` was last called (rows.length: none). */
+  private changedFrom = 0;
   private reading = false;
   private again = false;
   private stopped = false;
@@ -37,7 +39,15 @@ export class RunLog {
     this.listeners.clear();
   }
 
-  private changed(): void {
+  /** Where the rows changed since the last call: a viewer re-filters from there, not from the start. */
+  takeChangedFrom(): number {
+    const from = this.changedFrom;
+    this.changedFrom = this.rows.length;
+    return from;
+  }
+
+  private changed(from: number = this.rows.length): void {
+    this.changedFrom = Math.min(this.changedFrom, from);
     this.version += 1;
     this.listeners.forEach((listener) => listener());
   }
@@ -81,7 +91,7 @@ export class RunLog {
     for (const row of kept) this.rows.push(row);
     this.complete = last;
     this.lastSeq = Math.max(this.lastSeq, last);
-    this.changed();
+    this.changed(held);
   }
 
   /** A row that arrived live (or in the snapshot's tail). */
@@ -89,16 +99,16 @@ export class RunLog {
     this.lastSeq = Math.max(this.lastSeq, row.seq);
     if (row.seq <= this.complete) return;
     const rows = this.rows;
+    let index = rows.length;
     if (rows.length === 0 || rows[rows.length - 1].seq < row.seq) rows.push(row);
     else {
       // Out of order (a snapshot's tail after early events): insert in place, unless already held.
-      let index = rows.length;
       while (index > 0 && rows[index - 1].seq > row.seq) index -= 1;
       if (index > 0 && rows[index - 1].seq === row.seq) return;
       rows.splice(index, 0, row);
     }
     if (this.caughtUp && this.hasGap()) this.read().catch(() => {}); // read again on reconnect
-    this.changed();
+    this.changed(index);
   }
 
   /** Whether some seq between `complete` and the newest row held is missing. */

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.browser.conftest import Browse, UIServer, signed_in
+from tests.e2e.browser.conftest import Browse, UIServer, shot, signed_in
 
 pytestmark = pytest.mark.e2e
 
@@ -81,6 +81,7 @@ def test_lost_connection_shows_in_the_drawer_and_every_view_recovers(
     expect(drawer_of(page).get_by_role("alert")).to_contain_text("connection to the server is lost")
     expect(abort_button).to_be_disabled()
     expect(drawer_status(page)).to_contain_text("last known")
+    shot(page, "offline")
 
     server.restart()
     expect(drawer_status(page)).to_have_text("aborted")  # the truth, without a reload
@@ -269,7 +270,8 @@ def test_run_dialog_says_the_server_is_unreachable(
 
 def test_an_invalid_token_returns_to_login_saying_why(server: UIServer, browse: Browse) -> None:
     page = browse.new()
-    browse.console(page).expected.append("status of 401")  # the browser logs the API's 401 itself
+    # The browser logs the refusals itself: the API's 401, and Socket.IO's 400 when it asks first.
+    browse.console(page).expected.extend(["status of 401", "status of 400"])
     session = (
         '{"token": "not-a-token", "subject": "alice", "role": "admin", "expires_at": "2999-01-01T00:00:00Z"}'
     )
