@@ -1,4 +1,5 @@
-"""Exceptions that cross the actor boundary: what a step handler raises to steer its retries."""
+"""Exceptions that cross the actor boundary: what a step handler raises to steer its retries, and what
+the store answers when it cannot take a write now."""
 
 from __future__ import annotations
 
@@ -29,3 +30,13 @@ class EngineStopping(Exception):
 
 class UnknownJob(LookupError):
     """No job of that name is declared."""
+
+
+class StoreUnavailable(Exception):
+    """The job store cannot take this write now (unreachable, restarting, disk full, read-only, locked),
+    and the write was not made. Nothing is wrong with the write itself: asking again later may work, and
+    `retry_after` (seconds) says when that is worth it."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -117,6 +117,13 @@ class RunStore(Protocol):
         """Insert log lines (one batch, one transaction)."""
         ...
 
+    async def end_run(self, run_id: str, *, first_seq: int, at: datetime, error: str) -> bool:
+        """Mark a `running` run `failed` with `error`, whatever its steps' rows say: an unfinished step
+        is ended (a running one failed, a pending one skipped), each move logged from `first_seq` on
+        (the caller reserves one number per step and one for the run). For a run its actor could not
+        carry through. False if the run was not running (it ended, or another engine ended it)."""
+        ...
+
 
 class EventSink(Protocol):
     def publish(self, event: AnyEvent) -> None:

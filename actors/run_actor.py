@@ -31,8 +31,15 @@ from nomaflow.actors.ports import (
     StepMoved,
     StepRecord,
 )
-from nomaflow.actors.step_actor import RunFacts, StepActor
+from nomaflow.actors.step_actor import RunFacts, StepActor, describe
 from nomaflow.states import RUN_TABLE, Lifecycle, RunState, RunTrigger, StepState
+
+
+def only_error(error: BaseException) -> BaseException:
+    """The one error inside task-group wrappings (an ExceptionGroup of one), else `error` itself."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
 
 
 class AbortRun(msgspec.Struct, frozen=True):
@@ -101,6 +108,13 @@ class RunActor:
         # True once the final state is committed: the job is free in the store from that moment, a
         # little before this actor has wound down and the supervisor has heard so.
         self.ended_in_store = False
+        self._in_store = False  # the run's row is in the store (admitted), so it must be ended there
+        self._broken = False  # the run broke (see `_end_broken`): it ended as failed, whatever `life` says
+
+    @property
+    def in_store(self) -> bool:
+        """Whether the run's row was written as running (admitted), so its end must be written too."""
+        return self._in_store
 
     def abort(self, reason: str) -> None:
         if self._mailbox.tell(AbortRun(reason)):
@@ -119,35 +133,84 @@ class RunActor:
         self._facts.emit_log(None, level, message, fields)
 
     async def run(self) -> None:
+        """Carry the run from admission to its end. Raises only what broke the run itself (the store
+        refusing a write, a bug): the run is then recorded as failed where the store allows, and the
+        supervisor reports it. A step failing is not that: it fails the run in the ordinary way."""
         try:
-            if self._skip_reason is not None:
-                await self._skip(self._skip_reason)
-            elif await self._admit():
-                async with anyio.create_task_group() as group:
-                    self._walking = group
-                    try:
-                        self._read_mail()  # what came during admission
-                        if self.job.timeout_seconds is not None:
-                            group.start_soon(self._time_out, self.job.timeout_seconds)
-                        await self._walk()
-                    finally:
-                        self._walking = None
-                    if self._reading or self.job.timeout_seconds is not None:
-                        group.cancel_scope.cancel()  # the mailbox reader and the run's timer
+            try:
+                if self._skip_reason is not None:
+                    await self._skip(self._skip_reason)
+                elif await self._admit():
+                    async with anyio.create_task_group() as group:
+                        self._walking = group
+                        try:
+                            self._read_mail()  # what came during admission
+                            if self.job.timeout_seconds is not None:
+                                group.start_soon(self._time_out, self.job.timeout_seconds)
+                            await self._walk()
+                        finally:
+                            self._walking = None
+                        if self._reading or self.job.timeout_seconds is not None:
+                            group.cancel_scope.cancel()  # the mailbox reader and the run's timer
+            except Exception as exc:
+                failure = only_error(exc)
+                if self._in_store and not self.ended_in_store:
+                    with anyio.CancelScope(shield=True):
+                        await self._end_broken(failure)
+                if failure is exc:
+                    raise
+                raise failure from None
         except BaseException as exc:
             if self._admission is not None:
-                self._admission.fail(exc)
+                self._admission.fail(only_error(exc))
             raise
         finally:
             self._mailbox.close()
             self.outcome = RunOutcome(
                 run_id=self.run_id,
                 job=self.job.name,
-                status=self.life.state.value,
+                status=RunState.FAILED.value if self._broken else self.life.state.value,
                 error=self.error,
                 steps=tuple(step.outcome() for step in self._steps),
             )
             self.finished.set()
+
+    async def _end_broken(self, failure: BaseException) -> None:
+        """The run cannot go on (a write of its was refused for good, or the engine has a bug): end it
+        as failed in the store, whatever its rows say by now, so it is never left `running`. If even
+        that cannot be written, crash recovery ends it later (the run stops being heartbeated)."""
+        self._broken = True
+        error = f"the engine could not carry this run through: {describe(failure)}"
+        for step in self._steps:
+            step.end_broken(error)
+        self._journal.take()  # what it held was not written, and end_run supersedes it
+        if self.life.state is RunState.RUNNING:
+            self.life.fire(RunTrigger.FAIL)
+        first_seq = self._facts.next_seq()
+        last_seq = first_seq
+        for _ in self._steps:
+            last_seq = self._facts.next_seq()  # one number per step end_run may move
+        at = self._clock.now()
+        try:
+            ended = await self._store.end_run(self.run_id, first_seq=first_seq, at=at, error=error)
+        except Exception as exc:
+            failure.add_note(f"recording run {self.run_id} as failed did not work either: {describe(exc)}")
+            ended = False
+        else:
+            if not ended:
+                error = "the run was ended by another engine process while this one could not record it"
+            self.ended_in_store = True
+        self.error = error
+        self._events.publish(
+            RunFinished(
+                run_id=self.run_id,
+                job=self.job.name,
+                seq=last_seq,
+                at=at,
+                status=RunState.FAILED.value,
+                error=error,
+            )
+        )
 
     async def _time_out(self, seconds: float) -> None:
         await self._clock.sleep(seconds)
@@ -221,6 +284,7 @@ class RunActor:
             admitted = await self._store.admit(
                 self._record("running", now), steps, seq, [m for m in moves if isinstance(m, StepMoved)]
             )
+        self._in_store = admitted
         if not admitted:
             self._steps = []
             self._skipped("job is already running in another engine process", seq)

@@ -219,6 +219,20 @@ class StepActor:
         self.error = reason
         self._move(StepTrigger.ABORT, error=reason)
 
+    def end_broken(self, reason: str) -> None:
+        """The run broke (see RunActor._end_broken): end this step in memory as the store's `end_run`
+        ends its row. Not journaled: `end_run` writes it."""
+        self._cancel_flag.set()
+        state = self.life.state
+        if state is StepState.PENDING:
+            self.life.fire(StepTrigger.SKIP)
+        elif state is StepState.RUNNING:
+            self.error = reason
+            self.life.fire(StepTrigger.FAIL)
+        elif state is StepState.RETRYING:  # the table has no retrying -> failed move
+            self.error = reason
+            self.life.fire(StepTrigger.ABORT)
+
     async def execute(self) -> StepState:
         """Attempt the step until it succeeds or the policy gives up. Cancellation propagates; the run
         actor then records the abort."""

@@ -3,10 +3,15 @@
 It keeps the job -> in-flight run map that makes runs of a job one-at-a-time (an overlapping dispatch
 becomes a `skipped` run; the database's partial unique index does the same across processes), starts
 each RunActor as a child in its task group, routes aborts, and drains runs on shutdown.
+
+It supervises: a run that breaks (the store refused one of its writes for good, a bug) is reported and
+ends alone, recorded as failed where the store allows; every other run and the supervisor go on. Only
+cancellation crosses it.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 
 import anyio
@@ -14,10 +19,12 @@ import msgspec
 from anyio.abc import TaskGroup, TaskStatus
 
 from nomaflow.actors.base import Mailbox, Reply
-from nomaflow.actors.errors import EngineStopping, UnknownJob
+from nomaflow.actors.errors import EngineStopping, StoreUnavailable, UnknownJob
 from nomaflow.actors.plan import RunRequest
 from nomaflow.actors.ports import Clock, EventSink, JobCatalog, LogSink, RunStore, StepExecutor
 from nomaflow.actors.run_actor import Admission, RunActor
+
+log = logging.getLogger("nomaflow.supervisor")
 
 
 class Dispatch(msgspec.Struct, frozen=True):
@@ -195,6 +202,9 @@ class Supervisor:
     async def _host(self, actor: RunActor) -> None:
         try:
             await actor.run()
+        except Exception as exc:
+            # The run has ended (recorded as failed where it could be); nothing else is touched.
+            _report_broken(actor, exc)
         finally:
             self._mailbox.tell(RunEnded(actor.run_id, actor.job.name))
 
@@ -221,6 +231,30 @@ class Supervisor:
             await self._idle.wait()
         message.reply.set(aborted)
         self._mailbox.tell(_Stop())
+
+
+def _report_broken(actor: RunActor, error: Exception) -> None:
+    """Say in the process log why a run ended outside its steps, with its run id and job as the record's
+    `extra` (so log pipelines can index them)."""
+    extra = {"run_id": actor.run_id, "job": actor.job.name}
+    if isinstance(error, StoreUnavailable):
+        # Expected while the store is down: the trigger's caller was told; no traceback to read.
+        log.warning("run %s of job %s: %s", actor.run_id, actor.job.name, error, extra=extra)
+        return
+    if not actor.in_store:
+        ended = "it was not admitted"
+    elif actor.ended_in_store:
+        ended = f"recorded as failed: {actor.error}"
+    else:
+        ended = "its end could not be recorded; crash recovery will end it"
+    log.error(
+        "run %s of job %s broke inside the engine (%s); the engine goes on",
+        actor.run_id,
+        actor.job.name,
+        ended,
+        exc_info=error,
+        extra=extra,
+    )
 
 
 def _turn_away(message: SupervisorMessage) -> None:

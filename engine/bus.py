@@ -1,12 +1,14 @@
 """The event bus: committed facts fanned out to listeners (in-loop callbacks) and subscriptions.
 
-Listeners (the tracker, the Socket.IO bridge) are called synchronously in publish order. A subscription
+Listeners (the tracker, the Socket.IO bridge) are called synchronously in publish order; one that raises
+is reported and skipped, never the publisher's problem (the publisher is a run's actor). A subscription
 buffers events for an async consumer; one that falls too far behind is cut off with `Lagged`, and its
 consumer catches up from the store, so a slow client never slows the engine.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -17,6 +19,8 @@ import msgspec
 from nomaflow.actors.events import TERMINAL_EVENTS, AnyEvent
 
 Listener = Callable[[AnyEvent], None]
+
+log = logging.getLogger("nomaflow.bus")
 
 
 class Lagged(Exception):
@@ -124,7 +128,16 @@ class EventBus:
         kind = type(event)
         listeners = self._by_type.get(kind)
         for listener in listeners if listeners is not None else self._listeners_of(kind):
-            listener(event)
+            try:  # free when nothing is raised (Python 3.11's exception tables)
+                listener(event)
+            except Exception:
+                log.exception(
+                    "a listener of the event bus (%r) failed on %s of run %s",
+                    listener,
+                    kind.__name__,
+                    event.run_id,
+                    extra={"run_id": event.run_id, "job": event.job},
+                )
         subscriptions = self._subscriptions
         if subscriptions:
             # Copied: an offer may close its subscription, which leaves the set.

@@ -55,6 +55,8 @@ log = logging.getLogger("nomaflow.engine")
 # the store stops firing here too. A polling interval, not a point in time: it is kept off the injected
 # clock, whose deadlines are the scheduler's alone.
 JOB_STATE_REFRESH_SECONDS = 5.0
+# How long a scheduler that stopped on an error waits before it starts again (on the injected clock).
+LEAD_RETRY_SECONDS = 1.0
 
 
 class RetryRefused(Exception):
@@ -222,25 +224,41 @@ class Engine:
             self._lead_scope.cancel()
 
     async def _lead(self) -> None:
-        """While this engine is the leader: catch up missed fires, fire cron, watch for silent jobs."""
+        """While this engine is the leader: catch up missed fires, fire cron, watch for silent jobs.
+        If that stops on an error (the store unreadable as it catches up), it says so and starts again,
+        catching up what it missed meanwhile: losing the leadership is the only way to stop it."""
         with anyio.CancelScope() as scope:
             self._lead_scope = scope
             try:
-                scheduler = CronScheduler(
-                    self._schedulable,
-                    self._fire,
-                    self.clock,
-                    last_fires=await last_fires(self.store.engine),
-                    catch_up=self._catch_up,
-                )
-                self._scheduler = scheduler
-                async with anyio.create_task_group() as group:
-                    await group.start(scheduler.run)
-                    group.start_soon(self._hooks.watch_silence)
+                while True:
+                    try:
+                        await self._schedule()
+                    except Exception:
+                        log.exception(
+                            "the scheduler stopped on an error; it starts again in %g s", LEAD_RETRY_SECONDS
+                        )
+                    await self.clock.sleep(LEAD_RETRY_SECONDS)
             finally:
                 self._scheduler = None
                 if self._lead_scope is scope:
                     self._lead_scope = None
+
+    async def _schedule(self) -> None:
+        """Catch up, then fire cron until cancelled."""
+        scheduler = CronScheduler(
+            self._schedulable,
+            self._fire,
+            self.clock,
+            last_fires=await last_fires(self.store.engine),
+            catch_up=self._catch_up,
+        )
+        self._scheduler = scheduler
+        try:
+            async with anyio.create_task_group() as group:
+                await group.start(scheduler.run)
+                group.start_soon(self._hooks.watch_silence)
+        finally:
+            self._scheduler = None
 
     @property
     def catching_up(self) -> int:
@@ -249,7 +267,7 @@ class Engine:
 
     def _catch_up(self, job: JobDefinition, fires: list[datetime]) -> None:
         self._catching_up += 1
-        self.spawn(self._run_missed(job, fires))
+        self.spawn(self._run_missed(job, fires), name=f"catch-up of job {job.name}")
 
     async def _run_missed(self, job: JobDefinition, fires: list[datetime]) -> None:
         try:
@@ -262,12 +280,13 @@ class Engine:
         finally:
             self._catching_up -= 1
 
-    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run `work` in the engine's task group (it ends when the engine stops)."""
+    def spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
+        """Run `work` in the engine's task group (it ends when the engine stops). If it raises, the
+        error is logged under `name` and goes no further: background work never stops the engine."""
         if self._group is None:
             work.close()
             return
-        self._group.start_soon(lambda: work)
+        self._group.start_soon(_contained, work, name, name=name)
 
     def next_fires(self) -> dict[str, datetime]:
         if self._scheduler is not None:
@@ -565,6 +584,13 @@ class Engine:
                 for step in steps
             ),
         )
+
+
+async def _contained(work: Coroutine[Any, Any, None], name: str) -> None:
+    try:
+        await work
+    except Exception:
+        log.exception("%s failed; the engine goes on", name)
 
 
 def _audit_line(actor: RunActor, message: str, action: str, audit: Mapping[str, Any]) -> None:

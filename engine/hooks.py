@@ -46,7 +46,7 @@ class Hooks:
         job = self._engine.jobs.get(event.job)
         if kind is None or job is None or job.hook(kind) is None:
             return
-        self._engine.spawn(self._run_hook(kind, event))
+        self._engine.spawn(self._run_hook(kind, event), name=f"the {kind} hook of run {event.run_id}")
 
     async def _run_hook(self, kind: str, event: RunFinished) -> None:
         engine = self._engine
@@ -80,7 +80,10 @@ class Hooks:
             return
         since = engine.clock.now()  # a job that never succeeded counts from when we started watching
         while True:
-            await self.check_silence(since)
+            try:
+                await self.check_silence(since)
+            except Exception:  # the store unreadable for a moment: the next check catches up
+                log.exception("checking for silent jobs failed; trying again in %g s", SILENCE_CHECK_SECONDS)
             await engine.clock.sleep(SILENCE_CHECK_SECONDS)
 
     async def check_silence(self, since: datetime) -> list[str]:

@@ -75,13 +75,20 @@ class Leadership:
             log.warning("leadership check failed (%s): acting as a follower", exc)
             await self._drop_session()
             leader = False
+        except Exception:  # not a database's error: say more, but never stop trying
+            log.exception("leadership check failed: acting as a follower")
+            await self._drop_session()
+            leader = False
         self._set(leader)
 
     def _set(self, leader: bool) -> None:
         if leader != self.is_leader:
             self.is_leader = leader
             log.info("instance %s %s the scheduler", self._me, "now runs" if leader else "no longer runs")
-            self._on_change(leader)
+            try:
+                self._on_change(leader)
+            except Exception:
+                log.exception("reacting to the change of leadership failed")
 
     async def _hold_postgres(self) -> bool:
         now = self._clock.now()

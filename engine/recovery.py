@@ -48,7 +48,15 @@ class Recovery:
             self._database, cutoff=now - self._after, at=now, me=self._engine.instance_id
         )
         for run in found:
-            await self._recover(run)
+            try:
+                await self._recover(run)
+            except Exception:  # its end is recorded; announcing or resuming it failed: the others go on
+                log.exception(
+                    "recovering interrupted run %s of %s failed",
+                    run.run_id,
+                    run.job_name,
+                    extra={"run_id": run.run_id, "job": run.job_name},
+                )
         return found
 
     async def _recover(self, run: InterruptedRun) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -26,8 +27,19 @@ from nomaflow.actors.retry import RetryPolicy
 FINAL_STEP = {"succeeded", "failed", "aborted", "skipped"}
 
 
+@dataclass
+class Refusal:
+    """A write the fake store refuses: `method` called with a write that `matches` raises `error`."""
+
+    method: str
+    error: BaseException
+    matches: Callable[[Any], bool]
+    times: int
+
+
 class MemoryStore:
-    """The RunStore port over dicts, with the same one-running-run-per-job rule as the database."""
+    """The RunStore port over dicts, with the same one-running-run-per-job rule as the database. It can
+    be told to refuse writes (`refuse`), as a database does that cannot store a value or is gone."""
 
     def __init__(self) -> None:
         self.runs: dict[str, RunRecord] = {}
@@ -37,11 +49,33 @@ class MemoryStore:
         self.transitions: list[Change] = []
         self.logs: list[LogLine] = []
         self.commits = 0
+        self.refusals: list[Refusal] = []
+        self.ended: list[tuple[str, int, str]] = []  # end_run calls that ended a run: (id, first seq, error)
+
+    def refuse(
+        self,
+        method: str,
+        error: BaseException,
+        *,
+        matches: Callable[[Any], bool] = lambda write: True,
+        times: int = 1,
+    ) -> None:
+        """Make the next `times` calls of `method` ("admit", "insert_skipped", "apply", "append_logs",
+        "end_run") whose write `matches` raise `error` and write nothing. The write is what the call
+        was given: the run record, the changes, the lines, or the run id."""
+        self.refusals.append(Refusal(method, error, matches, times))
+
+    def _refused(self, method: str, write: Any) -> None:
+        for refusal in self.refusals:
+            if refusal.method == method and refusal.times > 0 and refusal.matches(write):
+                refusal.times -= 1
+                raise refusal.error
 
     async def admit(
         self, run: RunRecord, steps: Sequence[StepRecord], seq: int, moves: Sequence[StepMoved] = ()
     ) -> bool:
         await anyio.lowlevel.checkpoint()
+        self._refused("admit", run)
         self.commits += 1
         if any(r.job_name == run.job_name and r.status == "running" for r in self.runs.values()):
             run.status, run.finished_at = "skipped", run.started_at
@@ -56,11 +90,13 @@ class MemoryStore:
 
     async def insert_skipped(self, run: RunRecord, seq: int) -> None:
         await anyio.lowlevel.checkpoint()
+        self._refused("insert_skipped", run)
         self.commits += 1
         self.runs[run.id] = run
 
     async def apply(self, changes: Sequence[Change]) -> None:
         await anyio.lowlevel.checkpoint()
+        self._refused("apply", changes)
         self.commits += 1
         self._move(changes)
 
@@ -86,7 +122,23 @@ class MemoryStore:
 
     async def append_logs(self, lines: Sequence[LogLine]) -> None:
         await anyio.lowlevel.checkpoint()
+        self._refused("append_logs", lines)
         self.logs.extend(lines)
+
+    async def end_run(self, run_id: str, *, first_seq: int, at: datetime, error: str) -> bool:
+        await anyio.lowlevel.checkpoint()
+        self._refused("end_run", run_id)
+        run = self.runs.get(run_id)
+        if run is None or run.status != "running":
+            return False
+        for (owner, _), step in sorted(self.steps.items()):
+            if owner == run_id:
+                step.status = {"running": "failed", "retrying": "aborted", "pending": "skipped"}.get(
+                    step.status, step.status
+                )
+        run.status, run.error, run.finished_at = "failed", error, at
+        self.ended.append((run_id, first_seq, error))
+        return True
 
     def step_statuses(self, run_id: str) -> list[str]:
         return [step.status for (rid, _), step in sorted(self.steps.items()) if rid == run_id]

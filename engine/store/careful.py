@@ -17,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from nomaflow.actors.ports import RunRecord, StaleState
 from nomaflow.engine.store.moves import apply_careful
+from nomaflow.engine.store.recovery import end_running_run
 from nomaflow.engine.store.tables import job_logs, job_runs, step_runs
 from nomaflow.engine.store.writer import Refused
 from nomaflow.engine.store.writes import (
     Admit,
     AppendLogs,
     Apply,
+    EndRun,
     InsertSkipped,
     Row,
     Write,
@@ -79,6 +81,11 @@ class CarefulExecutor:
             logs.extend(map(change_row, write.changes))
         elif isinstance(write, AppendLogs):
             logs.extend(write.rows)
+        elif isinstance(write, EndRun):
+            ended = await end_running_run(
+                connection, write.run_id, error=write.error, at=write.at, first_seq=write.first_seq
+            )
+            return ended is not None
         if logs:
             await connection.execute(_INSERT_LOGS, logs)
         return result
@@ -112,6 +119,8 @@ class CarefulExecutor:
 def _first_log(write: Write) -> Row | None:
     """The first log row the common path writes for `write`: every write has one, numbered in its
     run's sequence, which no other write of that run shares."""
+    if isinstance(write, EndRun):
+        return None  # looked for by its number alone (see _already_written)
     if isinstance(write, Admit):
         return admitted_logs(write)[0]
     if isinstance(write, InsertSkipped):
@@ -125,6 +134,12 @@ async def _already_written(connection: AsyncConnection, write: Write) -> bool:
     """Whether the common path's statement for `write` was committed: its first log row is there, with
     the same text and instant (so a run id given twice, for an idempotent trigger, is not mistaken for
     this write). The common path writes a group in one statement, so one row answers for the whole write."""
+    if isinstance(write, EndRun):
+        # Its rows depend on what it read: the number its caller reserved for its first row says.
+        taken = select(job_logs.c.id).where(
+            job_logs.c.run_id == write.run_id, job_logs.c.seq == write.first_seq
+        )
+        return (await connection.execute(taken)).first() is not None
     first = _first_log(write)
     if first is None:
         return False

@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from nomaflow.engine.store.columns import UTCDateTime
 from nomaflow.engine.store.tables import job_logs, job_runs, step_runs
@@ -53,19 +53,11 @@ async def fail_interrupted(
         candidates = (await connection.execute(select(job_runs).where(stale))).mappings().all()
     found: list[InterruptedRun] = []
     for run in candidates:
+        seen = run["heartbeat_at"] or run["started_at"]
+        error = (
+            f"interrupted: engine {run['owner']} stopped heartbeating (last sign of life {seen.isoformat()})"
+        )
         async with engine.begin() as connection:
-            seen = run["heartbeat_at"] or run["started_at"]
-            error = (
-                f"interrupted: engine {run['owner']} stopped heartbeating "
-                f"(last sign of life {seen.isoformat()})"
-            )
-            moved = await connection.execute(
-                update(job_runs)
-                .where(job_runs.c.id == run["id"], stale)
-                .values(status="failed", finished_at=at, error=error)
-            )
-            if moved.rowcount != 1:
-                continue  # another engine reported it first, or it ended after all
             seq = int(
                 (
                     await connection.execute(
@@ -75,61 +67,11 @@ async def fail_interrupted(
                     )
                 ).scalar_one()
             )
-            steps = (
-                await connection.execute(
-                    select(
-                        step_runs.c.position, step_runs.c.step_name, step_runs.c.status, step_runs.c.attempts
-                    )
-                    .where(
-                        step_runs.c.run_id == run["id"],
-                        step_runs.c.status.in_(("running", "retrying", "pending")),
-                    )
-                    .order_by(step_runs.c.position)
-                )
-            ).all()
-            logs: list[dict[str, Any]] = []
-            in_flight: int | None = None
-            for step in steps:
-                interrupted = step.status in ("running", "retrying")
-                dest, trigger = ("failed", "fail") if interrupted else ("skipped", "skip")
-                if interrupted and step.status == "retrying":
-                    dest, trigger = "aborted", "abort"  # the table has no retrying -> failed move
-                if interrupted:
-                    in_flight = step.position
-                await connection.execute(
-                    update(step_runs)
-                    .where(step_runs.c.run_id == run["id"], step_runs.c.position == step.position)
-                    .values(status=dest, finished_at=at, error=error if interrupted else None)
-                )
-                seq += 1
-                logs.append(
-                    transition_row(
-                        run_id=run["id"],
-                        seq=seq,
-                        at=at,
-                        step=step.step_name,
-                        trigger=trigger,
-                        source=step.status,
-                        dest=dest,
-                        attempt=step.attempts,
-                        error=error if interrupted else None,
-                    )
-                )
-            seq += 1
-            logs.append(
-                transition_row(
-                    run_id=run["id"],
-                    seq=seq,
-                    at=at,
-                    step=None,
-                    trigger="fail",
-                    source="running",
-                    dest="failed",
-                    attempt=None,
-                    error=error,
-                )
+            ended = await end_running_run(
+                connection, run["id"], error=error, at=at, first_seq=seq + 1, only_if=stale
             )
-            await connection.execute(job_logs.insert(), logs)
+        if ended is None:
+            continue  # another engine reported it first, or it ended after all
         found.append(
             InterruptedRun(
                 run_id=run["id"],
@@ -137,10 +79,90 @@ async def fail_interrupted(
                 owner=run["owner"],
                 params=run["params"],
                 dry_run=run["dry_run"],
-                interrupted_step=in_flight,
+                interrupted_step=None if ended == NO_STEP else ended,
             )
         )
     return found
+
+
+NO_STEP = -1  # what end_running_run answers for a run that had no step in flight
+
+
+async def end_running_run(
+    connection: AsyncConnection,
+    run_id: str,
+    *,
+    error: str,
+    at: datetime,
+    first_seq: int,
+    only_if: ColumnElement[bool] | None = None,
+) -> int | None:
+    """Mark a running run failed with `error` in `connection`'s transaction, whatever its steps' rows
+    say: a step in flight is failed (aborted if it was waiting to retry: the table has no retrying ->
+    failed move), a pending one skipped. Each move is logged as a transition, numbered from
+    `first_seq`. Returns the position of the step that was in flight (NO_STEP if none), or None if
+    the run was not running (or `only_if` no longer held): then nothing is written."""
+    condition = job_runs.c.status == "running"
+    if only_if is not None:
+        condition = and_(condition, only_if)
+    moved = await connection.execute(
+        update(job_runs)
+        .where(job_runs.c.id == run_id, condition)
+        .values(status="failed", finished_at=at, error=error)
+    )
+    if moved.rowcount != 1:
+        return None
+    steps = (
+        await connection.execute(
+            select(step_runs.c.position, step_runs.c.step_name, step_runs.c.status, step_runs.c.attempts)
+            .where(step_runs.c.run_id == run_id, step_runs.c.status.in_(("running", "retrying", "pending")))
+            .order_by(step_runs.c.position)
+        )
+    ).all()
+    logs: list[dict[str, Any]] = []
+    in_flight = NO_STEP
+    seq = first_seq
+    for step in steps:
+        interrupted = step.status in ("running", "retrying")
+        dest, trigger = ("failed", "fail") if interrupted else ("skipped", "skip")
+        if step.status == "retrying":
+            dest, trigger = "aborted", "abort"
+        if interrupted:
+            in_flight = step.position
+        await connection.execute(
+            update(step_runs)
+            .where(step_runs.c.run_id == run_id, step_runs.c.position == step.position)
+            .values(status=dest, finished_at=at, error=error if interrupted else None)
+        )
+        logs.append(
+            transition_row(
+                run_id=run_id,
+                seq=seq,
+                at=at,
+                step=step.step_name,
+                trigger=trigger,
+                source=step.status,
+                dest=dest,
+                attempt=step.attempts,
+                error=error if interrupted else None,
+            )
+        )
+        seq += 1
+    logs.append(
+        transition_row(
+            run_id=run_id,
+            seq=seq,
+            at=at,
+            step=None,
+            trigger="fail",
+            source="running",
+            dest="failed",
+            attempt=None,
+            error=error,
+        )
+    )
+    await connection.execute(job_logs.insert(), logs)
+    return in_flight
 
 
 async def last_fires(engine: AsyncEngine) -> dict[str, datetime]:

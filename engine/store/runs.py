@@ -7,6 +7,7 @@ All writes go through one group-commit writer task, which lives as long as the s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
@@ -20,7 +21,7 @@ from nomaflow.engine.store.careful import CarefulExecutor
 from nomaflow.engine.store.reads import RunReader
 from nomaflow.engine.store.together_sqlite import SqliteTogether
 from nomaflow.engine.store.writer import GroupWriter, Together, WriterStats
-from nomaflow.engine.store.writes import Admit, AppendLogs, Apply, InsertSkipped, Write
+from nomaflow.engine.store.writes import Admit, AppendLogs, Apply, EndRun, InsertSkipped, Write
 
 
 class SqlStore(RunReader):
@@ -111,3 +112,8 @@ class SqlStore(RunReader):
     async def append_logs(self, lines: Sequence[LogLine]) -> None:
         if lines:
             await self._writer.submit(AppendLogs.of(lines))
+
+    async def end_run(self, run_id: str, *, first_seq: int, at: datetime, error: str) -> bool:
+        """Mark a running run failed, ending its unfinished steps (see RunStore.end_run)."""
+        ended: bool = await self._writer.submit(EndRun(run_id, first_seq, at, error))
+        return ended

@@ -19,6 +19,7 @@ from nomaflow.engine.store.writes import (
     Admit,
     AppendLogs,
     Apply,
+    EndRun,
     InsertSkipped,
     Row,
     Write,
@@ -106,6 +107,8 @@ def plan_group(writes: Sequence[Write]) -> GroupPlan:
             logs.extend(map(change_row, write.changes))
         elif isinstance(write, AppendLogs):
             logs.extend(write.rows)
+        elif isinstance(write, EndRun):
+            raise NotTogether("a run is ended the careful way")
     if len({row["id"] for row in runs}) != len(runs):
         raise NotTogether("a run is written twice in one group")
     # In one order for every engine: two engines inserting the same jobs in opposite orders could

@@ -63,7 +63,17 @@ class AppendLogs(NamedTuple):
         )
 
 
-Write = Admit | InsertSkipped | Apply | AppendLogs
+class EndRun(NamedTuple):
+    """End a run its actor could not carry through (RunStore.end_run). Rare, and it reads the run's
+    rows before moving them: always executed the careful way."""
+
+    run_id: str
+    first_seq: int
+    at: datetime
+    error: str
+
+
+Write = Admit | InsertSkipped | Apply | AppendLogs | EndRun
 
 
 # --- rows ---

@@ -240,3 +240,35 @@ async def test_moves_of_one_row_in_one_apply_are_applied_in_order(store: SqlStor
     # Applied on the common path, without a careful re-run.
     assert store.stats.isolated_groups == groups
     assert [line.seq for line in await store.get_logs(run.id)] == [1, 2, 3, 4, 5]
+
+
+async def test_end_run_fails_a_run_whatever_its_steps_say_and_only_once(store: SqlStore) -> None:
+    """What a run actor that broke asks for: its run failed, its step in flight failed, the rest skipped,
+    each logged from the sequence number it reserved."""
+    run = await admitted(store, "extract", "load", "report")
+    await store.apply(
+        [
+            step_moved(run, 0, "extract", "start", "pending", "running", seq=2, when=at(1)),
+            step_moved(run, 0, "extract", "succeed", "running", "succeeded", seq=3, when=at(2), output={}),
+            step_moved(run, 1, "load", "start", "pending", "running", seq=4, when=at(2)),
+        ]
+    )
+    error = "the engine could not carry this run through: ValueError: no"
+    assert await store.end_run(run.id, first_seq=10, at=at(3), error=error)
+    stored = await store.get_run(run.id)
+    assert stored is not None and (stored.status, stored.error, stored.finished_at) == (
+        "failed",
+        error,
+        at(3),
+    )
+    steps = await store.get_steps(run.id)
+    assert [(s.status, s.error) for s in steps] == [("succeeded", None), ("failed", error), ("skipped", None)]
+    logs = [log for log in await store.get_logs(run.id) if log.seq >= 10]
+    assert [(log.seq, log.step_name, log.message) for log in logs] == [
+        (10, "load", "step 'load': running -> failed (fail)"),
+        (11, "report", "step 'report': pending -> skipped (skip)"),
+        (12, None, "run: running -> failed (fail)"),
+    ]
+    # Ended already (here by itself; in life, by another engine's crash recovery): nothing is written.
+    assert not await store.end_run(run.id, first_seq=20, at=at(4), error="again")
+    assert max(log.seq for log in await store.get_logs(run.id)) == 12
