@@ -30,7 +30,7 @@ from nomaflow.actors.ports import (
     StepLog,
     StepMoved,
 )
-from nomaflow.actors.snapshot import NotJsonable, capped, to_jsonable
+from nomaflow.actors.snapshot import NotJsonable, Unstorable, capped, output_snapshot, to_jsonable
 from nomaflow.states import STEP_TABLE, Lifecycle, StepState, StepTrigger
 
 
@@ -258,13 +258,24 @@ class StepActor:
                         return self.state
                     continue
                 try:
-                    self.output = to_jsonable(result)
+                    output = to_jsonable(result)
+                    stored = output_snapshot(output)
                 except NotJsonable as exc:
                     self._fail(
                         PermanentStepFailure(f"the step returned a value that is not JSON-able: {exc}")
                     )
                     return self.state
-                self._move(StepTrigger.SUCCEED, output=capped(self.output))
+                except Unstorable as exc:
+                    # Not retried: the same code would most likely return the same value.
+                    self._fail(
+                        PermanentStepFailure(
+                            f"the step's output cannot be stored: {exc}, which the job store cannot "
+                            "hold (encode such data, e.g. as base64, before returning it)"
+                        )
+                    )
+                    return self.state
+                self.output = output
+                self._move(StepTrigger.SUCCEED, output=stored)
                 return self.state
         except anyio.get_cancelled_exc_class():
             self._cancel_flag.set()  # a sync step in a worker thread sees ctx.cancelled

@@ -29,6 +29,7 @@ from nomaflow.actors.outcome import RunOutcome, StepOutcome
 from nomaflow.actors.plan import JobPlan, RunRequest
 from nomaflow.actors.ports import Clock
 from nomaflow.actors.run_actor import Admission, RunActor
+from nomaflow.actors.snapshot import escape_unstorable, unstorable_part
 from nomaflow.actors.supervisor import Dispatch, Supervisor
 from nomaflow.engine.bus import EventBus, Subscription
 from nomaflow.engine.clock import SystemClock
@@ -40,7 +41,7 @@ from nomaflow.engine.executor import StepExecutor
 from nomaflow.engine.hooks import Hooks
 from nomaflow.engine.leadership import Leadership
 from nomaflow.engine.logs import LogWriter
-from nomaflow.engine.params import resolve_params
+from nomaflow.engine.params import ParamError, resolve_params
 from nomaflow.engine.recovery import Recovery
 from nomaflow.engine.scheduler import CronScheduler, first_fires
 from nomaflow.engine.steps.base import StepType
@@ -470,10 +471,16 @@ class Engine:
         `run_id` lets a caller that must record the id first (an idempotency key) choose it; `audit`
         (who asked, through what) is written into the run's own log as an operator line."""
         definition = self.job(job)
+        resolved = resolve_params(job, definition.params, params) if check_params else dict(params or {})
+        if (where := unstorable_part(resolved, "params")) is not None:
+            if check_params:
+                raise ParamError(f"job '{job}': {where}, which the job store cannot record")
+            # The engine's own triggers (hooks, retries) pass on recorded text: kept, visibly escaped.
+            resolved = escape_unstorable(resolved)
         request = RunRequest(
             run_id=run_id or str(uuid.uuid4()),
             job=job,
-            params=resolve_params(job, definition.params, params) if check_params else dict(params or {}),
+            params=resolved,
             dry_run=dry_run,
             triggered_by=triggered_by,
             scheduled_for=scheduled_for,

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from nomaflow.actors.ports import RunRecord, StaleState
+from nomaflow.engine.store.faults import unstorable_value
 from nomaflow.engine.store.moves import apply_careful
 from nomaflow.engine.store.recovery import end_running_run
 from nomaflow.engine.store.tables import job_logs, job_runs, step_runs
@@ -31,6 +32,7 @@ from nomaflow.engine.store.writes import (
     admission_row,
     admitted_logs,
     change_row,
+    escaped,
     run_row,
     step_rows,
 )
@@ -89,6 +91,12 @@ class CarefulExecutor:
         if logs:
             await connection.execute(_INSERT_LOGS, logs)
         return result
+
+    @staticmethod
+    def escape(write: Write, error: BaseException) -> Write | None:
+        """If `error` says `write` holds text the database cannot store, the write with that text
+        escaped (see actors.snapshot): the writer tries it once more. Else None."""
+        return escaped(write) if unstorable_value(error) else None
 
     async def _admit(self, connection: AsyncConnection, write: Admit, logs: list[Row]) -> Any:
         run = write.run

@@ -47,10 +47,12 @@ class SqlStore(RunReader):
             together = SqliteTogether(engine.url.database)
         else:
             raise ValueError(f"the job store does not support {engine.url.render_as_string()!r}")
+        careful = CarefulExecutor(engine.dialect.name)
         self._writer: GroupWriter[Write] = GroupWriter(
             engine,
             together,
-            CarefulExecutor(engine.dialect.name),
+            careful,
+            escape=careful.escape,
             max_group=max_group,
             committers=committers,
         )

@@ -50,6 +50,9 @@ class Together(Protocol[W_contra]):
 # a failure that is its caller's alone. The flag says the write may already be committed (the group's
 # outcome was lost with its connection): then it is looked for before being written again.
 Careful = Callable[[AsyncConnection, W, bool], Awaitable[Any]]
+# Given a write the database refused and the error, the write changed so that it can be stored (text
+# the database cannot hold escaped), to be tried once more; None if the error is not about that.
+Escape = Callable[[W, BaseException], W | None]
 
 
 class _Ticket(Generic[W]):
@@ -106,12 +109,14 @@ class GroupWriter(Generic[W]):
         together: Together[W],
         careful: Careful[W],
         *,
+        escape: Escape[W] | None = None,
         max_group: int = 1000,
         committers: int = 1,
     ) -> None:
         self._engine = engine
         self._together = together
         self._careful = careful
+        self._escape = escape
         self._max_group = max_group
         send: MemoryObjectSendStream[_Ticket[W]]
         receive: MemoryObjectReceiveStream[_Ticket[W]]
@@ -219,15 +224,24 @@ class GroupWriter(Generic[W]):
         try:
             async with self._engine.connect() as connection, connection.begin():
                 for ticket in group:
-                    try:
-                        async with connection.begin_nested():
-                            result = await self._careful(connection, ticket.write, maybe_committed)
-                            if isinstance(result, Refused):
-                                raise result.error
-                    except Exception as exc:
-                        ticket.fail(exc)
-                    else:
-                        settled.append((ticket, result))
+                    write: W | None = ticket.write
+                    while write is not None:
+                        try:
+                            async with connection.begin_nested():
+                                result = await self._careful(connection, write, maybe_committed)
+                                if isinstance(result, Refused):
+                                    raise result.error
+                        except Exception as exc:
+                            # Refused for holding text the database cannot store: escaped, once more.
+                            retry = (
+                                self._escape(write, exc) if self._escape and write is ticket.write else None
+                            )
+                            if retry is None:
+                                ticket.fail(exc)
+                            write = retry
+                        else:
+                            settled.append((ticket, result))
+                            write = None
         except Exception as exc:
             for ticket in group:
                 ticket.fail(exc)

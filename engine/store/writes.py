@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
+
+import msgspec
 
 from nomaflow.actors.events import LogLine
 from nomaflow.actors.ports import Change, RunRecord, StepMoved, StepRecord
+from nomaflow.actors.snapshot import escape_unstorable
 from nomaflow.states import RUN_TABLE, STEP_TABLE
 
 _RUN_FINAL = frozenset(state.value for state in RUN_TABLE.final)
@@ -74,6 +77,34 @@ class EndRun(NamedTuple):
 
 
 Write = Admit | InsertSkipped | Apply | AppendLogs | EndRun
+
+R = TypeVar("R", RunRecord, StepMoved, Change)
+
+
+def _escaped_record(record: R) -> R:
+    values = {
+        name: escape_unstorable(value)
+        for name in record.__struct_fields__
+        if isinstance(value := getattr(record, name), str | dict | list)
+    }
+    return msgspec.structs.replace(record, **values)
+
+
+def escaped(write: Write) -> Write:
+    """`write` with every NUL and lone surrogate in its text and JSON written out as `\\u0000` /
+    `\\udXXX`: for a write the database refused for holding text it cannot store."""
+    if isinstance(write, Admit):
+        moves = [_escaped_record(move) for move in write.moves]
+        return Admit(_escaped_record(write.run), write.steps, write.seq, moves)
+    if isinstance(write, InsertSkipped):
+        return InsertSkipped(_escaped_record(write.run), write.seq)
+    if isinstance(write, Apply):
+        return Apply([_escaped_record(change) for change in write.changes])
+    if isinstance(write, AppendLogs):
+        return AppendLogs(
+            [{key: escape_unstorable(value) for key, value in row.items()} for row in write.rows]
+        )
+    return write._replace(error=escape_unstorable(write.error))
 
 
 # --- rows ---

@@ -47,3 +47,19 @@ def explode(message: str) -> None:
 
 def echo(text: str) -> dict[str, str]:
     return {"text": text}
+
+
+def logs_nul(ctx: StepContext) -> dict[str, str]:
+    """A log line holding text PostgreSQL cannot store (NUL)."""
+    ctx.log.info("a NUL \x00 here", detail="x\x00y")
+    return {"logged": "yes"}
+
+
+def logs_surrogate(ctx: StepContext) -> dict[str, str]:
+    """A log line holding text no database can store (a lone surrogate)."""
+    ctx.log.warning("a lone surrogate \udc80 here")
+    return {"logged": "yes"}
+
+
+def returns_nested_surrogate() -> dict[str, Any]:
+    return {"rows": [{"name": "ok"}, {"name": "bad \ud800 name"}]}
