@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from nomaflow.actors.base import Reply
-from nomaflow.actors.errors import UnknownJob
+from nomaflow.actors.errors import StoreUnavailable, UnknownJob
 from nomaflow.actors.events import AnyEvent, RunFinished, RunSkipped, RunStarted
 from nomaflow.actors.outcome import RunOutcome, StepOutcome
 from nomaflow.actors.plan import JobPlan, RunRequest
@@ -45,7 +45,9 @@ from nomaflow.engine.params import ParamError, resolve_params
 from nomaflow.engine.recovery import Recovery
 from nomaflow.engine.scheduler import CronScheduler, first_fires
 from nomaflow.engine.steps.base import StepType
-from nomaflow.engine.store import SqlStore, create_engine, upgrade
+from nomaflow.engine.store import SqlStore, WriterStats, create_engine, upgrade
+from nomaflow.engine.store.faults import transient_reason
+from nomaflow.engine.store.health import StoreHealth
 from nomaflow.engine.store.job_state import JobState, load_job_states, save_job_state
 from nomaflow.engine.store.recovery import last_fires
 from nomaflow.engine.tracker import Tracker
@@ -58,6 +60,12 @@ log = logging.getLogger("nomaflow.engine")
 JOB_STATE_REFRESH_SECONDS = 5.0
 # How long a scheduler that stopped on an error waits before it starts again (on the injected clock).
 LEAD_RETRY_SECONDS = 1.0
+# While the store is degraded, how long a trigger waits for it before it is refused, and how soon the
+# refusal suggests asking again (a REST trigger's 503 carries it as Retry-After).
+TRIGGER_WAIT_SECONDS = 5.0
+RETRY_AFTER_SECONDS = 5
+# What a stop may take beyond the grace period, at each stage where the store may keep it waiting.
+STOP_MARGIN_SECONDS = 3.0
 
 
 class RetryRefused(Exception):
@@ -153,6 +161,8 @@ class Engine:
         self._stopped = False
         self.recovery: Recovery | None = None
         self._lead_scope: anyio.CancelScope | None = None
+        # Whether the job store takes writes: degraded while it does not (see engine.store.health).
+        self.store_health = StoreHealth(self.clock)
         self._hooks = Hooks(self)
         self.bus.add_listener(self._hooks, only=(RunFinished,))
         # A step type may keep something per run until it ends (the http step's cookie jar).
@@ -226,19 +236,30 @@ class Engine:
 
     async def _lead(self) -> None:
         """While this engine is the leader: catch up missed fires, fire cron, watch for silent jobs.
-        If that stops on an error (the store unreadable as it catches up), it says so and starts again,
-        catching up what it missed meanwhile: losing the leadership is the only way to stop it."""
+
+        Only while the store takes writes: when it becomes degraded, cron pauses (a fire could not be
+        recorded anyway), and when it is ok again the scheduler starts afresh from the fires the store
+        holds, so each job's catch-up policy decides what the outage missed. If scheduling stops on an
+        error it says so and starts again the same way: losing the leadership is the only way to end it."""
         with anyio.CancelScope() as scope:
             self._lead_scope = scope
             try:
                 while True:
+                    await self.store_health.wait_ok()
                     try:
-                        await self._schedule()
+                        async with anyio.create_task_group() as group:
+                            group.start_soon(self._schedule)
+                            await self.store_health.wait_degraded()
+                            log.warning(
+                                "cron pauses while the job store is unavailable; missed fires are caught "
+                                "up when it returns"
+                            )
+                            group.cancel_scope.cancel()
                     except Exception:
                         log.exception(
                             "the scheduler stopped on an error; it starts again in %g s", LEAD_RETRY_SECONDS
                         )
-                    await self.clock.sleep(LEAD_RETRY_SECONDS)
+                        await self.clock.sleep(LEAD_RETRY_SECONDS)
             finally:
                 self._scheduler = None
                 if self._lead_scope is scope:
@@ -276,6 +297,12 @@ class Engine:
                 try:
                     run = await self.trigger(job.name, job.params, triggered_by="cron", scheduled_for=fire)
                     await run.wait()
+                except StoreUnavailable as exc:
+                    # The rest waits for the store: the scheduler's restart catches up from what it holds.
+                    log.warning(
+                        "catching up job %s stops at the %s fire: %s", job.name, fire.isoformat(), exc
+                    )
+                    return
                 except Exception:
                     log.exception("catching up the %s fire of job %s failed", fire.isoformat(), job.name)
         finally:
@@ -350,8 +377,11 @@ class Engine:
             await anyio.sleep(JOB_STATE_REFRESH_SECONDS)
             try:
                 await self.refresh_job_states()
-            except Exception:
-                log.exception("could not re-read the paused jobs")
+            except Exception as exc:
+                if transient_reason(exc) is None:
+                    log.exception("could not re-read the paused jobs")
+                else:  # the store is down: its health says so already, through the parts that write
+                    log.debug("could not re-read the paused jobs: %s", exc)
 
     # --- lifecycle ---
 
@@ -359,6 +389,16 @@ class Engine:
     def stopped(self) -> bool:
         """True once `stop()` has finished: runs drained, leadership released, store closed."""
         return self._stopped
+
+    @property
+    def store_stats(self) -> WriterStats | None:
+        """The store writer's counters (writes, groups, retries, refused admissions); None when stopped."""
+        return self._store.stats if self._store is not None else None
+
+    @property
+    def log_lines_dropped(self) -> int:
+        """Step log lines dropped because the backlog waiting for the store was full."""
+        return self._logs.dropped if self._logs is not None else 0
 
     @property
     def store(self) -> SqlStore:
@@ -371,11 +411,15 @@ class Engine:
         await stack.__aenter__()
         try:
             for step_type in self.install.step_types.values():
-                stack.push_async_callback(step_type.aclose)
+                stack.push_async_callback(
+                    self._bounded, f"closing the {step_type.name} steps", step_type.aclose
+                )
             database = create_engine(self.database_url)
-            stack.push_async_callback(database.dispose)
+            stack.push_async_callback(self._bounded, "closing the job store's connections", database.dispose)
             await upgrade(database)
-            self._store = await stack.enter_async_context(SqlStore(database))
+            self._store = await stack.enter_async_context(
+                SqlStore(database, clock=self.clock, health=self.store_health)
+            )
             self.install.environment.resources["store_engine"] = database
             self._job_states = await load_job_states(database)
             self._group = await stack.enter_async_context(anyio.create_task_group())
@@ -402,6 +446,7 @@ class Engine:
                     self._on_leadership,
                     renew_seconds=jobs.leader_renew_seconds,
                     lease_seconds=jobs.leader_lease_seconds,
+                    health=self.store_health,
                 )
                 await self._group.start(self._leadership.run)
                 self._group.start_soon(self._refresh_job_states_forever)
@@ -425,7 +470,11 @@ class Engine:
 
     async def stop(self, grace_seconds: float | None = None) -> list[str]:
         """Stop the scheduler, let in-flight runs finish within the grace period, abort the rest.
-        Returns the ids of the runs that were aborted."""
+        Returns the ids of the runs that were aborted.
+
+        Always over within the grace period plus a bounded margin (STOP_MARGIN_SECONDS at each of at
+        most three stages), even with the store down or hanging: what cannot be recorded by then is
+        given up on (the runs left `running` are ended by crash recovery, here or in another engine)."""
         stack, self._exit_stack = self._exit_stack, None
         if stack is None:
             return []
@@ -434,13 +483,21 @@ class Engine:
         try:
             with anyio.CancelScope(shield=True):
                 assert self._supervisor is not None and self._logs is not None and self._group is not None
+                assert self._store is not None
                 if self._lead_scope is not None:
                     self._lead_scope.cancel()  # fire nothing more while runs drain
-                aborted = await self._supervisor.shutdown(grace)
-                if aborted:
-                    log.warning("shutdown aborted %d run(s): %s", len(aborted), ", ".join(aborted))
-                await self._logs.close()
+                if not await self._within(grace + STOP_MARGIN_SECONDS, self._drain(grace, aborted)):
+                    log.warning(
+                        "shutdown: the runs' ends could not be recorded within %g s (the job store is "
+                        "not taking writes): giving up on it; crash recovery ends what is left running",
+                        grace + STOP_MARGIN_SECONDS,
+                    )
+                    self._store.abandon()
+                    await self._within(STOP_MARGIN_SECONDS, self._drain(0, aborted))
                 self._group.cancel_scope.cancel()
+                self._store.close()
+                if not await self._within(STOP_MARGIN_SECONDS, self._store.wait_closed()):
+                    self._store.abandon()
         finally:
             await stack.__aexit__(None, None, None)
             self._scheduler = None
@@ -448,6 +505,44 @@ class Engine:
             self._stopped = True
             log.info("engine stopped (instance %s)", self.instance_id)
         return aborted
+
+    async def _bounded(self, what: str, close: Callable[[], Awaitable[Any]]) -> None:
+        """A part of the stop that talks to the outside (a pool, a client): given up on after a margin,
+        so a server that hangs cannot keep the process from ending."""
+
+        async def closing() -> None:
+            await close()
+
+        try:
+            if not await self._within(STOP_MARGIN_SECONDS, closing()):
+                log.warning("shutdown: %s took over %g s: given up on", what, STOP_MARGIN_SECONDS)
+        except Exception:
+            log.exception("shutdown: %s failed", what)
+
+    async def _drain(self, grace: float, aborted: list[str]) -> None:
+        """The orderly part of a stop: runs end (aborted after `grace`), their log lines are written."""
+        assert self._supervisor is not None and self._logs is not None
+        ids = await self._supervisor.shutdown(grace)  # a second call waits for the first one's drain
+        if ids:
+            log.warning("shutdown aborted %d run(s): %s", len(ids), ", ".join(ids))
+            aborted.extend(ids)
+        await self._logs.close()
+        await self._logs.finished.wait()
+
+    async def _within(self, seconds: float, work: Coroutine[Any, Any, None]) -> bool:
+        """Await `work` for at most `seconds` on the engine's clock; False if it was cut short."""
+        done = False
+        async with anyio.create_task_group() as race:
+
+            async def deadline() -> None:
+                await self.clock.sleep(seconds)
+                race.cancel_scope.cancel()
+
+            race.start_soon(deadline)
+            await work
+            done = True
+            race.cancel_scope.cancel()
+        return done
 
     # --- runs ---
 
@@ -488,6 +583,8 @@ class Engine:
             start_at=start_at,
             reused_outputs=dict(reused_outputs or {}),
         )
+        if not self.store_health.ok:
+            await self._wait_for_store()
         # Subscribe before dispatching, so even a run that ends at once is seen whole.
         subscription = self.bus.subscribe(request.run_id)
         try:
@@ -498,6 +595,26 @@ class Engine:
         if audit is not None and admission.actor is not None:
             _audit_line(admission.actor, f"triggered by {triggered_by}", "run", audit)
         return RunHandle(self, admission, subscription)
+
+    async def _wait_for_store(self) -> None:
+        """The store is degraded: wait a little for it to return (a restart takes seconds), else raise
+        StoreUnavailable, which tells the caller when to ask again. Nothing waits in memory for a run
+        that has not begun."""
+        health = self.store_health
+        async with anyio.create_task_group() as race:
+
+            async def patience() -> None:
+                await self.clock.sleep(TRIGGER_WAIT_SECONDS)
+                race.cancel_scope.cancel()
+
+            race.start_soon(patience)
+            await health.wait_ok()
+            race.cancel_scope.cancel()
+        if not health.ok:
+            raise StoreUnavailable(
+                f"the job store is unavailable ({health.reason}); nothing was started",
+                retry_after=RETRY_AFTER_SECONDS,
+            )
 
     async def retry(
         self, run_id: str, *, triggered_by: str = "api", audit: Mapping[str, Any] | None = None

@@ -16,8 +16,10 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from nomaflow.actors.errors import StoreUnavailable
 from nomaflow.actors.events import AnyEvent, RunFinished
 from nomaflow.engine.config.jobs import HOOK_PARAMS
+from nomaflow.engine.store.faults import transient_reason
 from nomaflow.engine.store.recovery import last_successes
 
 if TYPE_CHECKING:
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("nomaflow.hooks")
 
 SILENCE_CHECK_SECONDS = 60.0
+# How soon a hook tries again to read the run it is for, when the store failed it (and is ok again).
+HOOK_RETRY_SECONDS = 1.0
 
 
 def hook_params(*, job: str, status: str, reason: str, **details: Any) -> dict[str, Any]:
@@ -50,8 +54,17 @@ class Hooks:
 
     async def _run_hook(self, kind: str, event: RunFinished) -> None:
         engine = self._engine
-        run = await engine.store.get_run(event.run_id)
-        steps = await engine.store.get_steps(event.run_id)
+        while True:
+            # A run that failed because the store went away still gets its hook, once it is back.
+            await engine.store_health.wait_ok()
+            try:
+                run = await engine.store.get_run(event.run_id)
+                steps = await engine.store.get_steps(event.run_id)
+                break
+            except Exception as exc:
+                if transient_reason(exc) is None:
+                    raise
+                await engine.clock.sleep(HOOK_RETRY_SECONDS)
         failed = next((step.step_name for step in steps if step.status in ("failed", "aborted")), "")
         params = hook_params(
             job=event.job,
@@ -67,10 +80,18 @@ class Hooks:
         await self._trigger(f"{event.job}.{kind}", params)
 
     async def _trigger(self, hook: str, params: dict[str, Any]) -> None:
-        try:
-            await self._engine.trigger(hook, params, triggered_by="hook", check_params=False)
-        except Exception:
-            log.exception("could not start hook %s", hook)
+        engine = self._engine
+        while True:
+            try:
+                await engine.trigger(hook, params, triggered_by="hook", check_params=False)
+                return
+            except StoreUnavailable as exc:
+                log.warning("hook %s waits for the job store: %s", hook, exc)
+                await engine.store_health.wait_ok()
+                await engine.clock.sleep(HOOK_RETRY_SECONDS)
+            except Exception:
+                log.exception("could not start hook %s", hook)
+                return
 
     async def watch_silence(self) -> None:
         """Every minute: alert for each job with alert_if_no_success_within that has been silent too long."""

@@ -23,6 +23,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from nomaflow.actors.ports import Clock
+from nomaflow.engine.store.faults import transient_reason
+from nomaflow.engine.store.health import StoreHealth
 from nomaflow.engine.store.tables import jobs_lock
 
 log = logging.getLogger("nomaflow.leadership")
@@ -32,6 +34,8 @@ LOCK_NAME = "scheduler"
 ADVISORY_KEY = 0x6E6F6D61
 # A released lease: its heartbeat is so old that any follower takes it at its next attempt.
 RELEASED = datetime(1970, 1, 1, tzinfo=UTC)
+# How long a clean stop tries to hand the leadership back before leaving it to expire.
+RELEASE_SECONDS = 2.0
 
 
 class Leadership:
@@ -44,6 +48,7 @@ class Leadership:
         *,
         renew_seconds: float = 2.0,
         lease_seconds: float = 10.0,
+        health: StoreHealth | None = None,
     ) -> None:
         self._database = database
         self._me = instance_id
@@ -53,6 +58,7 @@ class Leadership:
         self._lease = lease_seconds
         self._postgres = database.dialect.name == "postgresql"
         self._held: AsyncConnection | None = None  # PostgreSQL: the session holding the lock
+        self._health = health
         self.is_leader = False
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -65,7 +71,9 @@ class Leadership:
                 await self._clock.sleep(self._renew)
                 await self._attempt()
         finally:
-            with anyio.CancelScope(shield=True):
+            # Bounded: a store that hangs must not hold up the engine's stop (the lease, or the
+            # session's end on PostgreSQL, frees the leadership anyway).
+            with anyio.move_on_after(RELEASE_SECONDS, shield=True):
                 await self._release()
 
     async def _attempt(self) -> None:
@@ -75,10 +83,15 @@ class Leadership:
             log.warning("leadership check failed (%s): acting as a follower", exc)
             await self._drop_session()
             leader = False
+            if self._health is not None and (reason := transient_reason(exc)) is not None:
+                self._health.failing("leadership", reason)
         except Exception:  # not a database's error: say more, but never stop trying
             log.exception("leadership check failed: acting as a follower")
             await self._drop_session()
             leader = False
+        else:
+            if self._health is not None:
+                self._health.recovered("leadership")
         self._set(leader)
 
     def _set(self, leader: bool) -> None:

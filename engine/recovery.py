@@ -1,10 +1,14 @@
 """Crash recovery: heartbeats on this engine's running runs, and the runs of engines that died.
 
-Every `[jobs] heartbeat_seconds` the engine stamps its running runs, then looks for running runs of
-other engines not stamped for `interrupted_after_seconds`: their engine was killed or lost its host.
-Each is marked `failed` as interrupted (with its in-flight step) by exactly one engine, which publishes
-the run's end and, for jobs with `on_interrupt = "resume"`, starts a recovery run at the interrupted
-step that reuses the outputs of the steps that had succeeded.
+Every `[jobs] heartbeat_seconds` the engine stamps the runs it carries, then looks for running runs not
+stamped for `interrupted_after_seconds` that it does not carry: their engine was killed or lost its
+host, or (rarely) this engine let go of one without recording its end. Each is marked `failed` as
+interrupted (with its in-flight step) by exactly one engine, which publishes the run's end and, for
+jobs with `on_interrupt = "resume"`, starts a recovery run at the interrupted step that reuses the
+outputs of the steps that had succeeded.
+
+While the store cannot take writes, the beat fails and the store's health says so; it beats every
+second then, so the engine sees the store return soon after it does.
 """
 
 from __future__ import annotations
@@ -17,12 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nomaflow.actors.errors import UnknownJob
 from nomaflow.actors.events import RunFinished
+from nomaflow.engine.store.faults import transient_reason
 from nomaflow.engine.store.recovery import InterruptedRun, fail_interrupted, heartbeat
 
 if TYPE_CHECKING:
     from nomaflow.engine.engine import Engine
 
 log = logging.getLogger("nomaflow.recovery")
+
+# How often the beat is tried while the store is degraded (if heartbeat_seconds is longer).
+DEGRADED_BEAT_SECONDS = 1.0
 
 
 class Recovery:
@@ -34,18 +42,28 @@ class Recovery:
         self._after = timedelta(seconds=settings.interrupted_after_seconds)
 
     async def run(self) -> None:
+        health = self._engine.store_health
         while True:
-            await self._engine.clock.sleep(self._every)
+            await self._engine.clock.sleep(
+                self._every if health.ok else min(self._every, DEGRADED_BEAT_SECONDS)
+            )
             try:
                 await self.beat()
-            except Exception:  # a database hiccup must not end recovery: try again next beat
-                log.exception("heartbeat or interrupted-run check failed")
+            except Exception as exc:  # a database hiccup must not end recovery: try again next beat
+                reason = transient_reason(exc)
+                if reason is None:
+                    log.exception("heartbeat or interrupted-run check failed")
+                else:
+                    health.failing("heartbeat", reason)
+            else:
+                health.recovered("heartbeat")
 
     async def beat(self) -> list[InterruptedRun]:
         now = self._engine.clock.now()
-        await heartbeat(self._database, self._engine.instance_id, now)
+        carried = set(self._engine.in_flight())
+        await heartbeat(self._database, self._engine.instance_id, now, sorted(carried))
         found = await fail_interrupted(
-            self._database, cutoff=now - self._after, at=now, me=self._engine.instance_id
+            self._database, cutoff=now - self._after, at=now, me=self._engine.instance_id, carried=carried
         )
         for run in found:
             try:

@@ -9,11 +9,12 @@ under CI (CI=true), where they fail: CI must never pass by testing less.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -194,3 +195,47 @@ async def store(database_url: str) -> AsyncIterator[SqlStore]:
             yield running
     finally:
         await engine.dispose()
+
+
+class SmallDisk:
+    """A small tmpfs of our own, to fill up: a disk that really is full, then really has room again."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._filler = path / "filler"
+
+    def fill(self) -> None:
+        """Write until the file system says there is no space left (ENOSPC)."""
+        descriptor = os.open(self._filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            while True:
+                os.write(descriptor, b"\0" * 65536)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+        finally:
+            os.close(descriptor)
+
+    def free(self) -> None:
+        self._filler.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
+    """A 4 MiB tmpfs mounted for this test (needs root, as the tests run here); unmounted after."""
+    import subprocess
+
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
+    if made.returncode != 0:
+        reason = f"cannot mount a tmpfs for the disk-full test (needs root): {made.stderr.strip()}"
+        if _under_ci():
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        yield SmallDisk(mount_point)
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)

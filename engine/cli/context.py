@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 
-from nomaflow.actors.errors import EngineStopping, UnknownJob
+from nomaflow.actors.errors import EngineStopping, StoreUnavailable, UnknownJob
 from nomaflow.engine.config import ConfigError, Install, load_install
 from nomaflow.engine.params import ParamError
 
@@ -72,7 +72,7 @@ def run_async(function: Callable[[], Awaitable[T]]) -> T:
         fail_config(exc)
     except (UnknownJob, ParamError) as exc:
         fail(str(exc).strip("'\""), EXIT_USAGE)
-    except EngineStopping as exc:
+    except (EngineStopping, StoreUnavailable) as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot reach the job store: {exc}")

@@ -125,7 +125,11 @@ def _check_params(job: JobDefinition, params: dict[str, Any]) -> None:
         413: {"model": Problem, "description": "The body is too large."},
         **BODY_ERRORS,
         422: {"description": "Bad body, unknown or mistyped param, or a reused Idempotency-Key."},
-        503: {"model": Problem, "description": "The engine is stopping."},
+        503: {
+            "model": Problem,
+            "description": "The engine is stopping, or the job store is unavailable (then with Retry-After; "
+            "nothing was started).",
+        },
     },
 )
 async def run_job(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.security import HTTPAuthorizationCredentials
@@ -11,20 +11,25 @@ from nomaflow.engine.server.auth import Role
 from nomaflow.engine.server.boundary import BoundaryRoute
 from nomaflow.engine.server.deps import EngineDep, Host, bearer, require
 from nomaflow.engine.server.metrics import CONTENT_TYPE
-from nomaflow.engine.server.schemas import HealthOut, Problem
+from nomaflow.engine.server.schemas import HealthOut, Problem, StoreOut
 
 router = APIRouter(tags=["system"], route_class=BoundaryRoute)
 
 
 @router.get("/health", response_model=HealthOut, responses={503: {"model": Problem}})
 async def health(engine: EngineDep) -> HealthOut:
-    """Liveness: the engine is up; how many runs it has in flight; whether it runs the scheduler."""
+    """Liveness: the engine is up; how many runs it has in flight; whether it runs the scheduler; and
+    whether the job store takes writes (`degraded` while it does not: the engine recovers by itself,
+    so this stays 200; 503 only when the engine is not running)."""
+    store = engine.store_health
+    status: Literal["ok", "degraded"] = "ok" if store.ok else "degraded"
     return HealthOut(
-        status="ok",
+        status=status,
         instance=engine.instance_id,
         scheduler=engine.scheduler_running,
         in_flight=len(engine.in_flight()),
         jobs=len(engine.jobs),
+        store=StoreOut(status=status, reason=store.reason, since=store.since),
     )
 
 

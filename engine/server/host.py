@@ -27,6 +27,7 @@ from nomaflow.engine.server.idempotency import IdempotencyKeys
 from nomaflow.engine.server.limits import BodyLimit
 from nomaflow.engine.server.login_limits import LoginLimiter
 from nomaflow.engine.server.metrics import Metrics
+from nomaflow.engine.server.outage import add_outage_handlers
 from nomaflow.engine.server.password_checks import PasswordChecks
 from nomaflow.engine.server.realtime import Realtime
 from nomaflow.engine.steps.redaction import Scrubber
@@ -90,6 +91,7 @@ class Nomaflow:
         app.state.nomaflow_host = self
         include_routes(app, self.prefix)
         app.mount(self.socketio_path, self.realtime.asgi)
+        add_outage_handlers(app, (f"{self.prefix}/admin", f"{self.prefix}/health", f"{self.prefix}/metrics"))
         # Only Nomaflow's own paths are limited: the host app's routes keep whatever limits it has.
         app.add_middleware(
             BodyLimit,

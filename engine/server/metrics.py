@@ -84,6 +84,7 @@ class Metrics(Collector):
             events = CounterMetricFamily("nomaflow_events_published", "Events published on the bus.")
             events.add_metric([], engine.bus.published)
             yield events
+            yield from _store_metrics(engine)
         yield in_flight
         yield leader
         yield paused
@@ -101,3 +102,36 @@ class Metrics(Collector):
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _store_metrics(engine: Engine) -> Iterator[Metric]:
+    """Whether the job store takes writes, and what its outages cost (see docs/operations.md)."""
+    health = engine.store_health
+    degraded = GaugeMetricFamily(
+        "nomaflow_store_degraded",
+        "1 while the job store does not take writes (the engine waits it out), else 0.",
+    )
+    degraded.add_metric([], 0 if health.ok else 1)
+    yield degraded
+    outages = CounterMetricFamily("nomaflow_store_outages", "Times the job store became unavailable.")
+    outages.add_metric([], health.outages)
+    yield outages
+    stats = engine.store_stats
+    if stats is not None:
+        retries = CounterMetricFamily(
+            "nomaflow_store_write_retries",
+            "Groups of writes tried again after the store could not take them.",
+        )
+        retries.add_metric([], stats.retries)
+        yield retries
+        refused = CounterMetricFamily(
+            "nomaflow_store_refused_admissions", "Runs not started because the store could not take them."
+        )
+        refused.add_metric([], stats.refused_admissions)
+        yield refused
+    dropped = CounterMetricFamily(
+        "nomaflow_log_lines_dropped",
+        "Step log lines dropped because the backlog waiting for the store was full.",
+    )
+    dropped.add_metric([], engine.log_lines_dropped)
+    yield dropped

@@ -276,9 +276,24 @@ class TokenOut(BaseModel):
     role: RoleName
 
 
+class StoreOut(BaseModel):
+    status: Literal["ok", "degraded"] = Field(
+        description="`degraded` while the job store does not take writes (down, restarting, disk full, "
+        "read-only, locked); the engine waits it out and returns to `ok` by itself."
+    )
+    reason: str | None = Field(
+        description="While degraded: which part of the engine failed to write, and why."
+    )
+    since: datetime | None = Field(description="While degraded: when it began.")
+
+
 class HealthOut(BaseModel):
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"] = Field(
+        description="`ok`, or `degraded` while the job store is unavailable (see `store`): runs wait between "
+        "steps, cron pauses, triggers get 503 with Retry-After. Either way the process is alive (200)."
+    )
     instance: str
     scheduler: bool
     in_flight: int
     jobs: int
+    store: StoreOut

@@ -7,11 +7,12 @@ interrupted, with its running step, by a compare-and-set so that only one engine
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from nomaflow.engine.store.columns import UTCDateTime
@@ -28,35 +29,54 @@ class InterruptedRun(msgspec.Struct, frozen=True, kw_only=True):
     interrupted_step: int | None  # position of the step that was in flight
 
 
-async def heartbeat(engine: AsyncEngine, owner: str, at: datetime) -> int:
-    """Stamp this engine's running runs; returns how many."""
+# Run ids per heartbeat statement: well under every database's limit on bound parameters.
+_IDS_PER_STATEMENT = 500
+
+
+async def heartbeat(engine: AsyncEngine, owner: str, at: datetime, run_ids: Sequence[str]) -> int:
+    """Stamp the runs this engine carries (`run_ids`, its runs in flight); returns how many rows.
+
+    Only those: a running row of this engine that no actor carries any more (its end could not be
+    recorded; its admission was refused with its outcome unknown) goes unstamped, so crash recovery
+    ends it like the run of an engine that died."""
+    stamped = 0
+    ids = list(run_ids)
+    if not ids:
+        return 0
     async with engine.begin() as connection:
-        result = await connection.execute(
-            update(job_runs)
-            .where(job_runs.c.owner == owner, job_runs.c.status == "running")
-            .values(heartbeat_at=at)
-        )
-        return int(result.rowcount or 0)
+        for start in range(0, len(ids), _IDS_PER_STATEMENT):
+            result = await connection.execute(
+                update(job_runs)
+                .where(
+                    job_runs.c.id.in_(ids[start : start + _IDS_PER_STATEMENT]),
+                    job_runs.c.owner == owner,
+                    job_runs.c.status == "running",
+                )
+                .values(heartbeat_at=at)
+            )
+            stamped += int(result.rowcount or 0)
+    return stamped
 
 
 async def fail_interrupted(
-    engine: AsyncEngine, *, cutoff: datetime, at: datetime, me: str
+    engine: AsyncEngine, *, cutoff: datetime, at: datetime, me: str, carried: Collection[str] = ()
 ) -> list[InterruptedRun]:
-    """Mark failed every running run of another engine whose last heartbeat (or start) is before `cutoff`."""
+    """Mark failed every running run whose last heartbeat (or start) is before `cutoff` and that this
+    engine (`me`) does not carry (`carried`: its runs in flight): another engine's that died, or one
+    of this engine's own that its actor let go of without recording its end."""
     last_sign = func.coalesce(job_runs.c.heartbeat_at, job_runs.c.started_at)
-    stale = and_(
-        job_runs.c.status == "running",
-        last_sign < cutoff,
-        or_(job_runs.c.owner.is_(None), job_runs.c.owner != me),
-    )
+    stale = and_(job_runs.c.status == "running", last_sign < cutoff)
     async with engine.connect() as connection:
         candidates = (await connection.execute(select(job_runs).where(stale))).mappings().all()
     found: list[InterruptedRun] = []
     for run in candidates:
-        seen = run["heartbeat_at"] or run["started_at"]
-        error = (
-            f"interrupted: engine {run['owner']} stopped heartbeating (last sign of life {seen.isoformat()})"
-        )
+        if run["owner"] == me and run["id"] in carried:
+            continue  # alive here; its stamp is late only because the store was not taking writes
+        seen = (run["heartbeat_at"] or run["started_at"]).isoformat()
+        if run["owner"] == me:
+            error = f"interrupted: this engine ({me}) lost track of the run (last sign of life {seen})"
+        else:
+            error = f"interrupted: engine {run['owner']} stopped heartbeating (last sign of life {seen})"
         async with engine.begin() as connection:
             seq = int(
                 (

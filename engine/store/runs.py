@@ -1,11 +1,15 @@
 """SqlStore: the engine's job store on SQLite or PostgreSQL, implementing the actors' `RunStore` port
 plus the read queries of the CLI, REST API and UI.
 
-All writes go through one group-commit writer task, which lives as long as the store is entered.
+All writes go through one group-commit writer task, which lives as long as the store is entered. It
+waits out a store that cannot take writes for a while (see `writer`), and `health` says when it does.
 """
 
 from __future__ import annotations
 
+import errno
+import functools
+import os
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
@@ -13,14 +17,17 @@ from typing import Self
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import column, table, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from nomaflow.actors.events import LogLine
-from nomaflow.actors.ports import Change, RunRecord, StepMoved, StepRecord
+from nomaflow.actors.ports import Change, Clock, RunRecord, StepMoved, StepRecord
 from nomaflow.engine.store.careful import CarefulExecutor
+from nomaflow.engine.store.health import StoreHealth
+from nomaflow.engine.store.migrate import VERSION_TABLE
 from nomaflow.engine.store.reads import RunReader
 from nomaflow.engine.store.together_sqlite import SqliteTogether
-from nomaflow.engine.store.writer import GroupWriter, Together, WriterStats
+from nomaflow.engine.store.writer import GroupWriter, RetryDelays, Together, WriterStats
 from nomaflow.engine.store.writes import Admit, AppendLogs, Apply, EndRun, InsertSkipped, Write
 
 
@@ -32,7 +39,16 @@ class SqlStore(RunReader):
     (`nomaflow.engine.store.upgrade`).
     """
 
-    def __init__(self, engine: AsyncEngine, *, max_group: int = 1000, committers: int | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_group: int = 1000,
+        committers: int | None = None,
+        clock: Clock | None = None,
+        health: StoreHealth | None = None,
+        delays: RetryDelays | None = None,
+    ) -> None:
         super().__init__(engine)
         self.engine = engine
         if committers is None:
@@ -53,9 +69,14 @@ class SqlStore(RunReader):
             together,
             careful,
             escape=careful.escape,
+            probe=functools.partial(_probe, _folder_of(engine)),
             max_group=max_group,
             committers=committers,
+            clock=clock,
+            health=health,
+            delays=delays,
         )
+        self.health = self._writer.health
         self._group: TaskGroup | None = None
 
     @property
@@ -70,6 +91,19 @@ class SqlStore(RunReader):
     def close(self) -> None:
         """Take no more writes; the writer ends once the queued ones are committed."""
         self._writer.close()
+
+    async def wait_closed(self) -> None:
+        """Return once the writer has ended (after `close`, once what was queued is committed)."""
+        await self._writer.finished.wait()
+
+    def abandon(self) -> None:
+        """Stop waiting for a store that cannot take writes: what is queued or in flight fails now."""
+        self._writer.abandon()
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why the store cannot take writes, while the writer waits for it to; else None."""
+        return self._writer.unavailable
 
     async def __aenter__(self) -> Self:
         group = anyio.create_task_group()
@@ -87,7 +121,10 @@ class SqlStore(RunReader):
     ) -> bool | None:
         group, self._group = self._group, None
         assert group is not None, "SqlStore exited without being entered"
-        self.close()
+        if exc is not None:
+            self.abandon()  # leaving on an error: do not wait for a store that may not come back
+        else:
+            self.close()
         return await group.__aexit__(exc_type, exc, tb)
 
     # --- the RunStore port (actors/ports.py) ---
@@ -99,11 +136,11 @@ class SqlStore(RunReader):
         start), in one transaction, logging `admit` as `seq` and each move. If another run of the job
         is running (in any process), or the run's cron fire was already taken, insert it as skipped
         instead, logging `skip`, and return False."""
-        admitted: bool = await self._writer.submit(Admit(run, steps, seq, moves))
+        admitted: bool = await self._writer.submit(Admit(run, steps, seq, moves), admission=True)
         return admitted
 
     async def insert_skipped(self, run: RunRecord, seq: int) -> None:
-        await self._writer.submit(InsertSkipped(run, seq))
+        await self._writer.submit(InsertSkipped(run, seq), admission=True)
 
     async def apply(self, changes: Sequence[Change]) -> None:
         """Compare-and-set every change in one transaction, logging each as a transition; raises
@@ -119,3 +156,30 @@ class SqlStore(RunReader):
         """Mark a running run failed, ending its unfinished steps (see RunStore.end_run)."""
         ended: bool = await self._writer.submit(EndRun(run_id, first_seq, at, error))
         return ended
+
+
+# Alembic's own table (not in our metadata, so migrations never compare it).
+_VERSION = table(VERSION_TABLE, column("version_num"))
+_PROBE = update(_VERSION).values(version_num=_VERSION.c.version_num)
+
+
+# A SQLite file is taken as writable again only with this much room beside it: a write that changes
+# nothing may fit in the space the write-ahead log already holds, while a run's admission does not.
+SQLITE_FREE_BYTES = 1024 * 1024
+
+
+def _folder_of(engine: AsyncEngine) -> str | None:
+    """The folder of a SQLite store's file (where its -wal and -shm files go too); None on PostgreSQL."""
+    if engine.dialect.name != "sqlite" or not engine.url.database:
+        return None
+    return os.path.dirname(os.path.abspath(engine.url.database))
+
+
+async def _probe(sqlite_folder: str | None, connection: AsyncConnection) -> None:
+    """A write that changes nothing (the schema version, set to itself) but is written like any other;
+    on SQLite, also room on the file's disk."""
+    await connection.execute(_PROBE)
+    if sqlite_folder is not None:
+        disk = os.statvfs(sqlite_folder)
+        if disk.f_bavail * disk.f_frsize < SQLITE_FREE_BYTES:
+            raise OSError(errno.ENOSPC, f"less than {SQLITE_FREE_BYTES // 1024} KiB free in {sqlite_folder}")

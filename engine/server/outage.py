@@ -1,0 +1,47 @@
+"""How the API answers while the job store is unavailable: 503 with Retry-After, never a 500.
+
+A trigger refused because the store cannot take writes (StoreUnavailable), and a read or a write of a
+route that meets a store that is down, restarting, full or read-only (see engine.store.faults), answer
+503 with a `Retry-After` header and a sentence saying why. Only Nomaflow's own paths are answered so:
+the host application's routes keep whatever error handling they have.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+
+from nomaflow.actors.errors import StoreUnavailable
+from nomaflow.engine.engine import RETRY_AFTER_SECONDS
+from nomaflow.engine.store.faults import transient_reason
+
+log = logging.getLogger("nomaflow.server")
+
+
+def add_outage_handlers(app: FastAPI, prefixes: tuple[str, ...]) -> None:
+    """Answer store outages on paths starting with one of `prefixes` with 503 + Retry-After."""
+
+    async def unavailable(request: Request, error: Exception) -> JSONResponse:
+        if not request.url.path.startswith(prefixes):
+            raise error
+        assert isinstance(error, StoreUnavailable)
+        return _answer(str(error), error.retry_after)
+
+    async def database_error(request: Request, error: Exception) -> JSONResponse:
+        reason = transient_reason(error)
+        if reason is None or not request.url.path.startswith(prefixes):
+            raise error
+        return _answer(f"the job store is unavailable ({reason}); try again later", None)
+
+    app.add_exception_handler(StoreUnavailable, unavailable)
+    for kind in (DBAPIError, OSError, TimeoutError):
+        app.add_exception_handler(kind, database_error)
+
+
+def _answer(detail: str, retry_after: float | None) -> JSONResponse:
+    seconds = max(1, math.ceil(retry_after if retry_after is not None else RETRY_AFTER_SECONDS))
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": str(seconds)})
