@@ -45,7 +45,7 @@ from nomaflow.engine.params import ParamError, resolve_params
 from nomaflow.engine.recovery import Recovery
 from nomaflow.engine.scheduler import CronScheduler, first_fires
 from nomaflow.engine.steps.base import StepType
-from nomaflow.engine.store import SqlStore, WriterStats, create_engine, upgrade
+from nomaflow.engine.store import SqlStore, WriterStats, create_engine, open_store
 from nomaflow.engine.store.faults import transient_reason
 from nomaflow.engine.store.health import StoreHealth
 from nomaflow.engine.store.job_state import JobState, load_job_states, save_job_state
@@ -416,7 +416,7 @@ class Engine:
                 )
             database = create_engine(self.database_url)
             stack.push_async_callback(self._bounded, "closing the job store's connections", database.dispose)
-            await upgrade(database)
+            await open_store(database)  # StoreUnusable, saying why and what to do, if it takes no write
             self._store = await stack.enter_async_context(
                 SqlStore(database, clock=self.clock, health=self.store_health)
             )

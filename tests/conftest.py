@@ -219,6 +219,13 @@ class SmallDisk:
     def free(self) -> None:
         self._filler.unlink(missing_ok=True)
 
+    def read_only(self, read_only: bool = True) -> None:
+        """Remount the disk read-only (or writable again), as a failing disk or an operator does."""
+        import subprocess
+
+        mode = "ro" if read_only else "rw"
+        subprocess.run(["mount", "-o", f"remount,{mode}", str(self.path)], check=True, capture_output=True)
+
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:

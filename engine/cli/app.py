@@ -567,6 +567,35 @@ def serve(
         lifespan="on",
         timeout_graceful_shutdown=int(install.settings.jobs.shutdown_grace_seconds) + 5,
     )
+    _exit_past_stuck_threads()
+
+
+def _exit_past_stuck_threads() -> None:
+    """The engine has stopped. A sync step that ignores `ctx.cancelled` still holds its worker thread,
+    which Python would wait for at exit, for ever: say so and leave without waiting."""
+    import logging
+    import os
+    import sys
+    import threading
+
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join(0.2)  # idle workers are being told to end: give them a moment
+    stuck = [
+        thread.name
+        for thread in threading.enumerate()
+        if thread is not threading.main_thread() and not thread.daemon and thread.is_alive()
+    ]
+    if stuck:
+        logging.getLogger("nomaflow.server").warning(
+            "%d thread(s) still running after the engine stopped (sync steps that do not check "
+            "ctx.cancelled): exiting without waiting for them",
+            len(stuck),
+        )
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 # --- token / user ---

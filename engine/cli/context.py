@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from nomaflow.actors.errors import EngineStopping, StoreUnavailable, UnknownJob
 from nomaflow.engine.config import ConfigError, Install, load_install
 from nomaflow.engine.params import ParamError
+from nomaflow.engine.store.opening import StoreUnusable
 
 T = TypeVar("T")
 
@@ -72,7 +73,7 @@ def run_async(function: Callable[[], Awaitable[T]]) -> T:
         fail_config(exc)
     except (UnknownJob, ParamError) as exc:
         fail(str(exc).strip("'\""), EXIT_USAGE)
-    except (EngineStopping, StoreUnavailable) as exc:
+    except (EngineStopping, StoreUnavailable, StoreUnusable) as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot reach the job store: {exc}")

@@ -4,23 +4,21 @@ exit code 1, instead of a traceback out of the server's start-up or a server tha
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from nomaflow.engine.store import create_engine, upgrade
-from nomaflow.engine.store.tables import jobs_lock
+from nomaflow.engine.store import StoreUnusable, create_engine, open_store
 
 
 async def store_problem(url: str) -> str | None:
-    """What stops the engine from writing to the job store at `url`, or None."""
+    """What stops the engine from writing to the job store at `url`, or None. A store that cannot be
+    written or reached for now (read-only, full, down) is said in one paragraph naming it and what to
+    do (engine/store/opening.py); any other refusal by the database's own words."""
     engine = create_engine(url)
     try:
-        await upgrade(engine)
-        async with engine.begin() as connection:
-            # A write that changes nothing: the database still refuses it when it cannot write
-            # (SQLite takes its write lock for it, PostgreSQL checks a read-only transaction).
-            await connection.execute(sa.update(jobs_lock).where(sa.false()).values(holder=jobs_lock.c.holder))
+        await open_store(engine)
+    except StoreUnusable as exc:
+        return str(exc)
     except (SQLAlchemyError, OSError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         shown = make_url(url).render_as_string(hide_password=True)

@@ -31,6 +31,7 @@ from nomaflow.engine.server.outage import add_outage_handlers
 from nomaflow.engine.server.password_checks import PasswordChecks
 from nomaflow.engine.server.realtime import Realtime
 from nomaflow.engine.steps.redaction import Scrubber
+from nomaflow.engine.store import StoreUnusable
 
 
 class Nomaflow:
@@ -101,7 +102,8 @@ class Nomaflow:
 
     @asynccontextmanager
     async def running(self, app: FastAPI | None = None) -> AsyncIterator[Engine]:
-        """Start the engine and the live event bridge; stop both (gracefully) on exit."""
+        """Start the engine and the live event bridge; stop both (gracefully) on exit. A store that
+        cannot be used fails start-up with StoreUnusable as it is (not inside an ExceptionGroup)."""
         detach = attach(self.log_filter) if self._redact_logs else None
         try:
             async with self._running(app) as engine:
@@ -112,22 +114,31 @@ class Nomaflow:
 
     @asynccontextmanager
     async def _running(self, app: FastAPI | None) -> AsyncIterator[Engine]:
+        unusable: StoreUnusable | None = None
         async with anyio.create_task_group() as group:
-            async with Engine(self.install, **self._engine_options) as engine:
-                self.metrics.attach(engine)
-                self._idempotency = IdempotencyKeys(
-                    engine.store.engine, engine.clock, hours=self.install.settings.server.idempotency_hours
-                )
-                await group.start(self.realtime.run, engine)
-                self._engine = engine
-                if app is not None:
-                    app.state.nomaflow = engine
-                try:
-                    yield engine
-                finally:
-                    self._engine = None
-            # The engine has stopped, so the last runs' final events are queued: send them, then close.
-            await self.realtime.close()
+            try:
+                async with Engine(self.install, **self._engine_options) as engine:
+                    self.metrics.attach(engine)
+                    self._idempotency = IdempotencyKeys(
+                        engine.store.engine,
+                        engine.clock,
+                        hours=self.install.settings.server.idempotency_hours,
+                    )
+                    await group.start(self.realtime.run, engine)
+                    self._engine = engine
+                    if app is not None:
+                        app.state.nomaflow = engine
+                    try:
+                        yield engine
+                    finally:
+                        self._engine = None
+            except StoreUnusable as exc:
+                unusable = exc  # nothing was started: raised once out of the task group
+            else:
+                # The engine has stopped, so the last runs' final events are queued: send them, then close.
+                await self.realtime.close()
+        if unusable is not None:
+            raise unusable
 
     def lifespan(self, app: FastAPI) -> AbstractAsyncContextManager[Any]:
         """Use as `FastAPI(lifespan=nomaflow.lifespan)`; inside your own lifespan, use `running(app)`."""

@@ -3,6 +3,7 @@ actors write runs through and the CLI, API and UI read them from."""
 
 from nomaflow.engine.store.database import create_engine, normalise_url
 from nomaflow.engine.store.migrate import current_revision, head_revision, upgrade
+from nomaflow.engine.store.opening import StoreUnusable, open_store
 from nomaflow.engine.store.reads import RunReader
 from nomaflow.engine.store.rows import BadCursor, LogRow, RunPage, RunRow, StepRow
 from nomaflow.engine.store.runs import SqlStore
@@ -17,10 +18,12 @@ __all__ = [
     "SqlStore",
     "StepRow",
     "StoreClosed",
+    "StoreUnusable",
     "WriterStats",
     "create_engine",
     "current_revision",
     "head_revision",
     "normalise_url",
+    "open_store",
     "upgrade",
 ]

@@ -17,14 +17,13 @@ from typing import Self
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
-from sqlalchemy import column, table, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from nomaflow.actors.events import LogLine
 from nomaflow.actors.ports import Change, Clock, RunRecord, StepMoved, StepRecord
 from nomaflow.engine.store.careful import CarefulExecutor
 from nomaflow.engine.store.health import StoreHealth
-from nomaflow.engine.store.migrate import VERSION_TABLE
+from nomaflow.engine.store.opening import PROBE
 from nomaflow.engine.store.reads import RunReader
 from nomaflow.engine.store.together_sqlite import SqliteTogether
 from nomaflow.engine.store.writer import GroupWriter, RetryDelays, Together, WriterStats
@@ -75,6 +74,7 @@ class SqlStore(RunReader):
             clock=clock,
             health=health,
             delays=delays,
+            interruptible=engine.dialect.name != "sqlite",
         )
         self.health = self._writer.health
         self._group: TaskGroup | None = None
@@ -99,6 +99,11 @@ class SqlStore(RunReader):
     def abandon(self) -> None:
         """Stop waiting for a store that cannot take writes: what is queued or in flight fails now."""
         self._writer.abandon()
+
+    @property
+    def next_retry(self) -> datetime | None:
+        """While the writer waits to try again a write the store could not take: when it will."""
+        return self._writer.next_retry
 
     @property
     def unavailable(self) -> str | None:
@@ -158,11 +163,6 @@ class SqlStore(RunReader):
         return ended
 
 
-# Alembic's own table (not in our metadata, so migrations never compare it).
-_VERSION = table(VERSION_TABLE, column("version_num"))
-_PROBE = update(_VERSION).values(version_num=_VERSION.c.version_num)
-
-
 # A SQLite file is taken as writable again only with this much room beside it: a write that changes
 # nothing may fit in the space the write-ahead log already holds, while a run's admission does not.
 SQLITE_FREE_BYTES = 1024 * 1024
@@ -178,7 +178,7 @@ def _folder_of(engine: AsyncEngine) -> str | None:
 async def _probe(sqlite_folder: str | None, connection: AsyncConnection) -> None:
     """A write that changes nothing (the schema version, set to itself) but is written like any other;
     on SQLite, also room on the file's disk."""
-    await connection.execute(_PROBE)
+    await connection.execute(PROBE)
     if sqlite_folder is not None:
         disk = os.statvfs(sqlite_folder)
         if disk.f_bavail * disk.f_frsize < SQLITE_FREE_BYTES:

@@ -130,11 +130,7 @@ class SqliteTogether:
                 if self._commits >= self.CHECKPOINT_EVERY:
                     await anyio.to_thread.run_sync(self._checkpoint, limiter=self._thread)
                 return results
-        # Abandoned only when the writer gives up on the store at shutdown (a lock held elsewhere can
-        # keep the thread in busy_timeout for half a minute); the connection is then left to it.
-        done: list[Any] = await anyio.to_thread.run_sync(
-            self._run, writes, True, limiter=self._thread, abandon_on_cancel=True
-        )
+        done: list[Any] = await anyio.to_thread.run_sync(self._run, writes, True, limiter=self._thread)
         return done
 
     def _connect(self) -> sqlite3.Connection:

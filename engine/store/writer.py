@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import anyio
@@ -149,7 +150,11 @@ class GroupWriter(Generic[W]):
         clock: Clock | None = None,
         health: StoreHealth | None = None,
         delays: RetryDelays | None = None,
+        interruptible: bool = True,
     ) -> None:
+        """`interruptible`: whether a statement in flight may be cut short when the store is given up
+        on (`abandon`). Not with aiosqlite, whose connections SQLAlchemy cannot close once a statement
+        of theirs was cancelled; a SQLite statement ends within its lock timeout anyway."""
         self._engine = engine
         self._together = together
         self._careful = careful
@@ -161,8 +166,11 @@ class GroupWriter(Generic[W]):
         self._delays = delays or RetryDelays()
         self._unavailable: str | None = None  # why the last attempt failed, while the store is down
         self._abandoned = False
-        self._in_flight: set[anyio.CancelScope] = set()  # the groups being committed (or waited on)
+        self._interruptible = interruptible
+        self._in_flight: set[anyio.CancelScope] = set()  # the groups being committed
+        self._waiting: set[anyio.CancelScope] = set()  # the waits before trying a group again
         self.finished = anyio.Event()  # set once `run` has returned
+        self.next_retry: datetime | None = None  # while waiting to try a write again: when it will
         send: MemoryObjectSendStream[_Ticket[W]]
         receive: MemoryObjectReceiveStream[_Ticket[W]]
         send, receive = anyio.create_memory_object_stream[_Ticket[W]](max_buffer_size=math.inf)
@@ -202,12 +210,13 @@ class GroupWriter(Generic[W]):
         self._send.close()
 
     def abandon(self) -> None:
-        """Stop waiting for the store (a shutdown that ran out of time): every write queued, waiting for
-        the store or in flight fails at once with StoreClosed, and nothing more is taken. A write in
-        flight may still land after all; crash recovery resolves runs whose end was not recorded."""
+        """Stop waiting for the store (a shutdown that ran out of time): every write queued or waiting
+        for the store fails at once with StoreClosed, and nothing more is taken. A statement in flight
+        is cut short too if it may be (see `interruptible`), else its writes fail when it ends. A write
+        in flight may still land after all; crash recovery resolves runs whose end was not recorded."""
         self._abandoned = True
         self._send.close()
-        for scope in self._in_flight:
+        for scope in [*self._waiting, *(self._in_flight if self._interruptible else ())]:
             scope.cancel()
         self._fail_queued("the job store was given up on at shutdown before this write was committed")
 
@@ -257,7 +266,7 @@ class GroupWriter(Generic[W]):
         finally:
             self._running = False
             self._send.close()
-            if not self._abandoned:  # given up on, its connection may still be busy in a thread
+            if not (self._abandoned and self._interruptible):  # cut short, a connection may hang
                 with anyio.CancelScope(shield=True):
                     await self._together.aclose()
             # Only cancellation leaves writes queued (close() lets the loop drain them first).
@@ -328,7 +337,19 @@ class GroupWriter(Generic[W]):
                 else:
                     waiting.append(ticket)
             group = waiting
-            await self._clock.sleep(delay * (1 - 0.1 * random.random()))
+            if self._abandoned:
+                break
+            wait = delay * (1 - 0.1 * random.random())
+            self.next_retry = self._clock.now() + timedelta(seconds=wait)
+            with anyio.CancelScope() as waiting_scope:  # `abandon` ends the wait
+                self._waiting.add(waiting_scope)
+                try:
+                    await self._clock.sleep(wait)
+                finally:
+                    self._waiting.discard(waiting_scope)
+                    self.next_retry = None
+            if self._abandoned:
+                break
             delay = self._delays.after(delay)
             self.stats.retries += 1
             # With no write left to try (only admissions were, and they were refused), a probe says
@@ -339,6 +360,10 @@ class GroupWriter(Generic[W]):
                 self.health.recovered("writes")
                 return
             reason = lost
+        for ticket in group:
+            ticket.fail(
+                StoreClosed("the job store was given up on at shutdown before this write was committed")
+            )
 
     async def _probe_store(self) -> str | None:
         """Why the store still cannot take a write, or None if it can."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,14 @@ async def reached(name: str, within: float = 10) -> None:
     from enginejobs.steps import gate
 
     assert await anyio.to_thread.run_sync(gate(name).wait, within), f"no step reached {name!r}"
+
+
+def gate_of(name: str) -> threading.Event:
+    """The gate a step of the test plugin waits on (`block_until`), to open it from the test."""
+    from enginejobs.steps import gate
+
+    event: threading.Event = gate(name)
+    return event
 
 
 def make_install(root: Path, database_url: str, extra: str = "") -> Install:
