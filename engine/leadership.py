@@ -59,6 +59,7 @@ class Leadership:
         self._postgres = database.dialect.name == "postgresql"
         self._held: AsyncConnection | None = None  # PostgreSQL: the session holding the lock
         self._health = health
+        self._checks_failing = 0  # leadership checks failed in a row (the store is unreachable)
         self.is_leader = False
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -80,7 +81,10 @@ class Leadership:
         try:
             leader = await (self._hold_postgres() if self._postgres else self._hold_lease())
         except (OSError, DBAPIError, OperationalError) as exc:
-            log.warning("leadership check failed (%s): acting as a follower", exc)
+            # Said once per outage: the store's health carries on saying it.
+            level = logging.WARNING if self._checks_failing == 0 else logging.DEBUG
+            log.log(level, "leadership check failed (%s): acting as a follower", exc)
+            self._checks_failing += 1
             await self._drop_session()
             leader = False
             if self._health is not None and (reason := transient_reason(exc)) is not None:
@@ -90,6 +94,7 @@ class Leadership:
             await self._drop_session()
             leader = False
         else:
+            self._checks_failing = 0
             if self._health is not None:
                 self._health.recovered("leadership")
         self._set(leader)

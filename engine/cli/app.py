@@ -558,21 +558,26 @@ def serve(
     # engine, whose host application may manage its own heap.
     gc.freeze()
     return_large_blocks()  # each password check's buffer goes back to the OS when the check ends
-    uvicorn.run(
-        application,
-        host=host or server.host,
-        port=port or server.port,
-        log_config=None,  # uvicorn's loggers go to the handler above, through its filter
-        log_level=log_level.value,
-        lifespan="on",
-        timeout_graceful_shutdown=int(install.settings.jobs.shutdown_grace_seconds) + 5,
-    )
-    _exit_past_stuck_threads()
+    try:
+        # After a graceful stop on SIGTERM, uvicorn raises the signal again: the process ends with it
+        # (threads of steps that ignore cancellation go with it). On SIGINT it raises KeyboardInterrupt.
+        uvicorn.run(
+            application,
+            host=host or server.host,
+            port=port or server.port,
+            log_config=None,  # uvicorn's loggers go to the handler above, through its filter
+            log_level=log_level.value,
+            lifespan="on",
+            timeout_graceful_shutdown=int(install.settings.jobs.shutdown_grace_seconds) + 5,
+        )
+    except KeyboardInterrupt:
+        _exit_past_stuck_threads(130)
+    _exit_past_stuck_threads(0)
 
 
-def _exit_past_stuck_threads() -> None:
+def _exit_past_stuck_threads(code: int) -> None:
     """The engine has stopped. A sync step that ignores `ctx.cancelled` still holds its worker thread,
-    which Python would wait for at exit, for ever: say so and leave without waiting."""
+    which Python would wait for at exit, for ever: say so and leave (with `code`) without waiting."""
     import logging
     import os
     import sys
@@ -595,7 +600,9 @@ def _exit_past_stuck_threads() -> None:
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)
+        os._exit(code)
+    if code:
+        raise typer.Exit(code)
 
 
 # --- token / user ---

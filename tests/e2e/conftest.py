@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.postgres import DEFAULT_BIN, ThrowawayPostgres, throwaway_postgres
+
 INSTALL = Path(__file__).parent / "install" / "app.toml"
 NOMAFLOW = str(Path(sys.executable).parent / "nomaflow")
 
@@ -76,3 +78,19 @@ def spawn() -> Iterator[list[subprocess.Popen[str]]]:
                 process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[ThrowawayPostgres]:
+    """A PostgreSQL of the test's own (tests/e2e/postgres.py), to stop and start at will. Without
+    initdb the test is skipped, and under CI it fails."""
+    bin_dir = Path(os.environ.get("NOMAFLOW_TEST_PG_BIN", DEFAULT_BIN))
+    if not (bin_dir / "initdb").exists():
+        reason = (
+            f"no initdb in {bin_dir} (set NOMAFLOW_TEST_PG_BIN): cannot make a PostgreSQL of the test's own"
+        )
+        if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with throwaway_postgres(bin_dir) as server:
+        yield server

@@ -163,3 +163,36 @@ async def test_params_the_store_cannot_record_are_refused_at_the_trigger(install
             await engine.trigger(name, params={"text": "\udc80"})
         assert (await engine.store.list_runs(job=name)).runs == []  # nothing was recorded
         await still_serving(engine)
+
+
+async def test_after_every_kind_of_bad_value_cron_still_fires_and_the_store_is_ok(install: Install) -> None:
+    """The section's triggers one after the other, on an engine that schedules: each is contained."""
+    from datetime import UTC, datetime
+
+    from nomaflow.engine import ManualClock
+    from tests.engine.conftest import quiet_install, until
+
+    clock = ManualClock(datetime(2026, 6, 1, 12, 0, 0, 500000, tzinfo=UTC))
+    async with Engine(quiet_install(install), clock=clock, scheduler=True) as engine:
+        engine.define_job(name="tick", schedule="* * * * * *", steps=[python_step("t", "add", a=1, b=1)])
+        engine.define_job(name="nul", steps=[python_step("echo", "echo", text="a\x00b")])
+        engine.define_job(name="surrogate", steps=[python_step("rows", "returns_nested_surrogate")])
+        engine.define_job(
+            name="logs", steps=[python_step("nul", "logs_nul"), python_step("s", "logs_surrogate")]
+        )
+        engine.define_job(
+            name="takes", params={"text": ""}, steps=[python_step("e", "echo", text="${params.text}")]
+        )
+        with anyio.fail_after(30):
+            for name in ("nul", "surrogate", "logs"):
+                await (await engine.trigger(name)).wait()
+        with pytest.raises(ParamError):
+            await engine.trigger("takes", params={"text": "\x00"})
+        await until(lambda: engine.scheduler is not None and engine.scheduler.waiting)
+        fire = engine.next_fires()["tick"]
+        clock.set(fire)
+        with anyio.fail_after(10):
+            while not [r for r in (await engine.store.list_runs(job="tick")).runs if r.status == "succeeded"]:
+                await anyio.lowlevel.checkpoint()
+        assert engine.store_health.ok and engine.in_flight() == []
+        await still_serving(engine)
