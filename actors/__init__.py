@@ -1,7 +1,14 @@
 """The actor runtime: Supervisor -> RunActor -> StepActor, and the ports they need from the engine."""
 
 from nomaflow.actors.base import Mailbox, Reply
-from nomaflow.actors.errors import EngineStopping, PermanentStepFailure, StepFailure, StepTimedOut, UnknownJob
+from nomaflow.actors.errors import (
+    EngineStopping,
+    PermanentStepFailure,
+    StepFailure,
+    StepTimedOut,
+    StoreUnavailable,
+    UnknownJob,
+)
 from nomaflow.actors.outcome import RunOutcome, StepOutcome
 from nomaflow.actors.plan import JobPlan, RunRequest, StepPlan
 from nomaflow.actors.ports import StepContext
@@ -29,6 +36,7 @@ __all__ = [
     "StepOutcome",
     "StepPlan",
     "StepTimedOut",
+    "StoreUnavailable",
     "Supervisor",
     "UnknownJob",
 ]

@@ -31,10 +31,13 @@ _PUBLIC = {
     "RunOutcome": "nomaflow.actors.outcome",
     "StepContext": "nomaflow.actors.ports",
     "StepOutcome": "nomaflow.actors.outcome",
+    "StoreUnavailable": "nomaflow.actors.errors",
+    "StoreUnusable": "nomaflow.engine.store.opening",
     "SystemClock": "nomaflow.engine.clock",
 }
 
 if TYPE_CHECKING:
+    from nomaflow.actors.errors import StoreUnavailable
     from nomaflow.actors.outcome import RunOutcome, StepOutcome
     from nomaflow.actors.ports import StepContext
     from nomaflow.engine.client import NomaflowClient
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
     from nomaflow.engine.config.problems import ConfigError
     from nomaflow.engine.engine import Engine, RunHandle
     from nomaflow.engine.server.host import Nomaflow
+    from nomaflow.engine.store.opening import StoreUnusable
 
 
 def __getattr__(name: str) -> Any:
@@ -67,6 +71,8 @@ __all__ = [
     "RunOutcome",
     "StepContext",
     "StepOutcome",
+    "StoreUnavailable",
+    "StoreUnusable",
     "SystemClock",
     "__version__",
 ]
