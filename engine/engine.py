@@ -41,7 +41,7 @@ from nomaflow.engine.executor import StepExecutor
 from nomaflow.engine.hooks import Hooks
 from nomaflow.engine.leadership import Leadership
 from nomaflow.engine.logs import LogWriter
-from nomaflow.engine.params import ParamError, resolve_params
+from nomaflow.engine.params import resolve_params
 from nomaflow.engine.recovery import Recovery
 from nomaflow.engine.scheduler import CronScheduler, first_fires
 from nomaflow.engine.steps.base import StepType
@@ -566,12 +566,14 @@ class Engine:
         `run_id` lets a caller that must record the id first (an idempotency key) choose it; `audit`
         (who asked, through what) is written into the run's own log as an operator line."""
         definition = self.job(job)
-        resolved = resolve_params(job, definition.params, params) if check_params else dict(params or {})
-        if (where := unstorable_part(resolved, "params")) is not None:
-            if check_params:
-                raise ParamError(f"job '{job}': {where}, which the job store cannot record")
-            # The engine's own triggers (hooks, retries) pass on recorded text: kept, visibly escaped.
-            resolved = escape_unstorable(resolved)
+        if check_params:
+            # Refuses, naming it, a param the store cannot hold (engine/params.py).
+            resolved = resolve_params(job, definition.params, params)
+        else:
+            resolved = dict(params or {})
+            if unstorable_part(resolved, "params") is not None:
+                # The engine's own triggers (hooks, retries) pass on recorded text: kept, visibly escaped.
+                resolved = escape_unstorable(resolved)
         request = RunRequest(
             run_id=run_id or str(uuid.uuid4()),
             job=job,

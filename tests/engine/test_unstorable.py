@@ -157,9 +157,9 @@ async def test_params_the_store_cannot_record_are_refused_at_the_trigger(install
         engine.define_job(
             name=name, params={"text": ""}, steps=[python_step("echo", "echo", text="${params.text}")]
         )
-        with pytest.raises(ParamError, match=r"params\.text contains a NUL character"):
+        with pytest.raises(ParamError, match=r"param 'text' of job .* contains a NUL character"):
             await engine.trigger(name, params={"text": "a\x00b"})
-        with pytest.raises(ParamError, match=r"params\.text contains a lone surrogate"):
+        with pytest.raises(ParamError, match=r"param 'text' of job .* contains a lone surrogate"):
             await engine.trigger(name, params={"text": "\udc80"})
         assert (await engine.store.list_runs(job=name)).runs == []  # nothing was recorded
         await still_serving(engine)
