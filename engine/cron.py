@@ -2,9 +2,17 @@
 
 Five fields (minute hour day-of-month month day-of-week), or six with seconds FIRST
 (`*/10 * * * * *` is every ten seconds), or a macro (@hourly, @daily, @weekly, @monthly, @yearly).
-Two crontab rules APScheduler 3 does not follow are restored here: day-of-week numbers count from
-Sunday (0 and 7 both mean Sunday), and when both day-of-month and day-of-week are restricted a day
-matching either one fires (crontab's OR), not only days matching both.
+The fields are read here, with the grammar of crontab(5) as cronie's entry.c implements it, and handed
+to APScheduler as plain numbers: APScheduler 3 only does the calendar arithmetic. What crontab means
+and APScheduler 3 does not:
+
+- day-of-week numbers count from Sunday (0 and 7 both mean Sunday), and a day-of-week range ending in
+  Sunday written as 0 or `sun` ends in 7 (`sat-sun`, `mon-sun`), as in cronie;
+- day of month and day of week (cronie's DOM_STAR/DOW_STAR): a field is *restricted* when it does not
+  start with `*`. When both are restricted a day matching either one fires (`0 0 1 * mon`: the 1st
+  and every Monday); when either starts with `*`, even `*/1` or `*/2`, a day must match both
+  (`0 0 13 * */1`: the 13th only; `0 16 */2 * sat`: Saturdays that fall on an odd day);
+- a schedule that can never fire (`0 0 31 2 *`) is an error, not a job that silently never runs.
 
 Daylight saving time follows Vixie cron (docs/operations.md, "Daylight saving time and time zones").
 APScheduler only computes the wall-clock calendar (in a zone without DST); `next_after` maps each
@@ -21,7 +29,9 @@ on the fall-back night and moves, or sometimes drops, fires that fall in the spr
 from __future__ import annotations
 
 import functools
+import itertools
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -37,51 +47,167 @@ _MACROS = {
     "@hourly": "0 * * * *",
 }
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-_DOW_ITEM = re.compile(r"^(?P<range>\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/(?P<step>\d+))?$")
+_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+# The longest each month can be: February has a 29th in leap years, so `0 0 29 2 *` does fire.
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 class CronError(ValueError):
     """The expression is not a valid cron schedule; the message says which part and why."""
 
 
-def _day_number(token: str, expression: str) -> int:
+@dataclass(frozen=True)
+class _FieldKind:
+    name: str  # as messages say it: "minute", "day of week"
+    low: int
+    high: int
+    names: tuple[str, ...] = ()  # names for low, low + 1, ... (months, days of the week)
+
+
+_SECOND = _FieldKind("second", 0, 59)
+_MINUTE = _FieldKind("minute", 0, 59)
+_HOUR = _FieldKind("hour", 0, 23)
+_DAY_OF_MONTH = _FieldKind("day of month", 1, 31)
+_MONTH = _FieldKind("month", 1, 12, _MONTH_NAMES)
+_DAY_OF_WEEK = _FieldKind("day of week", 0, 7, _DAY_NAMES)  # 7 is Sunday again
+
+# One item of a comma list: `*`, `*/step`, `value`, `value-value`, `value-value/step`, and `value/step`
+# (from `value` to the field's end: not crontab's, but croniter, robfig/cron, Cronos and APScheduler
+# all read it so, and `0/15` is a common way to write "every 15").
+_ITEM = re.compile(r"^(?:(?P<star>\*)|(?P<first>[a-z0-9]+)(?:-(?P<last>[a-z0-9]+))?)(?:/(?P<step>[0-9]+))?$")
+
+# Other schedulers' extensions, refused by name so a user knows what was read and why it is refused.
+_QUARTZ_DAY_OF_MONTH = re.compile(r"^(?:l|lw|l-\d+w?|\d+w)$")
+_QUARTZ_DAY_OF_WEEK = re.compile(r"^(?:[0-7]|[a-z]{3})(?:l|#\d+)$")
+
+
+def _unsupported(item: str, kind: _FieldKind) -> str | None:
+    """Why `item` is refused, when it is another scheduler's syntax that Nomaflow does not read."""
+    if item == "last":
+        return "'last' is APScheduler's syntax, not supported"
+    if kind is _DAY_OF_MONTH and _QUARTZ_DAY_OF_MONTH.match(item):
+        return "L and W (last day, nearest weekday of the month) are Quartz syntax, not supported"
+    if kind is _DAY_OF_WEEK and (_QUARTZ_DAY_OF_WEEK.match(item) or item.startswith("l")):
+        return "L and # (last or nth weekday of the month) are Quartz syntax, not supported"
+    if "#" in item:
+        return "# (nth weekday of the month) is Quartz syntax, not supported"
+    if "~" in item:
+        return "'~' (a random value) is not supported"
+    if item.startswith("h"):
+        return "'H' (a hashed value) is not supported"
+    return None
+
+
+def _value(token: str, kind: _FieldKind, expression: str) -> int:
     if token.isdigit():
         number = int(token)
-        if number > 7:
-            raise CronError(f"invalid cron '{expression}': day of week {number} is out of range 0-7")
-        return number % 7
-    if token[:3] in _DAY_NAMES and len(token) == 3:
-        return _DAY_NAMES.index(token[:3])
-    raise CronError(f"invalid cron '{expression}': '{token}' is not a day of week (0-7 or sun..sat)")
+        if not kind.low <= number <= kind.high:
+            raise CronError(
+                f"invalid cron '{expression}': {kind.name} {number} is out of range {kind.low}-{kind.high}"
+            )
+        return number
+    if token in kind.names:
+        return kind.low + kind.names.index(token)
+    expected = f"{kind.low}-{kind.high}" + (f" or {kind.names[0]}..{kind.names[-1]}" if kind.names else "")
+    raise CronError(f"invalid cron '{expression}': '{token}' is not a {kind.name} ({expected})")
 
 
-def _day_of_week(field: str, expression: str) -> str:
-    """Crontab's day-of-week field as the explicit day names APScheduler reads unambiguously."""
-    if field in ("*", "?"):
-        return "*"
-    days: set[int] = set()
-    for item in field.lower().split(","):
-        match = _DOW_ITEM.match(item)
-        if not match:
-            raise CronError(f"invalid cron '{expression}': cannot read day of week '{item}'")
-        span, step = match.group("range"), int(match.group("step") or 1)
+def _wrap_hint(first: str, last: str, kind: _FieldKind) -> str:
+    """How to write a wrapped-around range as crontab reads it: '22-2' -> '22-23,0-2'."""
+    named = not first.isdigit()
+    high = kind.high if kind is not _DAY_OF_WEEK else 6  # 7 is Sunday, written 0 or sun
+    top = kind.names[high - kind.low] if named else str(high)
+    bottom = kind.names[0] if named else str(kind.low)
+    return f"{first}-{top},{bottom}-{last}"
+
+
+def _field_values(text: str, kind: _FieldKind, expression: str) -> frozenset[int]:
+    """The values a crontab field names (day-of-week 7 read as 0), or a CronError saying why not."""
+    values: set[int] = set()
+    for written in text.split(","):
+        item = written.lower()
+        if item == "?" and kind in (_DAY_OF_MONTH, _DAY_OF_WEEK):
+            item = "*"  # Quartz's "no specific value": as crontab's `*`
+        if (why := _unsupported(item, kind)) is not None:
+            raise CronError(f"invalid cron '{expression}': {kind.name} '{written}': {why}")
+        match = _ITEM.match(item)
+        if match is None:
+            raise CronError(f"invalid cron '{expression}': cannot read {kind.name} '{written}'")
+        step = int(match.group("step") or 1)
         if step < 1:
-            raise CronError(f"invalid cron '{expression}': a step must be at least 1")
-        if span == "*":
-            first, last = 0, 6
-        elif "-" in span:
-            low, high = span.split("-")
-            first, last = _day_number(low, expression), _day_number(high, expression)
-            if high.isdigit() and int(high) == 7:
-                last = 7  # "5-7" means Friday to Sunday
-            if last < first:
-                raise CronError(f"invalid cron '{expression}': day-of-week range '{span}' runs backwards")
+            raise CronError(f"invalid cron '{expression}': a step must be at least 1 ({kind.name} '{item}')")
+        if match.group("star"):
+            first, last = kind.low, kind.high if kind is not _DAY_OF_WEEK else 6
         else:
-            first = last = _day_number(span, expression)
-            if match.group("step"):
-                last = 6
-        days.update(day % 7 for day in range(first, last + 1, step))
-    return ",".join(_DAY_NAMES[day] for day in sorted(days))
+            first_token, last_token = match.group("first"), match.group("last")
+            first = _value(first_token, kind, expression)
+            if last_token is not None:
+                last = _value(last_token, kind, expression)
+                if kind is _DAY_OF_WEEK and last == 0 and first > 0:
+                    last = 7  # cronie: a range ending in Sunday written as 0 ends in 7 ("sat-sun")
+                if last < first:
+                    hint = (
+                        ""
+                        if match.group("step")
+                        else f": write '{_wrap_hint(first_token, last_token, kind)}'"
+                    )
+                    raise CronError(
+                        f"invalid cron '{expression}': {kind.name} range '{first_token}-{last_token}' runs "
+                        f"backwards; crontab ranges do not wrap around{hint}"
+                    )
+            elif match.group("step"):
+                last = kind.high if kind is not _DAY_OF_WEEK else 6
+            else:
+                last = first
+        values.update(range(first, last + 1, step))
+    if kind is _DAY_OF_WEEK:
+        return frozenset(day % 7 for day in values)
+    return frozenset(values)
+
+
+def _numbers(values: frozenset[int], kind: _FieldKind) -> str:
+    """`values` as the shortest APScheduler text: `*`, `first-last/step`, or a list of runs."""
+    high = kind.high if kind is not _DAY_OF_WEEK else 6
+    ordered = sorted(values)
+    if len(ordered) == high - kind.low + 1:
+        return "*"
+    if len(ordered) > 2:
+        step = ordered[1] - ordered[0]
+        if step > 1 and all(b - a == step for a, b in itertools.pairwise(ordered)):
+            return f"{ordered[0]}-{ordered[-1]}/{step}"
+    runs: list[str] = []
+    start = previous = ordered[0]
+    for value in [*ordered[1:], None]:
+        if value is not None and value == previous + 1:
+            previous = value
+            continue
+        runs.append(str(start) if start == previous else f"{start}-{previous}")
+        if value is not None:
+            start = previous = value
+    return ",".join(runs)
+
+
+def _day_names(days: frozenset[int]) -> str:
+    """Days of the week as the names APScheduler reads unambiguously (its numbers start on Monday)."""
+    return "*" if len(days) == 7 else ",".join(_DAY_NAMES[day] for day in sorted(days))
+
+
+def _and_list(words: list[str], conjunction: str) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} {conjunction} {words[-1]}"
+
+
+def _never_fires(days: frozenset[int], months: frozenset[int]) -> str | None:
+    """Why no month of `months` has any day of `days`, or None when some has one."""
+    if any(day <= _MONTH_DAYS[month - 1] for month in months for day in days):
+        return None
+    names = [_MONTHS[month - 1] for month in sorted(months)]
+    numbers = [str(day) for day in sorted(days)]
+    verb = "has" if len(names) == 1 else "have"
+    return f"it never fires: {_and_list(names, 'and')} {verb} no day {_and_list(numbers, 'or')}"
 
 
 _MICROSECOND = timedelta(microseconds=1)
@@ -93,42 +219,98 @@ def _is_fixed_time(*fields: str) -> bool:
     return not any("*" in field or "/" in field for field in fields)
 
 
-# Bounded, for a process that builds ever new schedules: past this many distinct sets of fields, the
-# least recently used triggers are built again when next needed.
-_TRIGGER_CACHE_SIZE = 4096
+@dataclass(frozen=True)
+class _Fields:
+    """An expression's fields as APScheduler reads them (plain numbers, day names), and how its two
+    day fields combine. Equal for expressions that mean the same (`@daily`, `0 0 * * *`)."""
+
+    second: str
+    minute: str
+    hour: str
+    day: str | None  # None: no month of the schedule has any of its days of the month
+    month: str
+    day_of_week: str
+    either_day: bool  # both day fields restricted: a day matching either one fires (crontab's OR)
 
 
-@functools.lru_cache(maxsize=_TRIGGER_CACHE_SIZE)
-def _wall_clock_triggers(
-    second: str, minute: str, hour: str, day: str, month: str, names: str
-) -> tuple[CronTrigger, ...]:
+@dataclass(frozen=True)
+class _Reading:
+    fields: _Fields
+    fixed_time: bool
+
+
+def _split(expression: str) -> list[str]:
+    """The six fields, seconds first (0 for a five-field expression); macros written out."""
+    text = expression.strip()
+    if text.startswith("@"):
+        if text.lower() not in _MACROS:
+            raise CronError(f"invalid cron '{expression}': unknown macro (known: {', '.join(_MACROS)})")
+        text = _MACROS[text.lower()]
+    fields = text.split()
+    if len(fields) == 5:
+        return ["0", *fields]
+    if len(fields) == 6:
+        return fields
+    raise CronError(
+        f"invalid cron '{expression}': expected 5 fields (minute hour day month weekday) "
+        f"or 6 with seconds first, got {len(fields)}"
+    )
+
+
+# Bounded, for a process that builds ever new schedules: past this many distinct expressions (or sets
+# of fields, below), the least recently used are read (or built) again when next needed.
+_CACHE_SIZE = 4096
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _read(expression: str) -> _Reading:
+    """Read once per distinct expression: 10,000 jobs share a few dozen. A CronError is never cached."""
+    second_text, minute_text, hour_text, day, month, dow = _split(expression)
+    days = _field_values(day, _DAY_OF_MONTH, expression)
+    months = _field_values(month, _MONTH, expression)
+    weekdays = _field_values(dow, _DAY_OF_WEEK, expression)
+    second, minute, hour = (
+        _numbers(_field_values(text, kind, expression), kind)
+        for text, kind in ((second_text, _SECOND), (minute_text, _MINUTE), (hour_text, _HOUR))
+    )
+    # cronie's DOM_STAR / DOW_STAR: the field's first character, not the values it ends up naming.
+    either_day = not day.startswith(("*", "?")) and not dow.startswith(("*", "?"))
+    never = _never_fires(days, months)
+    if never is not None and not either_day:
+        raise CronError(f"invalid cron '{expression}': {never}")
+    fields = _Fields(
+        second=second,
+        minute=minute,
+        hour=hour,
+        # Both restricted, but no month has the day (`0 0 31 2 mon`): only the weekdays fire.
+        day=None if never is not None else _numbers(days, _DAY_OF_MONTH),
+        month=_numbers(months, _MONTH),
+        day_of_week=_day_names(weekdays),
+        either_day=either_day,
+    )
+    return _Reading(fields, _is_fixed_time(second_text, minute_text, hour_text))
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _wall_clock_triggers(fields: _Fields) -> tuple[CronTrigger, ...]:
     """The APScheduler triggers matching these fields' wall-clock times, shared by every schedule
     with the same fields whatever its zone: building one costs ~0.15 ms (eight fields, each compiled
     from text), which 10,000 jobs on a few dozen distinct expressions would otherwise pay 10,000
     times. Sharing is safe: a `CronTrigger` is never changed after it is built, and
-    `get_next_fire_time` only reads it. A ValueError (a bad field) is raised, never cached.
+    `get_next_fire_time` only reads it.
 
     The triggers run in UTC, a zone without DST, on naive local times relabelled as UTC; real
     instants are worked out by `CronSchedule.next_after`."""
-    if day not in ("*", "?") and names != "*":
-        # crontab: a restricted day-of-month OR a restricted day-of-week
-        return (
-            CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month, timezone=UTC),
-            CronTrigger(
-                second=second, minute=minute, hour=hour, month=month, day_of_week=names, timezone=UTC
-            ),
-        )
-    return (
-        CronTrigger(
-            second=second,
-            minute=minute,
-            hour=hour,
-            day="*" if day == "?" else day,
-            month=month,
-            day_of_week=names,
-            timezone=UTC,
-        ),
-    )
+    times = {"second": fields.second, "minute": fields.minute, "hour": fields.hour, "month": fields.month}
+    if not fields.either_day:
+        # crontab: a day must match both fields (one of them, at least, starts with `*`)
+        assert fields.day is not None  # such a schedule with no possible day was refused when read
+        return (CronTrigger(**times, day=fields.day, day_of_week=fields.day_of_week, timezone=UTC),)
+    # crontab: both fields restricted, a day matching either one fires
+    triggers = [CronTrigger(**times, day_of_week=fields.day_of_week, timezone=UTC)]
+    if fields.day is not None:
+        triggers.append(CronTrigger(**times, day=fields.day, timezone=UTC))
+    return tuple(triggers)
 
 
 class CronSchedule:
@@ -137,24 +319,10 @@ class CronSchedule:
     def __init__(self, expression: str, timezone: str) -> None:
         self.expression = expression
         self.timezone = timezone
-        text = _MACROS.get(expression.strip().lower(), expression.strip())
-        fields = text.split()
-        if len(fields) == 5:
-            second, (minute, hour, day, month, dow) = "0", fields
-        elif len(fields) == 6:
-            second, minute, hour, day, month, dow = fields
-        else:
-            raise CronError(
-                f"invalid cron '{expression}': expected 5 fields (minute hour day month weekday) "
-                f"or 6 with seconds first, got {len(fields)}"
-            )
+        reading = _read(expression)
         self._zone = ZoneInfo(timezone)
-        self.fixed_time = _is_fixed_time(second, minute, hour)
-        names = _day_of_week(dow, expression)
-        try:
-            self._triggers = _wall_clock_triggers(second, minute, hour, day, month, names)
-        except ValueError as exc:
-            raise CronError(f"invalid cron '{expression}': {exc}") from exc
+        self.fixed_time = reading.fixed_time
+        self._triggers = _wall_clock_triggers(reading.fields)
 
     def next_after(self, after: datetime) -> datetime | None:
         start = after.astimezone(UTC) + _MICROSECOND

@@ -154,7 +154,8 @@ def decode_job(
             # An unknown timezone is reported above; the expression itself is still checked.
             schedule = CronSchedule(settings.schedule, "UTC" if timezone_problem else timezone)
         except CronError as exc:
-            report(join(path, "schedule"), str(exc))
+            # Named: in a file of many jobs, `jobs[7]` alone sends the reader counting tables.
+            report(join(path, "schedule"), escaped(f"job '{settings.name}': {exc}"))
     _retry_problems(settings.retry, join(path, "retry"), report)
     for key, default in settings.params.items():
         if not is_name(key):
