@@ -60,20 +60,26 @@ class CronError(ValueError):
     """The expression is not a valid cron schedule; the message says which part and why."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: a cheap cache key
 class _FieldKind:
     name: str  # as messages say it: "minute", "day of week"
     low: int
-    high: int
+    high: int  # the highest value one may write
+    top: int  # the highest distinct value: 6 for the day of week, where 7 is Sunday again
     names: tuple[str, ...] = ()  # names for low, low + 1, ... (months, days of the week)
 
 
-_SECOND = _FieldKind("second", 0, 59)
-_MINUTE = _FieldKind("minute", 0, 59)
-_HOUR = _FieldKind("hour", 0, 23)
-_DAY_OF_MONTH = _FieldKind("day of month", 1, 31)
-_MONTH = _FieldKind("month", 1, 12, _MONTH_NAMES)
-_DAY_OF_WEEK = _FieldKind("day of week", 0, 7, _DAY_NAMES)  # 7 is Sunday again
+_SECOND = _FieldKind("second", 0, 59, 59)
+_MINUTE = _FieldKind("minute", 0, 59, 59)
+_HOUR = _FieldKind("hour", 0, 23, 23)
+_DAY_OF_MONTH = _FieldKind("day of month", 1, 31, 31)
+_MONTH = _FieldKind("month", 1, 12, 12, _MONTH_NAMES)
+_DAY_OF_WEEK = _FieldKind("day of week", 0, 7, 6, _DAY_NAMES)
+
+
+class _FieldError(ValueError):
+    """A field is wrong; the expression it came from is added to the message by `_read`."""
+
 
 # One item of a comma list: `*`, `*/step`, `value`, `value-value`, `value-value/step`, and `value/step`
 # (from `value` to the field's end: not crontab's, but croniter, robfig/cron, Cronos and APScheduler
@@ -102,51 +108,56 @@ def _unsupported(item: str, kind: _FieldKind) -> str | None:
     return None
 
 
-def _value(token: str, kind: _FieldKind, expression: str) -> int:
+def _value(token: str, kind: _FieldKind) -> int:
     if token.isdigit():
         number = int(token)
         if not kind.low <= number <= kind.high:
-            raise CronError(
-                f"invalid cron '{expression}': {kind.name} {number} is out of range {kind.low}-{kind.high}"
-            )
+            raise _FieldError(f"{kind.name} {number} is out of range {kind.low}-{kind.high}")
         return number
     if token in kind.names:
         return kind.low + kind.names.index(token)
     expected = f"{kind.low}-{kind.high}" + (f" or {kind.names[0]}..{kind.names[-1]}" if kind.names else "")
-    raise CronError(f"invalid cron '{expression}': '{token}' is not a {kind.name} ({expected})")
+    raise _FieldError(f"'{token}' is not a {kind.name} ({expected})")
 
 
 def _wrap_hint(first: str, last: str, kind: _FieldKind) -> str:
     """How to write a wrapped-around range as crontab reads it: '22-2' -> '22-23,0-2'."""
     named = not first.isdigit()
-    high = kind.high if kind is not _DAY_OF_WEEK else 6  # 7 is Sunday, written 0 or sun
-    top = kind.names[high - kind.low] if named else str(high)
+    top = kind.names[kind.top - kind.low] if named else str(kind.top)
     bottom = kind.names[0] if named else str(kind.low)
     return f"{first}-{top},{bottom}-{last}"
 
 
-def _field_values(text: str, kind: _FieldKind, expression: str) -> frozenset[int]:
-    """The values a crontab field names (day-of-week 7 read as 0), or a CronError saying why not."""
+@functools.lru_cache(maxsize=1024)
+def _field(text: str, kind: _FieldKind) -> tuple[frozenset[int], str]:
+    """A field's values (day of week 7 read as 0) and the shortest text APScheduler reads them from.
+    Cached: expressions share most of their fields ("*", "0"), and reading one costs ~5 µs."""
+    values = _field_values(text, kind)
+    return values, _day_names(values) if kind is _DAY_OF_WEEK else _numbers(values, kind)
+
+
+def _field_values(text: str, kind: _FieldKind) -> frozenset[int]:
+    """The values a crontab field names (day of week 7 read as 0), or a _FieldError saying why not."""
     values: set[int] = set()
     for written in text.split(","):
         item = written.lower()
         if item == "?" and kind in (_DAY_OF_MONTH, _DAY_OF_WEEK):
             item = "*"  # Quartz's "no specific value": as crontab's `*`
         if (why := _unsupported(item, kind)) is not None:
-            raise CronError(f"invalid cron '{expression}': {kind.name} '{written}': {why}")
+            raise _FieldError(f"{kind.name} '{written}': {why}")
         match = _ITEM.match(item)
         if match is None:
-            raise CronError(f"invalid cron '{expression}': cannot read {kind.name} '{written}'")
+            raise _FieldError(f"cannot read {kind.name} '{written}'")
         step = int(match.group("step") or 1)
         if step < 1:
-            raise CronError(f"invalid cron '{expression}': a step must be at least 1 ({kind.name} '{item}')")
+            raise _FieldError(f"a step must be at least 1 ({kind.name} '{written}')")
         if match.group("star"):
-            first, last = kind.low, kind.high if kind is not _DAY_OF_WEEK else 6
+            first, last = kind.low, kind.top
         else:
             first_token, last_token = match.group("first"), match.group("last")
-            first = _value(first_token, kind, expression)
+            first = _value(first_token, kind)
             if last_token is not None:
-                last = _value(last_token, kind, expression)
+                last = _value(last_token, kind)
                 if kind is _DAY_OF_WEEK and last == 0 and first > 0:
                     last = 7  # cronie: a range ending in Sunday written as 0 ends in 7 ("sat-sun")
                 if last < first:
@@ -155,12 +166,12 @@ def _field_values(text: str, kind: _FieldKind, expression: str) -> frozenset[int
                         if match.group("step")
                         else f": write '{_wrap_hint(first_token, last_token, kind)}'"
                     )
-                    raise CronError(
-                        f"invalid cron '{expression}': {kind.name} range '{first_token}-{last_token}' runs "
-                        f"backwards; crontab ranges do not wrap around{hint}"
+                    raise _FieldError(
+                        f"{kind.name} range '{first_token}-{last_token}' runs backwards; "
+                        f"crontab ranges do not wrap around{hint}"
                     )
             elif match.group("step"):
-                last = kind.high if kind is not _DAY_OF_WEEK else 6
+                last = kind.top
             else:
                 last = first
         values.update(range(first, last + 1, step))
@@ -171,9 +182,8 @@ def _field_values(text: str, kind: _FieldKind, expression: str) -> frozenset[int
 
 def _numbers(values: frozenset[int], kind: _FieldKind) -> str:
     """`values` as the shortest APScheduler text: `*`, `first-last/step`, or a list of runs."""
-    high = kind.high if kind is not _DAY_OF_WEEK else 6
     ordered = sorted(values)
-    if len(ordered) == high - kind.low + 1:
+    if len(ordered) == kind.top - kind.low + 1:
         return "*"
     if len(ordered) > 2:
         step = ordered[1] - ordered[0]
@@ -192,8 +202,21 @@ def _numbers(values: frozenset[int], kind: _FieldKind) -> str:
 
 
 def _day_names(days: frozenset[int]) -> str:
-    """Days of the week as the names APScheduler reads unambiguously (its numbers start on Monday)."""
-    return "*" if len(days) == 7 else ",".join(_DAY_NAMES[day] for day in sorted(days))
+    """Days of the week as the names APScheduler reads unambiguously (its numbers start on Monday, and
+    so do its ranges): `mon-fri`, `mon,sat-sun`."""
+    if len(days) == 7:
+        return "*"
+    monday_first = [*_DAY_NAMES[1:], _DAY_NAMES[0]]
+    runs: list[list[str]] = []
+    previous = -2
+    for position, name in enumerate(monday_first):
+        if (position + 1) % 7 in days:
+            if position == previous + 1:
+                runs[-1].append(name)
+            else:
+                runs.append([name])
+            previous = position
+    return ",".join(run[0] if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs)
 
 
 def _and_list(words: list[str], conjunction: str) -> str:
@@ -266,13 +289,18 @@ _CACHE_SIZE = 4096
 def _read(expression: str) -> _Reading:
     """Read once per distinct expression: 10,000 jobs share a few dozen. A CronError is never cached."""
     second_text, minute_text, hour_text, day, month, dow = _split(expression)
-    days = _field_values(day, _DAY_OF_MONTH, expression)
-    months = _field_values(month, _MONTH, expression)
-    weekdays = _field_values(dow, _DAY_OF_WEEK, expression)
-    second, minute, hour = (
-        _numbers(_field_values(text, kind, expression), kind)
-        for text, kind in ((second_text, _SECOND), (minute_text, _MINUTE), (hour_text, _HOUR))
-    )
+    try:
+        (days, day_numbers), (months, month_numbers), (_, weekday_names) = (
+            _field(day, _DAY_OF_MONTH),
+            _field(month, _MONTH),
+            _field(dow, _DAY_OF_WEEK),
+        )
+        second, minute, hour = (
+            _field(text, kind)[1]
+            for text, kind in ((second_text, _SECOND), (minute_text, _MINUTE), (hour_text, _HOUR))
+        )
+    except _FieldError as exc:
+        raise CronError(f"invalid cron '{expression}': {exc}") from None
     # cronie's DOM_STAR / DOW_STAR: the field's first character, not the values it ends up naming.
     either_day = not day.startswith(("*", "?")) and not dow.startswith(("*", "?"))
     never = _never_fires(days, months)
@@ -283,9 +311,9 @@ def _read(expression: str) -> _Reading:
         minute=minute,
         hour=hour,
         # Both restricted, but no month has the day (`0 0 31 2 mon`): only the weekdays fire.
-        day=None if never is not None else _numbers(days, _DAY_OF_MONTH),
-        month=_numbers(months, _MONTH),
-        day_of_week=_day_names(weekdays),
+        day=None if never is not None else day_numbers,
+        month=month_numbers,
+        day_of_week=weekday_names,
         either_day=either_day,
     )
     return _Reading(fields, _is_fixed_time(second_text, minute_text, hour_text))
