@@ -84,7 +84,9 @@ class _FieldError(ValueError):
 # One item of a comma list: `*`, `*/step`, `value`, `value-value`, `value-value/step`, and `value/step`
 # (from `value` to the field's end: not crontab's, but croniter, robfig/cron, Cronos and APScheduler
 # all read it so, and `0/15` is a common way to write "every 15").
-_ITEM = re.compile(r"^(?:(?P<star>\*)|(?P<first>[a-z0-9]+)(?:-(?P<last>[a-z0-9]+))?)(?:/(?P<step>[0-9]+))?$")
+_ITEM = re.compile(
+    r"^(?:(?P<star>\*)|(?P<first>[a-z0-9]+)(?:-(?P<last>[a-z0-9]+))?)(?:/(?P<step>[0-9]+))?$", re.I | re.ASCII
+)
 
 # Other schedulers' extensions, refused by name so a user knows what was read and why it is refused.
 _QUARTZ_DAY_OF_MONTH = re.compile(r"^(?:l|lw|l-\d+w?|\d+w)$")
@@ -108,7 +110,8 @@ def _unsupported(item: str, kind: _FieldKind) -> str | None:
     return None
 
 
-def _value(token: str, kind: _FieldKind) -> int:
+def _value(written: str, kind: _FieldKind) -> int:
+    token = written.lower()
     if token.isdigit():
         number = int(token)
         if not kind.low <= number <= kind.high:
@@ -117,14 +120,16 @@ def _value(token: str, kind: _FieldKind) -> int:
     if token in kind.names:
         return kind.low + kind.names.index(token)
     expected = f"{kind.low}-{kind.high}" + (f" or {kind.names[0]}..{kind.names[-1]}" if kind.names else "")
-    raise _FieldError(f"'{token}' is not a {kind.name} ({expected})")
+    raise _FieldError(f"'{written}' is not a {kind.name} ({expected})")
 
 
 def _wrap_hint(first: str, last: str, kind: _FieldKind) -> str:
     """How to write a wrapped-around range as crontab reads it: '22-2' -> '22-23,0-2'."""
-    named = not first.isdigit()
-    top = kind.names[kind.top - kind.low] if named else str(kind.top)
-    bottom = kind.names[0] if named else str(kind.low)
+    if first.isdigit():
+        top, bottom = str(kind.top), str(kind.low)
+    else:  # names, in the case the user wrote the first one in: "Nov-Dec,Jan-Mar"
+        case = str.upper if first.isupper() else str.title if first.istitle() else str.lower
+        top, bottom = case(kind.names[kind.top - kind.low]), case(kind.names[0])
     return f"{first}-{top},{bottom}-{last}"
 
 
@@ -145,7 +150,7 @@ def _field_values(text: str, kind: _FieldKind) -> frozenset[int]:
             item = "*"  # Quartz's "no specific value": as crontab's `*`
         if (why := _unsupported(item, kind)) is not None:
             raise _FieldError(f"{kind.name} '{written}': {why}")
-        match = _ITEM.match(item)
+        match = _ITEM.match("*" if item == "*" else written)
         if match is None:
             raise _FieldError(f"cannot read {kind.name} '{written}'")
         step = int(match.group("step") or 1)
@@ -289,15 +294,24 @@ _CACHE_SIZE = 4096
 def _read(expression: str) -> _Reading:
     """Read once per distinct expression: 10,000 jobs share a few dozen. A CronError is never cached."""
     second_text, minute_text, hour_text, day, month, dow = _split(expression)
-    try:
-        (days, day_numbers), (months, month_numbers), (_, weekday_names) = (
-            _field(day, _DAY_OF_MONTH),
-            _field(month, _MONTH),
-            _field(dow, _DAY_OF_WEEK),
-        )
-        second, minute, hour = (
-            _field(text, kind)[1]
-            for text, kind in ((second_text, _SECOND), (minute_text, _MINUTE), (hour_text, _HOUR))
+    try:  # in the order they are written, so the first mistake is the one reported
+        (
+            (_, second),
+            (_, minute),
+            (_, hour),
+            (days, day_numbers),
+            (months, month_numbers),
+            (_, weekday_names),
+        ) = (
+            _field(text, kind)
+            for text, kind in (
+                (second_text, _SECOND),
+                (minute_text, _MINUTE),
+                (hour_text, _HOUR),
+                (day, _DAY_OF_MONTH),
+                (month, _MONTH),
+                (dow, _DAY_OF_WEEK),
+            )
         )
     except _FieldError as exc:
         raise CronError(f"invalid cron '{expression}': {exc}") from None
