@@ -120,7 +120,8 @@ def _value(written: str, kind: _FieldKind) -> int:
     if token in kind.names:
         return kind.low + kind.names.index(token)
     expected = f"{kind.low}-{kind.high}" + (f" or {kind.names[0]}..{kind.names[-1]}" if kind.names else "")
-    raise _FieldError(f"'{written}' is not a {kind.name} ({expected})")
+    article = "an" if kind is _HOUR else "a"
+    raise _FieldError(f"'{written}' is not {article} {kind.name} ({expected})")
 
 
 def _wrap_hint(first: str, last: str, kind: _FieldKind) -> str:
@@ -130,7 +131,10 @@ def _wrap_hint(first: str, last: str, kind: _FieldKind) -> str:
     else:  # names, in the case the user wrote the first one in: "Nov-Dec,Jan-Mar"
         case = str.upper if first.isupper() else str.title if first.istitle() else str.lower
         top, bottom = case(kind.names[kind.top - kind.low]), case(kind.names[0])
-    return f"{first}-{top},{bottom}-{last}"
+    start = _value(first, kind)
+    if start > kind.top:  # day of week 7, Sunday: the range starts the week ("7-2" is "0-2")
+        return f"{bottom}-{last}"
+    return f"{first if start == kind.top else f'{first}-{top}'},{bottom}-{last}"
 
 
 @functools.lru_cache(maxsize=1024)

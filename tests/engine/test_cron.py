@@ -120,7 +120,7 @@ def test_next_after_is_strictly_after() -> None:
         ("60 * * * * *", "second 60 is out of range 0-59"),
         ("0 0 * * funday", "'funday' is not a day of week (0-7 or sun..sat)"),
         ("0 0 1 janvier *", "'janvier' is not a month (1-12 or jan..dec)"),
-        ("0 mon * * *", "'mon' is not a hour (0-23)"),
+        ("0 mon * * *", "'mon' is not an hour (0-23)"),
         ("*/0 * * * *", "a step must be at least 1 (minute '*/0')"),
         ("0 0 1,,2 * *", "cannot read day of month ''"),
         ("? * * * *", "cannot read minute '?'"),
@@ -140,6 +140,9 @@ def test_next_after_is_strictly_after() -> None:
             "write 'nov-dec,jan-mar'",
         ),
         ("55-5 * * * *", "minute range '55-5' runs backwards"),
+        ("0 23-2 * * *", "write '23,0-2'"),
+        ("0 0 * * 7-2", "write '0-2'"),  # 7 is Sunday: the range starts the week
+        ("0 0 1 Dec-Feb *", "write 'Dec,Jan-Feb'"),
         ("0 0 20-5/5 * *", "day of month range '20-5' runs backwards; crontab ranges do not wrap around"),
         # other schedulers' syntax, named
         ("0 0 L * *", "day of month 'L': L and W (last day, nearest weekday of the month) are Quartz syntax"),
