@@ -6,38 +6,36 @@ against a hand-written baseline measured in the same run: an ldap3 paged search 
 
 It starts its own slapd (Debian's OpenLDAP; scripts/setup.sh installs it) on a free port, loads the
 entries offline with slapadd, and writes to a database it creates on the PostgreSQL server at
-NOMAFLOW_BENCH_PG_URL (default postgresql://postgres@127.0.0.1:5432/test), dropped at the end. Both sides
+NOMAFLOW_BENCH_PG_URL (default postgresql://postgres@127.0.0.1:5432/postgres), dropped at the end. Both sides
 bind as the same ordinary account, page the same way and write the same five columns into an empty
 table; each round runs both, alternating which goes first, and the medians are compared. A second
-figure times the step's re-sync of an unchanged directory (read, compare, write nothing).
+figure times the step's re-sync of an unchanged directory (read, compare, write nothing). It checks
+its target (benchmarks/targets.toml) and exits with 1 if it is missed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import statistics
 import sys
 import tempfile
-import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import asyncpg
+import ldap3
+import msgspec
 
-import asyncpg  # noqa: E402
-import ldap3  # noqa: E402
-import msgspec  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks.*` and `tests.*`, run as a script
 
-from nomaflow.actors.ports import StepContext, StepLog  # noqa: E402
-from nomaflow.engine.steps.base import StepEnvironment  # noqa: E402
-from nomaflow.engine.steps.ldap_sync import LdapSyncOptions, LdapSyncStep  # noqa: E402
-from tests.engine.steps.ldap_fixture import (  # noqa: E402
+from benchmarks.harness.databases import ThrowawayDatabases
+from benchmarks.harness.lone_step import lone_context
+from benchmarks.harness.report import Report, say
+from benchmarks.harness.stats import median, ratio
+from nomaflow.engine.steps.base import StepEnvironment
+from nomaflow.engine.steps.ldap_sync import LdapSyncOptions, LdapSyncStep
+from tests.engine.steps.ldap_fixture import (
     READER_DN,
     READER_PASSWORD,
     SUFFIX,
@@ -46,8 +44,6 @@ from tests.engine.steps.ldap_fixture import (  # noqa: E402
     people_ldif,
 )
 
-PG_URL = os.environ.get("NOMAFLOW_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-DATABASE = "nomaflow_bench_ldap"
 BASE_DN = f"ou=people,{SUFFIX}"
 TABLE_SQL = (
     "CREATE TABLE {name} (uid text PRIMARY KEY, email text, full_name text, phones text, employee integer)"
@@ -59,10 +55,6 @@ ATTRIBUTES = {
     "telephoneNumber": {"column": "phones", "multi": "join", "separator": ";"},
     "employeeNumber": "employee",
 }
-
-
-def url_of(database: str) -> str:
-    return make_url(PG_URL).set(database=database).render_as_string(hide_password=False)
 
 
 # --- the baseline -----------------------------------------------------------------------------------
@@ -98,10 +90,10 @@ def baseline_read(slapd: Slapd, page_size: int) -> list[tuple[Any, ...]]:
     return rows
 
 
-async def baseline(slapd: Slapd, page_size: int) -> float:
+async def baseline(slapd: Slapd, page_size: int, url: str) -> float:
     started = time.perf_counter()
     rows = await asyncio.to_thread(baseline_read, slapd, page_size)
-    connection = await asyncpg.connect(url_of(DATABASE))
+    connection = await asyncpg.connect(url)
     try:
         async with connection.transaction():
             await connection.executemany(
@@ -117,110 +109,113 @@ async def baseline(slapd: Slapd, page_size: int) -> float:
 # --- the step ---------------------------------------------------------------------------------------
 
 
-def context() -> StepContext:
-    return StepContext(
-        run_id="bench",
-        job="bench",
-        step="mirror",
-        attempt=1,
-        params={},
-        dry_run=False,
-        outputs={},
-        previous_output=None,
-        log=StepLog(lambda level, message, fields: None),
-        cancel_flag=threading.Event(),
-        now=lambda: datetime.now(UTC),
-    )
-
-
 async def step_run(step: LdapSyncStep, options: LdapSyncOptions) -> tuple[float, dict[str, int]]:
     started = time.perf_counter()
-    counts = await step.run(context(), options)
+    counts = await step.run(lone_context("mirror"), options)
     return time.perf_counter() - started, counts
 
 
 # --- the run ----------------------------------------------------------------------------------------
 
 
-async def truncate(*tables: str) -> None:
-    connection = await asyncpg.connect(url_of(DATABASE))
+async def truncate(url: str, *tables: str) -> None:
+    connection = await asyncpg.connect(url)
     try:
         await connection.execute(f"TRUNCATE {', '.join(tables)}")
     finally:
         await connection.close()
 
 
-async def main(entries: int, page_size: int, repeat: int) -> None:
-    folder = Path(tempfile.mkdtemp(prefix="nomaflow-bench-slapd-"))
-    slapd = Slapd(folder)
-    started = time.perf_counter()
-    slapd.load([*base_ldif(), *people_ldif("people", entries)])
-    print(f"slapadd of {entries:,} entries: {time.perf_counter() - started:.1f} s")
-    slapd.start()
-    admin = await asyncpg.connect(PG_URL)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-    await admin.execute(f'CREATE DATABASE "{DATABASE}"')
-    step = LdapSyncStep(
-        StepEnvironment(root=folder, settings={"connectors": {"bench": {"url": url_of(DATABASE)}}})
+def sync_options(slapd: Slapd, page_size: int) -> LdapSyncOptions:
+    return msgspec.convert(
+        {
+            "server": slapd.url,
+            "bind_dn": READER_DN,
+            "bind_password": READER_PASSWORD,
+            "base_dn": BASE_DN,
+            "filter": "(objectClass=inetOrgPerson)",
+            "attributes": ATTRIBUTES,
+            "connector": "bench",
+            "table": "users_step",
+            "key": "uid",
+            "page_size": page_size,
+            "on_missing": "delete",
+        },
+        LdapSyncOptions,
     )
+
+
+async def main(entries: int, page_size: int, repeat: int) -> int:
+    report = Report("ldap_sync", "ldap_sync benchmark")
+    with tempfile.TemporaryDirectory(prefix="nomaflow-bench-slapd-") as temporary:
+        folder = Path(temporary)
+        slapd = Slapd(folder)
+        started = time.perf_counter()
+        slapd.load([*base_ldif(), *people_ldif("people", entries)])
+        report.note(f"slapadd of {entries:,} entries: {time.perf_counter() - started:.1f} s")
+        slapd.start()
+        try:
+            async with ThrowawayDatabases("ldap") as databases:
+                url = await databases.postgresql()
+                report.note(f"PostgreSQL {await databases.postgresql_version()}")
+                times = await measure(slapd, folder, url, entries, page_size, repeat)
+        finally:
+            slapd.stop()
+    step_median, baseline_median = median(times["step"]), median(times["baseline"])
+    resync_median = median(times["resync"])
+    report.section(f"{entries:,} entries into PostgreSQL, page size {page_size}, median of {repeat} rounds")
+    report.figure("baseline (ldap3 paged search + asyncpg executemany)", f"{baseline_median:.2f} s")
+    report.figure(
+        "ldap_sync step, into an empty table",
+        f"{step_median:.2f} s",
+        times=ratio(step_median, baseline_median),
+        against="the baseline's time",
+    )
+    report.figure("ldap_sync step, unchanged re-sync", f"{resync_median:.2f} s")
+    report.figure("step throughput", f"{entries / step_median:,.0f} entries/s")
+    report.section("targets")
+    report.check("step_ratio", ratio(step_median, baseline_median))
+    return report.finish()
+
+
+async def measure(
+    slapd: Slapd, folder: Path, url: str, entries: int, page_size: int, repeat: int
+) -> dict[str, list[float]]:
+    """`repeat` rounds, each emptying both tables and running both contenders, alternating which goes
+    first, then the step again on the unchanged directory; the seconds each took."""
+    step = LdapSyncStep(StepEnvironment(root=folder, settings={"connectors": {"bench": {"url": url}}}))
     try:
-        target = await asyncpg.connect(url_of(DATABASE))
+        target = await asyncpg.connect(url)
         for name in ("users_step", "users_baseline"):
             await target.execute(TABLE_SQL.format(name=name))
         await target.close()
-        options = msgspec.convert(
-            {
-                "server": slapd.url,
-                "bind_dn": READER_DN,
-                "bind_password": READER_PASSWORD,
-                "base_dn": BASE_DN,
-                "filter": "(objectClass=inetOrgPerson)",
-                "attributes": ATTRIBUTES,
-                "connector": "bench",
-                "table": "users_step",
-                "key": "uid",
-                "page_size": page_size,
-                "on_missing": "delete",
-            },
-            LdapSyncOptions,
-        )
+        options = sync_options(slapd, page_size)
         assert step.check(options) == [], step.check(options)
         await step_run(step, options)  # warm-up: pools, imports, slapd's caches
-        await baseline(slapd, page_size)
+        await baseline(slapd, page_size, url)
 
-        step_times, baseline_times, resync_times = [], [], []
+        times: dict[str, list[float]] = {"step": [], "baseline": [], "resync": []}
         for round_number in range(repeat):
-            await truncate("users_step", "users_baseline")
+            await truncate(url, "users_step", "users_baseline")
             if round_number % 2 == 0:
                 elapsed, counts = await step_run(step, options)
-                baseline_elapsed = await baseline(slapd, page_size)
+                baseline_elapsed = await baseline(slapd, page_size, url)
             else:
-                baseline_elapsed = await baseline(slapd, page_size)
+                baseline_elapsed = await baseline(slapd, page_size, url)
                 elapsed, counts = await step_run(step, options)
             assert counts["inserted"] == entries, counts
-            step_times.append(elapsed)
-            baseline_times.append(baseline_elapsed)
+            times["step"].append(elapsed)
+            times["baseline"].append(baseline_elapsed)
             elapsed, counts = await step_run(step, options)
             assert counts["unchanged"] == entries, counts
-            resync_times.append(elapsed)
-            print(
-                f"round {round_number + 1}: step {step_times[-1]:.2f} s, "
-                f"baseline {baseline_times[-1]:.2f} s, unchanged re-sync {resync_times[-1]:.2f} s"
+            times["resync"].append(elapsed)
+            say(
+                f"round {round_number + 1}: step {times['step'][-1]:.2f} s, "
+                f"baseline {times['baseline'][-1]:.2f} s, unchanged re-sync {times['resync'][-1]:.2f} s"
             )
-        step_median, baseline_median = statistics.median(step_times), statistics.median(baseline_times)
-        resync_median = statistics.median(resync_times)
-        print()
-        print(f"entries: {entries:,}, page size {page_size}, PostgreSQL, median of {repeat} rounds")
-        print(f"baseline (ldap3 paged search + asyncpg executemany): {baseline_median:.2f} s")
-        print(f"ldap_sync step, into an empty table:                  {step_median:.2f} s")
-        print(f"ldap_sync step, unchanged re-sync:                    {resync_median:.2f} s")
-        print(f"ratio step / baseline: {step_median / baseline_median:.2f}x (target <= 1.30x)")
-        print(f"step throughput: {entries / step_median:,.0f} entries/s")
+        return times
     finally:
         await step.aclose()
-        slapd.stop()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        await admin.close()
 
 
 if __name__ == "__main__":
@@ -229,4 +224,4 @@ if __name__ == "__main__":
     parser.add_argument("--page-size", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.entries, arguments.page_size, arguments.repeat))
+    sys.exit(asyncio.run(main(arguments.entries, arguments.page_size, arguments.repeat)))

@@ -10,9 +10,11 @@ and the step's peak memory at two row counts, and MariaDB -> PostgreSQL rows/s.
     .venv/bin/python benchmarks/sql_copy.py [--rows 1000000] [--big-rows 5000000] [--pandas-rows N]
 
 Each measured copy runs in a fresh Python process, so its peak RSS is its own. Needs PostgreSQL
-(NOMAFLOW_BENCH_PG_URL, default postgresql://postgres@127.0.0.1:5432/test), the psql binary, and for the
-MariaDB figure NOMAFLOW_BENCH_MARIADB_URL (default mysql://root@127.0.0.1:3306/test). It creates its own
-databases (nomaflow_bench_*) and drops them at the end.
+(NOMAFLOW_BENCH_PG_URL, default postgresql://postgres@127.0.0.1:5432/postgres), the psql binary, and for
+the MariaDB figure NOMAFLOW_BENCH_MARIADB_URL (default mysql://root@127.0.0.1:3306/test). It creates its
+own databases (nomaflow_bench_copy_<random>) and drops them at the end. It checks its targets
+(benchmarks/targets.toml) and exits with 1 if one is missed; the pandas target is skipped when pandas
+is not installed or --pandas-rows is 0.
 """
 
 from __future__ import annotations
@@ -20,25 +22,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
 import subprocess
 import sys
-import threading
 import time
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from sqlalchemy.engine import make_url
 
-from sqlalchemy.engine import make_url  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks.*`, run as a script
 
-PG_URL = os.environ.get("NOMAFLOW_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-MARIA_URL = os.environ.get("NOMAFLOW_BENCH_MARIADB_URL", "mysql://root@127.0.0.1:3306/test")
-SOURCE_DB, TARGET_DB, MARIA_DB = "nomaflow_bench_src", "nomaflow_bench_dst", "nomaflow_bench"
+from benchmarks.harness.databases import ThrowawayDatabases, mysql_arguments
+from benchmarks.harness.report import Report, say
+from benchmarks.harness.stats import ratio
 
+ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = "(id bigint, name text, amount numeric(12,2), at timestamptz, flag boolean, doc jsonb)"
 # Coerced targets. amount as double precision: the source query casts it, the COPY data still passes
 # through. flag as text: a conversion done in Python, so the flag field of every row is decoded, converted
@@ -53,23 +54,27 @@ FILL = (
 )
 
 
-def url_of(database: str, base: str = PG_URL) -> str:
-    return make_url(base).set(database=database).render_as_string(hide_password=False)
+@dataclass(frozen=True)
+class CopyDatabases:
+    """The URLs of this run's databases: the PostgreSQL source and target, and the MariaDB source."""
+
+    source: str
+    target: str
+    maria: str | None
 
 
 # --- set-up -------------------------------------------------------------------------------------------
 
 
-async def prepare(rows: int, big_rows: int, maria_rows: int) -> None:
-    import asyncmy
+async def prepare(databases: ThrowawayDatabases, rows: int, big_rows: int, maria_rows: int) -> CopyDatabases:
     import asyncpg
 
-    admin = await asyncpg.connect(PG_URL)
-    for name in (SOURCE_DB, TARGET_DB):
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    source = await asyncpg.connect(url_of(SOURCE_DB))
+    urls = CopyDatabases(
+        source=await databases.postgresql(),
+        target=await databases.postgresql(),
+        maria=await databases.mariadb() if maria_rows else None,
+    )
+    source = await asyncpg.connect(urls.source)
     await source.execute(f"CREATE TABLE src {SCHEMA}")
     await source.execute(FILL.format(table="src", start=1, end=rows))
     if big_rows:
@@ -77,7 +82,7 @@ async def prepare(rows: int, big_rows: int, maria_rows: int) -> None:
         await source.execute(FILL.format(table="src_big", start=1, end=big_rows))
     await source.execute("ANALYZE")
     await source.close()
-    target = await asyncpg.connect(url_of(TARGET_DB))
+    target = await asyncpg.connect(urls.target)
     tables = (
         ("dst", SCHEMA),
         ("dst_coerced", COERCED_SCHEMA),
@@ -87,54 +92,34 @@ async def prepare(rows: int, big_rows: int, maria_rows: int) -> None:
     for table, schema in tables:
         await target.execute(f"CREATE TABLE {table} {schema}")
     await target.close()
-    if maria_rows:
-        parsed = make_url(MARIA_URL)
-        maria = await asyncmy.connect(
-            host=parsed.host,
-            port=parsed.port or 3306,
-            user=parsed.username,
-            password=parsed.password or "",
-            autocommit=True,
-        )
-        async with maria.cursor() as cursor:
-            await cursor.execute(f"DROP DATABASE IF EXISTS `{MARIA_DB}`")
-            await cursor.execute(f"CREATE DATABASE `{MARIA_DB}` CHARACTER SET utf8mb4")
-            await cursor.execute(f"USE `{MARIA_DB}`")  # seq_1_to_N (the sequence engine) needs one
-            await cursor.execute(
-                f"CREATE TABLE `{MARIA_DB}`.src (id bigint, name text, amount decimal(12,2), at datetime(6), "
-                "flag boolean, doc json)"
-            )
-            await cursor.execute(
-                f"INSERT INTO `{MARIA_DB}`.src SELECT seq, concat('customer ', seq, ' — Zoë'), "
-                "(seq % 100000) / 100.0, timestamp'2024-01-01 00:00:00' + interval seq second, seq % 2 = 0, "
-                "json_object('id', seq, 'tags', json_array('a', 'b'), 'ok', seq % 3 = 0) "
-                f"FROM seq_1_to_{maria_rows}"
-            )
-        maria.close()
+    if urls.maria:
+        await fill_mariadb(urls.maria, maria_rows)
+    return urls
 
 
-async def drop_all(maria: bool) -> None:
+async def fill_mariadb(url: str, rows: int) -> None:
     import asyncmy
-    import asyncpg
 
-    admin = await asyncpg.connect(PG_URL)
-    for name in (SOURCE_DB, TARGET_DB):
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
-    if maria:
-        parsed = make_url(MARIA_URL)
-        connection = await asyncmy.connect(
-            host=parsed.host, port=parsed.port or 3306, user=parsed.username, password=parsed.password or ""
+    # Connected to the database itself: seq_1_to_N (the sequence engine) needs a current one.
+    maria = await asyncmy.connect(**mysql_arguments(url), db=make_url(url).database, autocommit=True)
+    async with maria.cursor() as cursor:
+        await cursor.execute(
+            "CREATE TABLE src (id bigint, name text, amount decimal(12,2), at datetime(6), flag boolean, "
+            "doc json)"
         )
-        async with connection.cursor() as cursor:
-            await cursor.execute(f"DROP DATABASE IF EXISTS `{MARIA_DB}`")
-        connection.close()
+        await cursor.execute(
+            "INSERT INTO src SELECT seq, concat('customer ', seq, ' — Zoë'), "
+            "(seq % 100000) / 100.0, timestamp'2024-01-01 00:00:00' + interval seq second, seq % 2 = 0, "
+            "json_object('id', seq, 'tags', json_array('a', 'b'), 'ok', seq % 3 = 0) "
+            f"FROM seq_1_to_{rows}"
+        )
+    maria.close()
 
 
-async def truncate(table: str) -> None:
+async def truncate(url: str, table: str) -> None:
     import asyncpg
 
-    target = await asyncpg.connect(url_of(TARGET_DB))
+    target = await asyncpg.connect(url)
     await target.execute(f"TRUNCATE {table}")
     await target.execute("CHECKPOINT")  # every contender starts with the same clean buffers
     await target.close()
@@ -143,11 +128,10 @@ async def truncate(table: str) -> None:
 # --- contenders ----------------------------------------------------------------------------------------
 
 
-def psql_pipe() -> float:
-    source, target = url_of(SOURCE_DB), url_of(TARGET_DB)
+def psql_pipe(urls: CopyDatabases) -> float:
     command = (
-        f'psql -X -q -d "{source}" -c "COPY src TO STDOUT (FORMAT binary)" | '
-        f'psql -X -q -d "{target}" -c "COPY dst FROM STDIN (FORMAT binary)"'
+        f'psql -X -q -d "{urls.source}" -c "COPY src TO STDOUT (FORMAT binary)" | '
+        f'psql -X -q -d "{urls.target}" -c "COPY dst FROM STDIN (FORMAT binary)"'
     )
     started = time.perf_counter()
     subprocess.run(["bash", "-o", "pipefail", "-c", command], check=True)
@@ -172,13 +156,11 @@ def rss_now() -> int:
 
 
 async def run_step(spec: dict[str, Any]) -> dict[str, Any]:
-    from nomaflow.actors.ports import StepContext, StepLog
+    from benchmarks.harness.lone_step import lone_context
     from nomaflow.engine.steps.base import StepEnvironment
     from nomaflow.engine.steps.sql_copy import SqlCopy
 
-    connectors = {"src": {"url": url_of(SOURCE_DB)}, "dst": {"url": url_of(TARGET_DB)}}
-    if spec.get("source_url"):
-        connectors["src"] = {"url": spec["source_url"]}
+    connectors = {"src": {"url": spec["source_url"]}, "dst": {"url": spec["target_url"]}}
     env = StepEnvironment(root=ROOT, settings={"connectors": connectors})
     step = SqlCopy(env)
     options = step.options(
@@ -189,25 +171,12 @@ async def run_step(spec: dict[str, Any]) -> dict[str, Any]:
         mode="replace",
         batch_size=spec.get("batch_size", 10_000),
     )
-    ctx = StepContext(
-        run_id="bench",
-        job="bench",
-        step="copy",
-        attempt=1,
-        params={},
-        dry_run=False,
-        outputs={},
-        previous_output=None,
-        log=StepLog(lambda level, message, fields: None),
-        cancel_flag=threading.Event(),
-        now=lambda: datetime.now(UTC),
-    )
     # Warm up: imports done, pools open, then measure from here.
     async with step.connectors.connect("src"), step.connectors.connect("dst"):
         pass
     baseline = rss_now()
     started, cpu_started = time.perf_counter(), time.process_time()
-    output = await step.run(ctx, options)
+    output = await step.run(lone_context("copy"), options)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     await step.aclose()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -226,8 +195,8 @@ def run_pandas(spec: dict[str, Any]) -> dict[str, Any]:
     from sqlalchemy import create_engine
     from sqlalchemy.dialects.postgresql import JSONB
 
-    source = create_engine(make_url(url_of(SOURCE_DB)).set(drivername="postgresql+psycopg"))
-    target = create_engine(make_url(url_of(TARGET_DB)).set(drivername="postgresql+psycopg"))
+    source = create_engine(make_url(spec["source_url"]).set(drivername="postgresql+psycopg"))
+    target = create_engine(make_url(spec["target_url"]).set(drivername="postgresql+psycopg"))
     baseline = rss_now()
     started = time.perf_counter()
     rows = 0
@@ -258,7 +227,11 @@ def mib(value: float) -> str:
     return f"{value / 2**20:,.0f} MiB"
 
 
-def main() -> None:
+def rate(rows: int, seconds: float) -> str:
+    return f"{rows / seconds:,.0f} rows/s"
+
+
+def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -268,114 +241,123 @@ def main() -> None:
     parser.add_argument("--maria-rows", type=int, default=None, help="MariaDB -> PostgreSQL rows (0: skip)")
     parser.add_argument("--repeat", type=int, default=2, help="best of N for the timed PostgreSQL copies")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_arguments()
     if args.child:
         spec = json.loads(args.child)
         result = run_pandas(spec) if spec["kind"] == "pandas" else asyncio.run(run_step(spec))
         print(json.dumps(result))
-        return
+        return 0
     rows, big = args.rows, args.big_rows
     pandas_rows = rows if args.pandas_rows is None else args.pandas_rows
     maria_rows = rows if args.maria_rows is None else args.maria_rows
-    print(f"preparing {rows:,} rows (and {big:,} for memory) ...", flush=True)
-    asyncio.run(prepare(rows, big, maria_rows))
+    why_no_pandas = (
+        "left out (--pandas-rows 0)"
+        if not pandas_rows
+        else "pandas is not installed (the bench extra: .venv/bin/pip install -e '.[dev,bench]')"
+        if find_spec("pandas") is None or find_spec("psycopg") is None
+        else None
+    )
+    report = Report("sql_copy", "sql_copy benchmark")
+    databases = ThrowawayDatabases("copy")
+    say(f"preparing {rows:,} rows (and {big:,} for memory) ...")
     try:
+        urls = asyncio.run(prepare(databases, rows, big, maria_rows))
+        report.note(f"PostgreSQL {asyncio.run(databases.postgresql_version())}")
+        where = {"source_url": urls.source, "target_url": urls.target}
+
+        def step(table: str, source_table: str = "src") -> dict[str, Any]:
+            asyncio.run(truncate(urls.target, table))
+            return child({"kind": "step", "source_table": source_table, "table": table, **where})
+
         pipe, ours, coerced, python = [], [], [], []
         for _ in range(args.repeat):
-            asyncio.run(truncate("dst"))
-            pipe.append(psql_pipe())
-            asyncio.run(truncate("dst"))
-            ours.append(child({"kind": "step", "source_table": "src", "table": "dst"}))
-            asyncio.run(truncate("dst_coerced"))
-            coerced.append(child({"kind": "step", "source_table": "src", "table": "dst_coerced"}))
-            asyncio.run(truncate("dst_python"))
-            python.append(child({"kind": "step", "source_table": "src", "table": "dst_python"}))
-        best_pipe = min(pipe)
-        best_ours = min(ours, key=lambda r: r["seconds"])
-        best_coerced = min(coerced, key=lambda r: r["seconds"])
-        best_python = min(python, key=lambda r: r["seconds"])
-        assert best_ours["passthrough"] and best_coerced["passthrough"] and not best_python["passthrough"]
-        panda = child({"kind": "pandas", "rows": pandas_rows}) if pandas_rows else None
+            asyncio.run(truncate(urls.target, "dst"))
+            pipe.append(psql_pipe(urls))
+            ours.append(step("dst"))
+            coerced.append(step("dst_coerced"))
+            python.append(step("dst_python"))
+        panda = child({"kind": "pandas", "rows": pandas_rows, **where}) if why_no_pandas is None else None
         memory = {}
         if big:
             for label, table in (("pass-through", "dst"), ("Python-coerced", "dst_python")):
                 for size, source in ((rows, "src"), (big, "src_big")):
-                    asyncio.run(truncate(table))
-                    memory[(label, size)] = child({"kind": "step", "source_table": source, "table": table})
+                    memory[(label, size)] = step(table, source)
         maria = None
-        if maria_rows:
-            asyncio.run(truncate("dst"))
+        if urls.maria:
+            asyncio.run(truncate(urls.target, "dst"))
             maria = child(
-                {
-                    "kind": "step",
-                    "source_table": "src",
-                    "table": "dst",
-                    "source_url": make_url(MARIA_URL)
-                    .set(database=MARIA_DB)
-                    .render_as_string(hide_password=False),
-                }
+                {"kind": "step", "source_table": "src", "table": "dst", **where, "source_url": urls.maria}
             )
     finally:
-        asyncio.run(drop_all(bool(maria_rows)))
+        asyncio.run(databases.drop_all())
 
-    def rate(result_rows: int, seconds: float) -> str:
-        return f"{result_rows / seconds:>10,.0f} rows/s"
+    best_pipe = min(pipe)
+    best_ours = min(ours, key=lambda r: r["seconds"])
+    best_coerced = min(coerced, key=lambda r: r["seconds"])
+    best_python = min(python, key=lambda r: r["seconds"])
+    assert best_ours["passthrough"] and best_coerced["passthrough"] and not best_python["passthrough"]
 
-    print()
-    print(
-        f"PostgreSQL -> PostgreSQL, {rows:,} rows (bigint, text, numeric(12,2), timestamptz, boolean, jsonb)"
+    report.section(
+        f"PostgreSQL -> PostgreSQL, {rows:,} rows (bigint, text, numeric(12,2), timestamptz, boolean, "
+        f'jsonb); each timed copy the best of {args.repeat}, every copy mode = "replace"'
     )
-    print(f"  psql binary COPY pipe          {best_pipe:7.2f} s  {rate(rows, best_pipe)}")
-    print(
-        f"  sql_copy (pass-through)        {best_ours['seconds']:7.2f} s  {rate(rows, best_ours['seconds'])}"
-        f"   {best_ours['seconds'] / best_pipe:.2f}x the pipe's time (target <= 1.25x)"
-    )
-    for label, best, how in (
-        ("amount -> float8", best_coerced, "target <= 3x; cast by the source"),
-        ("flag -> text    ", best_python, "target <= 3x; converted in Python"),
+    report.figure("psql binary COPY pipe", f"{best_pipe:7.2f} s  {rate(rows, best_pipe):>15}")
+    for label, best in (
+        ("sql_copy, pass-through", best_ours),
+        ("sql_copy, amount -> float8 (cast by the source)", best_coerced),
+        ("sql_copy, flag -> text (converted in Python)", best_python),
     ):
-        print(
-            f"  sql_copy, {label}     {best['seconds']:7.2f} s  {rate(rows, best['seconds'])}"
-            f"   {best['seconds'] / best_pipe:.2f}x the pipe's time ({how})"
-        )
+        seconds = best["seconds"]
+        shown = f"{seconds:7.2f} s  {rate(rows, seconds):>15}"
+        report.figure(label, shown, times=ratio(seconds, best_pipe), against="the pipe's time")
     cpu = {
         label: min(r["cpu_seconds"] for r in runs) / rows * 1e6
         for label, runs in (("ours", ours), ("python", python))
     }
-    print(
-        f"  the step's own CPU time a row: {cpu['ours']:.2f} µs pass-through, "
-        f"{cpu['python']:.2f} µs with flag converted in Python"
+    report.figure(
+        "the step's own CPU time a row",
+        f"{cpu['ours']:.2f} µs pass-through, {cpu['python']:.2f} µs with flag converted in Python",
     )
     if panda:
-        pandas_rate = panda["rows"] / panda["seconds"]
-        ours_rate = rows / best_ours["seconds"]
-        coerced_rate = rows / best_python["seconds"]
-        print(
-            f"  pandas read_sql+to_sql multi   {panda['seconds']:7.2f} s  "
-            f"{rate(panda['rows'], panda['seconds'])}   "
-            f"({panda['rows']:,} rows; peak RSS {mib(panda['peak_rss'])})"
+        shown = f"{panda['seconds']:7.2f} s  {rate(panda['rows'], panda['seconds']):>15}"
+        report.figure(
+            "pandas read_sql + to_sql multi",
+            f"{shown}  ({panda['rows']:,} rows; peak RSS {mib(panda['peak_rss'])})",
         )
-        print(
-            f"  sql_copy vs pandas: {ours_rate / pandas_rate:,.0f}x faster (pass-through), "
-            f"{coerced_rate / pandas_rate:,.0f}x (converted in Python) (target >= 20x)"
-        )
-    print(f'  (each timed copy is the best of {args.repeat}; every copy is mode = "replace")')
     if memory:
-        print()
-        print("sql_copy memory (fresh process each; growth = peak RSS - RSS just before the copy)")
+        report.section("sql_copy memory (fresh process each; growth = peak RSS - RSS just before the copy)")
         for (label, size), result in memory.items():
             growth = result["peak_rss"] - result["baseline_rss"]
-            print(
-                f"  {label:<15} {size:>10,} rows  {result['seconds']:7.2f} s  peak {mib(result['peak_rss'])}"
-                f"  growth {mib(growth)}"
+            report.figure(
+                f"{label}, {size:,} rows",
+                f"{result['seconds']:7.2f} s  peak {mib(result['peak_rss'])}  growth {mib(growth)}",
             )
     if maria:
-        print()
-        print(
-            f"MariaDB -> PostgreSQL, {maria['rows']:,} rows: {maria['seconds']:.2f} s, "
-            f"{rate(maria['rows'], maria['seconds']).strip()}"
+        report.section("MariaDB -> PostgreSQL")
+        report.figure(
+            f"{maria['rows']:,} rows", f"{maria['seconds']:.2f} s, {rate(maria['rows'], maria['seconds'])}"
         )
+
+    report.section("targets")
+    report.check("passthrough", ratio(best_ours["seconds"], best_pipe))
+    report.check("cast_by_source", ratio(best_coerced["seconds"], best_pipe))
+    report.check("converted_in_python", ratio(best_python["seconds"], best_pipe))
+    for label, best in (("pass-through", best_ours), ("converted in Python", best_python)):
+        if panda is None:
+            report.skip("against_pandas", why_no_pandas or "", where=label)
+            continue
+        ours_rate, pandas_rate = rows / best["seconds"], panda["rows"] / panda["seconds"]
+        report.check("against_pandas", ratio(ours_rate, pandas_rate), where=label)
+    for (label, size), result in memory.items():
+        report.check(
+            "memory_growth", result["peak_rss"] - result["baseline_rss"], where=f"{label}, {size:,} rows"
+        )
+    return report.finish()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
