@@ -12,8 +12,9 @@ jobs (each logs a line every 50 ms until a gate file appears) and one no-op job.
    moment the step emitted it (the event's `at`) to the moment the client received it (same clock);
 4. POST /admin/jobs/noop/run throughput with 8 requests in flight at once.
 
-It prints the figures and checks the issue's targets: loaded p99 <= 2 x idle p99, log-to-client p99
-< 100 ms. All traffic stays on 127.0.0.1; every loop is bounded in count and time.
+It prints the figures and checks its targets (benchmarks/targets.toml: loaded p99 <= 2x idle p99,
+log-to-client p99 < 100 ms), and exits with 1 if one is missed. All traffic stays on 127.0.0.1; every
+loop is bounded in count and time.
 """
 
 from __future__ import annotations
@@ -21,12 +22,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,14 +32,13 @@ from typing import Any
 import httpx
 import socketio
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks.*`, run as a script
 
-from nomaflow.engine.config import load_install  # noqa: E402
-from nomaflow.engine.server.auth import Role, Tokens  # noqa: E402
-
-NOMAFLOW = str(Path(sys.executable).parent / "nomaflow")
-SECRET = "bench-secret-" + "b" * 40
+from benchmarks.harness.report import Report, say
+from benchmarks.harness.server import SECRET, NomaflowServer
+from benchmarks.harness.stats import percentile, ratio
+from nomaflow.engine.config import load_install
+from nomaflow.engine.server.auth import Role, Tokens
 
 STEPS = """
 import time
@@ -110,62 +106,14 @@ secret = "${env.NOMAFLOW_BENCH_JWT_SECRET}"
     return app
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Server:
-    def __init__(self, app: Path, database_url: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "NOMAFLOW_CONFIG": str(app),
-            "NOMAFLOW_DATABASE_URL": database_url,
-            "NOMAFLOW_BENCH_JWT_SECRET": SECRET,
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.process = subprocess.Popen(
-            [NOMAFLOW, "serve", "--port", str(self.port)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._drain, daemon=True)
-        self._thread.start()
-        if not self._ready.wait(120):
-            raise RuntimeError("the server did not start in 2 minutes")
-        tokens = Tokens(load_install(app).settings.auth, {"NOMAFLOW_BENCH_JWT_SECRET": SECRET})
-        self.token = tokens.issue("bench", Role.admin, "service", timedelta(hours=2), datetime.now(UTC))
-
-    def _drain(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:  # keeps the pipe from filling; notes when uvicorn is up
-            if "Uvicorn running on" in line:
-                self._ready.set()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+def admin_token(app: Path) -> str:
+    """A two-hour admin token for the install at `app`, signed as its server will check it."""
+    tokens = Tokens(load_install(app).settings.auth, {"NOMAFLOW_BENCH_JWT_SECRET": SECRET})
+    return tokens.issue("bench", Role.admin, "service", timedelta(hours=2), datetime.now(UTC))
 
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:7.1f} ms"
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 async def timed_gets(http: httpx.AsyncClient, count: int, workers: int) -> list[float]:
@@ -184,7 +132,7 @@ async def timed_gets(http: httpx.AsyncClient, count: int, workers: int) -> list[
 
 
 async def listen(
-    server: Server, run_ids: list[str], clients: int, seconds: float, processes: int = 1
+    server: NomaflowServer, token: str, run_ids: list[str], clients: int, seconds: float, processes: int = 1
 ) -> list[float]:
     """Start the listener processes, wait until all their clients have joined, let them measure."""
     groups: list[list[str]] = [[] for _ in range(processes)]
@@ -196,7 +144,7 @@ async def listen(
             __file__,
             "--listen",
             server.url,
-            server.token,
+            token,
             str(seconds),
             *group,
             stdin=asyncio.subprocess.PIPE,
@@ -260,22 +208,25 @@ async def main(args: argparse.Namespace) -> int:
     gets = 150 if args.quick else 600
     posts = 100 if args.quick else 400
     listen_seconds = 3.0 if args.quick else 8.0
+    report = Report("api_load", "api_load benchmark" + (" (--quick)" if args.quick else ""))
     with tempfile.TemporaryDirectory(prefix="nomaflow-api-load-") as temp:
         folder = Path(temp)
         app = write_install(folder, args.runs)
         database_url = args.database_url or f"sqlite+aiosqlite:///{folder / 'bench.db'}"
-        server = Server(app, database_url)
+        server = NomaflowServer(app, database_url, {"NOMAFLOW_BENCH_JWT_SECRET": SECRET})
+        token = admin_token(app)
         gate = folder / "gate"
         try:
-            headers = {"Authorization": f"Bearer {server.token}"}
+            headers = {"Authorization": f"Bearer {token}"}
             async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as http:
-                # Some history to list, and a warm-up.
+                say("idle: some history to list, a warm-up, then the idle GETs")
                 for _ in range(60):
                     await http.post("/admin/jobs/noop/run")
                 await timed_gets(http, 50, 4)
 
                 idle = await timed_gets(http, gets, 4)
 
+                say(f"loaded: {args.runs} chatty runs in flight")
                 run_ids = []
                 for number in range(args.runs):
                     answer = await http.post(
@@ -288,12 +239,14 @@ async def main(args: argparse.Namespace) -> int:
 
                 # Log line -> Socket.IO client: `clients` clients each in one run's room, in listener
                 # processes of their own (not this one, which is busy with HTTP).
-                measured = await listen(server, run_ids, args.clients, listen_seconds, args.listeners)
+                say(f"listening: {args.clients} Socket.IO clients for {listen_seconds:g} s")
+                measured = await listen(server, token, run_ids, args.clients, listen_seconds, args.listeners)
 
                 gate.touch()
                 for run_id in run_ids:
                     await http.get(f"/admin/runs/{run_id}", params={"wait": 30})
 
+                say(f"posting: {posts} POST run, 8 at once")
                 statuses: dict[str, int] = {}
                 start = time.perf_counter()
                 remaining = iter(range(posts))
@@ -311,35 +264,34 @@ async def main(args: argparse.Namespace) -> int:
             gate.touch()
             server.stop()
 
-    idle_p50, idle_p99 = percentile(idle, 0.5), percentile(idle, 0.99)
-    loaded_p50, loaded_p99 = percentile(loaded, 0.5), percentile(loaded, 0.99)
-    store = database_url.split(":")[0]
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    print(
-        f"nomaflow api_load: Python {platform.python_version()}, {os.cpu_count()} CPUs, store {store}, "
-        f"load average {load}"
+    idle_p50, idle_p99 = percentile(idle, 50), percentile(idle, 99)
+    loaded_p50, loaded_p99 = percentile(loaded, 50), percentile(loaded, 99)
+    report.note(f"store {database_url.split(':')[0]}")
+    report.section("figures (p50, p99)")
+    report.figure(
+        "GET /admin/runs?limit=50, idle", f"{ms(idle_p50)} {ms(idle_p99)}  ({gets} requests, 4 at once)"
     )
-    print(
-        f"{'GET /admin/runs?limit=50, idle':<44} {ms(idle_p50)} {ms(idle_p99)}  ({gets} requests, 4 at once)"
+    report.figure(
+        "GET /admin/runs?limit=50, loaded",
+        f"{ms(loaded_p50)} {ms(loaded_p99)}  ({args.runs} runs in flight, 20 log lines/s each)",
     )
-    print(
-        f"{'GET /admin/runs?limit=50, loaded':<44} {ms(loaded_p50)} {ms(loaded_p99)}"
-        f"  ({args.runs} runs in flight, 20 log lines/s each)"
+    report.figure(
+        "  loaded / idle",
+        f"p50 {ratio(loaded_p50, idle_p50):.2f}x, p99 {ratio(loaded_p99, idle_p99):.2f}x",
     )
-    print(f"{'  loaded / idle':<44} p50 {loaded_p50 / idle_p50:6.2f} x   p99 {loaded_p99 / idle_p99:6.2f} x")
-    if measured:
-        print(
-            f"{'log line -> Socket.IO client':<44} {ms(percentile(measured, 0.5))} "
-            f"{ms(percentile(measured, 0.99))}  ({len(measured)} deliveries to {args.clients} clients)"
-        )
-    print(
-        f"{'POST /admin/jobs/noop/run':<44} {posts / post_seconds:7.1f} requests/s  (8 at once: {statuses})"
+    report.figure(
+        "log line -> Socket.IO client",
+        f"{ms(percentile(measured, 50))} {ms(percentile(measured, 99))}  "
+        f"({len(measured)} deliveries to {args.clients} clients)",
     )
-    ok_ratio = loaded_p99 <= 2 * idle_p99
-    ok_latency = bool(measured) and percentile(measured, 0.99) < 0.1
-    print(f"target loaded p99 <= 2 x idle p99: {'met' if ok_ratio else 'MISSED'}")
-    print(f"target log-to-client p99 < 100 ms: {'met' if ok_latency else 'MISSED'}")
-    return 0 if ok_ratio and ok_latency else 1
+    report.figure(
+        "POST /admin/jobs/noop/run", f"{posts / post_seconds:7.1f} requests/s  (8 at once: {statuses})"
+    )
+    report.section("targets")
+    detail = f"{ms(loaded_p99).strip()} against {ms(idle_p99).strip()}"
+    report.check("loaded_p99_ratio", ratio(loaded_p99, idle_p99), detail=detail)
+    report.check("log_to_client_p99", percentile(measured, 99), detail=f"{len(measured)} deliveries")
+    return report.finish()
 
 
 if __name__ == "__main__":

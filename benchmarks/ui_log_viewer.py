@@ -15,8 +15,8 @@ Chrome's long-animation-frame entries) during:
 
 each `--repeats` times (3 by default).
 
-Target: no frame over 100 ms at 100,000 lines. The small run is the baseline measured in the same
-session: the ratios say what the size of the log costs.
+Target (benchmarks/targets.toml): no frame over 100 ms at 100,000 lines; it exits with 1 if one is. The
+small run is the baseline measured in the same session: the ratios say what the size of the log costs.
 """
 
 from __future__ import annotations
@@ -24,56 +24,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
 import sqlite3
-import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from playwright.sync_api import Page, sync_playwright
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks.*`, run as a script
 
-from nomaflow.engine.server.auth import hash_password  # noqa: E402
-from nomaflow.engine.store.migrate import upgrade  # noqa: E402
+from benchmarks.harness import browser
+from benchmarks.harness.report import Report, say
+from benchmarks.harness.server import NomaflowServer
+from benchmarks.harness.stats import median, percentile, ratio
+from nomaflow.engine.store.migrate import upgrade
 
-NOMAFLOW = str(Path(sys.executable).parent / "nomaflow")
-SECRET = "bench-secret-" + "b" * 40
-PASSWORD = "bench-password"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TARGET_MS = 100.0
 STEPS = ("extract", "transform", "load")
 
-APP_TOML = """\
-[jobs]
-scheduler_enabled = false
-timezone = "UTC"
-
-[auth]
-secret = "${{env.NOMAFLOW_JWT_SECRET}}"
-
-[auth.users.bench]
-password_hash = "{hash}"
-role = "operator"
-"""
 JOB = """
 [[jobs]]
 name = "warehouse-sync"
@@ -122,17 +92,6 @@ async () => {
   await frame();
 }
 """
-
-
-def write_install(folder: Path) -> Path:
-    plugin = folder / "plugins" / "benchjobs"
-    plugin.mkdir(parents=True)
-    (plugin / "__init__.py").write_text("")
-    (plugin / "steps.py").write_text("def work(ctx):\n    return {}\n")
-    (plugin / "jobs.toml").write_text(JOB)
-    app = folder / "app.toml"
-    app.write_text(APP_TOML.format(hash=hash_password(PASSWORD)))
-    return app
 
 
 def seed_run(connection: sqlite3.Connection, run_id: str, lines: int, start: int) -> None:
@@ -211,50 +170,6 @@ def seed_run(connection: sqlite3.Connection, run_id: str, lines: int, start: int
     )
 
 
-class Server:
-    def __init__(self, app_toml: Path, database: Path) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = int(probe.getsockname()[1])
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "NOMAFLOW_CONFIG": str(app_toml),
-            "NOMAFLOW_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
-            "NOMAFLOW_JWT_SECRET": SECRET,
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.process = subprocess.Popen(
-            [NOMAFLOW, "serve", "--port", str(self.port)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        ready = threading.Event()
-
-        def pump() -> None:
-            assert self.process.stdout is not None
-            for line in self.process.stdout:
-                self.lines.append(line)
-                if "Uvicorn running on" in line:
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        if not ready.wait(120) or self.process.poll() is not None:
-            raise SystemExit("nomaflow serve did not start:\n" + "".join(self.lines[-40:]))
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
 class Frames:
     """What one action cost, in frames."""
 
@@ -269,12 +184,10 @@ class Frames:
         return max(max(self.gaps), max(self.long, default=0.0))
 
     def line(self) -> str:
-        gaps = sorted(self.gaps)
-        p95 = gaps[min(len(gaps) - 1, int(len(gaps) * 0.95))]
         longest = f"{max(self.long):6.1f} ms" if self.long else "  none"
         return (
-            f"{self.name:<8} frames {len(self.gaps):4}   median {statistics.median(gaps):5.1f} ms   "
-            f"p95 {p95:5.1f} ms   max {max(gaps):6.1f} ms   "
+            f"frames {len(self.gaps):4}   median {median(self.gaps):5.1f} ms   "
+            f"p95 {percentile(self.gaps, 95):5.1f} ms   max {max(self.gaps):6.1f} ms   "
             f"long frames {len(self.long):3} (longest {longest})   "
             f"worst per round: {', '.join(f'{worst:.0f}' for worst in self.rounds)} ms"
         )
@@ -299,8 +212,8 @@ def exercise(
     viewer.locator(".log-line").first.wait_for(timeout=60_000)
     first = time.perf_counter() - started
     count = page.get_by_test_id("log-count")
-    total = lines // len(STEPS) * len(STEPS) + 2 + 2 * len(STEPS)  # the lines, and the transitions
-    whole = f"{total:,} of {total:,} lines"
+    shown = lines // len(STEPS) * len(STEPS) + 2 + 2 * len(STEPS)  # the lines, and the transitions
+    whole = f"{shown:,} of {shown:,} lines"
     page.wait_for_function(
         "([element, text]) => element.textContent === text",
         arg=[count.element_handle(), whole],
@@ -341,7 +254,7 @@ def exercise(
     return first, read, results
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -349,13 +262,13 @@ def main() -> None:
     parser.add_argument("--baseline", type=int, default=1_000)
     parser.add_argument("--repeats", type=int, default=3, help="rounds of the three actions per log")
     args = parser.parse_args()
-    if not (ROOT / "engine" / "server" / "static" / "index.html").exists():
-        raise SystemExit("the UI is not built: run scripts/setup.sh (or npm ci && npm run build in ui/)")
+    browser.require_built_ui()
+    report = Report("ui_log_viewer", "ui_log_viewer benchmark: SQLite, Chromium headless")
 
     big, small = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
     with tempfile.TemporaryDirectory(prefix="nomaflow-log-bench-") as tmp:
         folder = Path(tmp)
-        app_toml = write_install(folder / "install")
+        app_toml = browser.write_install(folder / "install", JOB)
         database = folder / "nomaflow.db"
         asyncio.run(upgrade(f"sqlite+aiosqlite:///{database}"))
         now = int(time.time())
@@ -363,48 +276,42 @@ def main() -> None:
             seed_run(connection, big, args.lines, now - 3600)
             seed_run(connection, small, args.baseline, now - 1800)
 
-        server = Server(app_toml, database)
+        server = NomaflowServer(app_toml, f"sqlite+aiosqlite:///{database}", browser.SERVER_ENVIRONMENT)
         try:
-            login = httpx.post(
-                f"{server.url}/admin/login", json={"username": "bench", "password": PASSWORD}, timeout=30
-            )
-            login.raise_for_status()
-            token = login.json()
-            session = {key: token[key] for key in ("subject", "role", "expires_at")}
-            session["token"] = token["access_token"]
+            token = browser.sign_in(server.url)
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                context = browser.new_context(viewport={"width": 1280, "height": 860}, timezone_id="UTC")
-                stored = json.dumps(json.dumps(session))  # a JS string literal holding the JSON
-                context.add_init_script(f"localStorage.setItem('nomaflow.session', {stored})")
+                chromium = browser.launch(playwright)
+                context = browser.signed_in_context(chromium, token, timezone_id="UTC")
                 measured = {}
                 for run_id, lines in ((small, args.baseline), (big, args.lines)):
+                    say(f"the log of {lines:,} lines: {args.repeats} rounds of scroll, search and filter")
                     page = context.new_page()
                     measured[lines] = exercise(page, server.url, run_id, lines, args.repeats)
                     page.close()
-                browser.close()
+                chromium.close()
         finally:
             server.stop()
 
     for lines, (first, read, frames) in measured.items():
-        print(
+        report.section(
             f"log of {lines:,} lines: first lines shown in {first:.2f} s, the whole log read in {read:.2f} s"
         )
         for item in frames:
-            print("  " + item.line())
+            report.figure(item.name, item.line())
     _, _, base = measured[args.baseline]
     _, _, large = measured[args.lines]
+    report.section(f"worst frame at {args.lines:,} lines, against {args.baseline:,} lines")
     for small_frames, large_frames in zip(base, large, strict=True):
-        ratio = large_frames.worst / max(small_frames.worst, 1e-9)
-        print(
-            f"{large_frames.name:<8} worst frame {large_frames.worst:6.1f} ms at {args.lines:,} lines vs "
-            f"{small_frames.worst:6.1f} ms at {args.baseline:,}: x{ratio:.2f}"
+        report.figure(
+            large_frames.name,
+            f"{large_frames.worst:6.1f} ms against {small_frames.worst:6.1f} ms",
+            times=ratio(large_frames.worst, small_frames.worst),
         )
-    worst = max(item.worst for item in large)
-    verdict = "meets" if worst < TARGET_MS else "MISSES"
-    print(f"worst frame at {args.lines:,} lines: {worst:.1f} ms ({verdict} the {TARGET_MS:.0f} ms target)")
-    print(f"({datetime.now(UTC):%Y-%m-%d}, SQLite, Chromium headless)")
+    report.section("targets")
+    worst = max(large, key=lambda item: item.worst)
+    report.check("worst_frame", worst.worst / 1000, detail=f"{worst.name}, at {args.lines:,} lines")
+    return report.finish()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
