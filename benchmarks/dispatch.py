@@ -58,7 +58,7 @@ from benchmarks.dispatching.engine_bench import CHAIN_STEPS, QUICK, EngineBench,
 from benchmarks.dispatching.figures import check_targets, print_figures, print_profiles
 from benchmarks.dispatching.peer_bench import PeerBench, open_peer, peer_version, why_no_peer
 from benchmarks.harness.databases import ThrowawayDatabases
-from benchmarks.harness.report import Report, say
+from benchmarks.harness.report import Report, phase, say
 from benchmarks.harness.stats import share
 
 
@@ -103,43 +103,39 @@ async def measure(contenders: Contenders, sizes: Sizes, profile: bool) -> None:
     for bench in benches:
         await bench.warm_up()
 
-    phase = time.perf_counter()
-    say(f"latency: {sizes.latency_runs} sequential runs each, in blocks of 10 taking turns: {names}")
-    async with AsyncExitStack() as listening:
-        if peer:
-            await listening.enter_async_context(peer.listening())
-        for runs in share(sizes.latency_runs, max(1, sizes.latency_runs // 10)):
-            for bench in benches:
-                await bench.latency(runs)
+    with phase(f"latency: {sizes.latency_runs} sequential runs each, in blocks of 10 taking turns: {names}"):
+        async with AsyncExitStack() as listening:
             if peer:
-                await peer.latency(runs)
-    say(f"  {time.perf_counter() - phase:.0f} s")
+                await listening.enter_async_context(peer.listening())
+            for runs in share(sizes.latency_runs, max(1, sizes.latency_runs // 10)):
+                for bench in benches:
+                    await bench.latency(runs)
+                if peer:
+                    await peer.latency(runs)
 
-    phase = time.perf_counter()
-    say(f"per step: {sizes.chain_runs} runs of the {CHAIN_STEPS}-step job, each with a replay of its writes")
-    for index in range(sizes.chain_runs):
-        for bench in benches:
-            await bench.chain(engine_first=index % 2 == 0)
-    say(f"  {time.perf_counter() - phase:.0f} s")
+    with phase(
+        f"per step: {sizes.chain_runs} runs of the {CHAIN_STEPS}-step job, each with a replay of its writes"
+    ):
+        for index in range(sizes.chain_runs):
+            for bench in benches:
+                await bench.chain(engine_first=index % 2 == 0)
 
-    phase = time.perf_counter()
     blocks = sizes.throughput_blocks
-    say(f"throughput: {sizes.throughput_runs} one-step runs each, {blocks} blocks taking turns: {names}")
-    for runs in share(sizes.throughput_runs, blocks):
-        for bench in benches:
-            await bench.throughput(runs)
-        if peer:
-            await peer.throughput(runs)
-    say(f"  {time.perf_counter() - phase:.0f} s")
+    with phase(
+        f"throughput: {sizes.throughput_runs} one-step runs each, {blocks} blocks taking turns: {names}"
+    ):
+        for runs in share(sizes.throughput_runs, blocks):
+            for bench in benches:
+                await bench.throughput(runs)
+            if peer:
+                await peer.throughput(runs)
 
-    phase = time.perf_counter()
-    say(
-        f"memory: {sizes.in_flight} one-step runs in flight, then {sizes.chain_in_flight} "
-        f"{CHAIN_STEPS}-step runs, under tracemalloc"
+    in_flight = (
+        f"{sizes.in_flight} one-step runs in flight, then {sizes.chain_in_flight} {CHAIN_STEPS}-step runs"
     )
-    for bench in benches:
-        await bench.memory(profile)
-    say(f"  {time.perf_counter() - phase:.0f} s")
+    with phase(f"memory: {in_flight}, under tracemalloc"):
+        for bench in benches:
+            await bench.memory(profile)
 
 
 async def main(arguments: argparse.Namespace) -> int:

@@ -5,6 +5,9 @@ benchmarks/targets.toml, then the load at the end and the exit status (1 when a 
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from benchmarks.harness import machine
 from benchmarks.harness.targets import Target, TargetsError, in_unit, spell, targets_of
@@ -15,6 +18,15 @@ LABEL_WIDTH = 52
 def say(message: str) -> None:
     """Progress, on stderr, so that stdout holds only the report."""
     print(message, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def phase(what: str) -> Iterator[None]:
+    """Progress for one phase of a benchmark: what it does, then how long it took."""
+    say(what)
+    begun = time.perf_counter()
+    yield
+    say(f"  {time.perf_counter() - begun:.0f} s")
 
 
 class Report:
