@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Set everything up, then run every check: ruff, mypy (strict) and the whole pytest suite, which also
-# checks the package as users install it (tests/e2e/test_wheel.py: sdist and wheel built, installed
-# into venvs with the pip that python3 -m venv ships, served and driven from there).
+# Set everything up, then run every check: ruff, mypy (strict, over the package, tests/ and benchmarks/:
+# see docs/testing.md) and the whole pytest suite, which also checks the package as users install it
+# (tests/e2e/test_wheel.py: sdist and wheel built, installed into venvs with the pip that python3 -m venv
+# ships, served and driven from there).
 set -euo pipefail
 cd "$(dirname "$0")"
 ./scripts/setup.sh

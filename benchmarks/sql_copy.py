@@ -150,7 +150,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def rss_now() -> int:
-    import psutil  # type: ignore[import-untyped]
+    import psutil
 
     return int(psutil.Process().memory_info().rss)
 
@@ -191,7 +191,7 @@ async def run_step(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_pandas(spec: dict[str, Any]) -> dict[str, Any]:
-    import pandas as pd  # type: ignore[import-untyped]
+    import pandas as pd
     from sqlalchemy import create_engine
     from sqlalchemy.dialects.postgresql import JSONB
 

@@ -12,7 +12,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -68,10 +68,10 @@ def first_to_say(processes: list[subprocess.Popen[str]], needle: str) -> subproc
             selector.register(process.stdout, selectors.EVENT_READ, process)
         for _ in range(10_000):
             for key, _ in selector.select(timeout=30):
-                process = key.data
-                line = process.stdout.readline()
-                if needle in line:
-                    return process  # type: ignore[no-any-return]
+                speaker: subprocess.Popen[str] = key.data
+                assert speaker.stdout is not None
+                if needle in speaker.stdout.readline():
+                    return speaker
     raise AssertionError(f"no process printed {needle!r}")
 
 
@@ -116,16 +116,16 @@ async def test_three_replicas_fire_every_second_exactly_once_through_a_leader_ki
         )
     finally:
         await connection.close()
-    per_job: dict[str, list[object]] = {}
+    per_job: dict[str, list[datetime]] = {}
     for row in rows:
         per_job.setdefault(row["job_name"], []).append(row["scheduled_for"])
     assert sorted(per_job) == [f"tick-{n}" for n in range(1, 6)]
     for job, fires in per_job.items():
         duplicates = [fire for fire, count in Counter(fires).items() if count > 1]
         assert duplicates == [], f"{job} fired twice at {duplicates}"
-        first, last = min(fires), max(fires)  # type: ignore[type-var]
-        expected = int((last - first).total_seconds()) + 1  # type: ignore[operator]
-        missing = sorted({first + timedelta(seconds=n) for n in range(expected)} - set(fires))  # type: ignore[operator]
+        first, last = min(fires), max(fires)
+        expected = int((last - first).total_seconds()) + 1
+        missing = sorted({first + timedelta(seconds=n) for n in range(expected)} - set(fires))
         assert missing == [], f"{job} has no run for {missing}"
         assert expected >= RUN_SECONDS - 5
     # A duplicate attempt would be recorded as a skip standing for no fire: leadership left none.

@@ -58,7 +58,7 @@ def _unsigned() -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
     now = int(datetime.now(UTC).timestamp())
-    claims = {"sub": "mallory", "role": "admin", "kind": "service", "iss": "nomaflow-tests"}
+    claims: dict[str, Any] = {"sub": "mallory", "role": "admin", "kind": "service", "iss": "nomaflow-tests"}
     claims |= {"aud": "nomaflow-tests-api", "iat": now, "exp": now + 3600}
     return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
 

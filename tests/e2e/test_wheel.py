@@ -27,6 +27,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin
 
 import httpx
@@ -61,7 +62,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _run(command: list[str | Path], *, timeout: float = 600, **options: object) -> str:
+def _run(command: list[str | Path], *, timeout: float = 600, **options: Any) -> str:
     """Run a set-up step; its failure fails (never skips) the tests that need it, with its output."""
     options.setdefault("env", _clean_env())
     try:
@@ -70,7 +71,7 @@ def _run(command: list[str | Path], *, timeout: float = 600, **options: object) 
             capture_output=True,
             text=True,
             timeout=timeout,
-            **options,  # type: ignore[call-overload]
+            **options,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         pytest.fail(f"{command}: {exc}")

@@ -71,7 +71,7 @@ def _problems(app_toml: Path) -> list[str]:
 
 def _without(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
     for module in modules:
-        monkeypatch.setitem(sys.modules, module, None)  # type: ignore[arg-type]
+        monkeypatch.setitem(sys.modules, module, None)
 
 
 def test_the_message_names_the_extra_or_the_package() -> None:

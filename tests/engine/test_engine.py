@@ -151,7 +151,8 @@ async def test_two_engines_on_one_database_never_run_a_job_twice(install: Instal
         assert outcome.status == "skipped" and "another engine process" in (outcome.error or "")
         gate(name).set()
         assert (await running.wait()).status == "succeeded"
-        assert (await second.store.get_run(refused.run_id)).status == "skipped"  # type: ignore[union-attr]
+        stored = await second.store.get_run(refused.run_id)
+        assert stored is not None and stored.status == "skipped"
 
 
 async def test_failures_are_clear_and_recorded(install: Install) -> None:

@@ -239,12 +239,16 @@ async def test_retention_deletes_the_right_rows_in_batches_while_cron_fires_on_t
             moved_at = anyio.current_time()
             clock.set(second)
             fire = ("tick", second)
-            await watch.until(lambda fire=fire: fire in watch.started)  # type: ignore[misc]
+            await watch.until(lambda fire=fire: fire in watch.started)
             run_id, started_at = watch.started[fire]
             waits.append(started_at - moved_at)
-            await watch.until(lambda run_id=run_id: run_id in watch.finished)  # type: ignore[misc]
+            await watch.until(lambda run_id=run_id: run_id in watch.finished)
+
             # The supervisor lets the run go just after it finished; the next fire must not overlap it.
-            await until(lambda run_id=run_id: run_id not in engine.in_flight())  # type: ignore[misc]
+            def let_go(run_id: str = run_id) -> bool:
+                return run_id not in engine.in_flight()
+
+            await until(let_go)
             # Bounded in real time, not in cron seconds: how many ticks fit in the cleanup depends
             # only on how fast a tick runs, and a faster engine must not fail this test.
             assert anyio.current_time() - cleanup_began < CLEANUP_BOUND_SECONDS, "the cleanup is too slow"

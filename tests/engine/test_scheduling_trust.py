@@ -65,7 +65,7 @@ def test_a_job_never_fired_has_nothing_to_catch_up() -> None:
 
 async def test_restarting_catches_up_once_and_never_adds_runs(install: Install) -> None:
     clock = ManualClock(T0)
-    table = {
+    table: dict[str, Any] = {
         "name": "hourly",
         "schedule": "0 * * * *",
         "catch_up": "all",

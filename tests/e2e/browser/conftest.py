@@ -16,9 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
-from tests.engine.server.processes import NOMAFLOW, Output, Server
+from tests.e2e.conftest import NOMAFLOW
+from tests.engine.server.processes import Output, Server
 
 ROOT = Path(__file__).resolve().parents[3]
 INSTALL = Path(__file__).parent / "install"
@@ -36,7 +45,7 @@ BUILD = ROOT / "engine" / "server" / "static" / "index.html"
 AXE = ROOT / "ui" / "node_modules" / "axe-core" / "axe.min.js"
 SHOTS = ROOT / "docs" / "ui"
 LAPTOP = {"width": 1280, "height": 860}
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 TIMEOUT_MS = 15_000
 expect.set_options(timeout=TIMEOUT_MS)
 SESSION_KEY = "nomaflow.session"

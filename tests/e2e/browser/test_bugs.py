@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.browser.conftest import Browse, UIServer, shot, signed_in
 
@@ -53,11 +53,11 @@ def wait_ended(server: UIServer, run_id: str) -> dict[str, object]:
     raise AssertionError(f"run {run_id} never ended")
 
 
-def drawer_of(page: Page):  # type: ignore[no-untyped-def]
+def drawer_of(page: Page) -> Locator:
     return page.get_by_test_id("run-drawer")
 
 
-def drawer_status(page: Page):  # type: ignore[no-untyped-def]
+def drawer_status(page: Page) -> Locator:
     return drawer_of(page).locator(".drawer-status [data-status]")
 
 
@@ -190,6 +190,7 @@ def test_retried_steps_duration_is_the_same_live_and_after_reload(server: UIServ
     step = drawer_of(page).locator("[data-step='load-warehouse'] .timeline-head").first
     expect(step).to_contain_text("3 attempts")
     live_text = step.text_content()
+    assert live_text is not None
     page.reload()
     expect(drawer_status(page)).to_have_text("succeeded")
     expect(step).to_have_text(live_text)

@@ -12,18 +12,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.browser.conftest import PHONE, UIServer, check_a11y, shot, sign_in
 
 pytestmark = pytest.mark.e2e
 
 
-def job_row(page: Page, job: str):  # type: ignore[no-untyped-def]
+def job_row(page: Page, job: str) -> Locator:
     return page.get_by_test_id("jobs-table").locator(f"tr[data-job='{job}']")
 
 
-def in_flight(page: Page, job: str):  # type: ignore[no-untyped-def]
+def in_flight(page: Page, job: str) -> Locator:
     return page.get_by_test_id("in-flight").locator(f"li[data-job='{job}']")
 
 

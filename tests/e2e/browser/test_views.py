@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FloatRect, Page, expect
 
 from tests.e2e.browser.conftest import Browse, UIServer, check_a11y, shot, signed_in
 
@@ -189,7 +189,7 @@ def test_log_viewer_searches_filters_shows_a_lines_fields_and_downloads(
     assert any("WARNING [load-warehouse] attempt 1" in line for line in text.splitlines())
 
 
-def overlaps(boxes: list[dict[str, float]]) -> list[tuple[int, int]]:
+def overlaps(boxes: list[FloatRect]) -> list[tuple[int, int]]:
     found = []
     for i, a in enumerate(boxes):
         for j in range(i + 1, len(boxes)):

@@ -126,7 +126,7 @@ async def test_a_content_length_that_is_not_a_number_is_400(served: Served) -> N
 
 
 async def test_routes_without_a_body_ignore_one(served: Served) -> None:
-    junk = {"content": b"\xff\xfe", "headers": served.auth("admin")}
+    junk: dict[str, Any] = {"content": b"\xff\xfe", "headers": served.auth("admin")}
     assert (await served.http.request("GET", "/admin/jobs", **junk)).status_code == 200
     assert (await served.http.request("GET", "/health", **junk)).status_code == 200
     retry = await served.http.request("POST", f"/admin/runs/{uuid.uuid4()}/retry", **junk)

@@ -68,20 +68,21 @@ async def test_unknown_jobs_and_runs_are_404_and_malformed_run_ids_422(served: S
 
 async def test_bad_query_parameters_are_422(served: Served) -> None:
     viewer = served.auth("viewer")
-    for params, location in [
+    cases: list[tuple[dict[str, str | int], list[str]]] = [
         ({"limit": 0}, ["query", "limit"]),
         ({"limit": 100_000}, ["query", "limit"]),
         ({"status": "exploded"}, ["query", "status"]),
         ({"since": "2026-01-01T00:00:00"}, ["query", "since"]),  # no UTC offset: ambiguous
         ({"until": "yesterday"}, ["query", "until"]),
         ({"cursor": "garbage!"}, ["query", "cursor"]),
-    ]:
+    ]
+    for params, location in cases:
         response = await served.http.get("/admin/runs", params=params, headers=viewer)
         assert response.status_code == 422 and location in _locations(response), params
     run_id = str(uuid.uuid4())
-    for params in ({"after_seq": -1}, {"wait": 1000}, {"limit": 0}):
-        response = await served.http.get(f"/admin/runs/{run_id}/logs", params=params, headers=viewer)
-        assert response.status_code == 422, params
+    for bad in ({"after_seq": -1}, {"wait": 1000}, {"limit": 0}):
+        response = await served.http.get(f"/admin/runs/{run_id}/logs", params=bad, headers=viewer)
+        assert response.status_code == 422, bad
     long_key = await served.http.post(
         "/admin/jobs/quick/run", headers={**served.auth("operator"), "Idempotency-Key": "k" * 300}
     )

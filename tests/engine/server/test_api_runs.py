@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.anyio
 
 async def _run(
     served: Served, job: str, body: dict[str, object] | None = None, **headers: str
-) -> dict[str, object]:
+) -> dict[str, Any]:
     response = await served.http.post(
         f"/admin/jobs/{job}/run", json=body or {}, headers={**served.auth("operator"), **headers}
     )
@@ -23,7 +24,7 @@ async def _run(
     return dict(response.json())
 
 
-async def _finished(served: Served, run_id: object) -> dict[str, object]:
+async def _finished(served: Served, run_id: object) -> dict[str, Any]:
     response = await served.http.get(
         f"/admin/runs/{run_id}", params={"wait": 30}, headers=served.auth("viewer")
     )
@@ -43,8 +44,8 @@ async def test_run_answers_202_then_skipped_while_running(served: Served, gate: 
     await anyio.Path(gate).touch()
     run = await _finished(served, first["run_id"])
     assert run["status"] == "succeeded"
-    assert [step["name"] for step in run["steps"]] == ["wait", "after"]  # type: ignore[union-attr]
-    assert run["steps"][1]["output"] == {"ok": True}  # type: ignore[index]
+    assert [step["name"] for step in run["steps"]] == ["wait", "after"]
+    assert run["steps"][1]["output"] == {"ok": True}
 
 
 async def test_triggered_by_follows_the_token_and_the_cli_header(served: Served) -> None:
@@ -202,9 +203,10 @@ async def test_run_history_filters_and_pages(served_on: Served) -> None:
     failing = await _run(served, "quick", {"params": {"fail": True}})
     await _finished(served, failing["run_id"])
 
-    seen, cursor = [], None
+    seen: list[str] = []
+    cursor: str | None = None
     while True:
-        params: dict[str, object] = {"job": "quick", "status": "succeeded", "limit": 2}
+        params: dict[str, str | int] = {"job": "quick", "status": "succeeded", "limit": 2}
         if cursor:
             params["cursor"] = cursor
         page = (await served.http.get("/admin/runs", params=params, headers=served.auth("viewer"))).json()
@@ -227,7 +229,7 @@ async def test_run_history_filters_and_pages(served_on: Served) -> None:
 async def test_logs_page_by_seq_and_long_poll(served: Served, gate: Path) -> None:
     run = await _run(served, "gated", {"params": {"gate": str(gate)}})
     path = f"/admin/runs/{run['run_id']}/logs"
-    lines: list[dict[str, object]] = []
+    lines: list[dict[str, Any]] = []
 
     async def read_until(text: str) -> None:
         # Each request is a long-poll: it answers as soon as there is a line after `after_seq`.

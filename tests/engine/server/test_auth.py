@@ -23,6 +23,7 @@ from nomaflow.engine.server.auth import (
     parse_ttl,
     resolve_secret,
 )
+from nomaflow.engine.server.schemas import RoleName
 
 SECRET = "k" * 48
 NOW = datetime.now(UTC)
@@ -34,7 +35,7 @@ FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 HASHES = {"olga": FAST.hash("olga-pw")}
 
 
-def tokens(**users: str) -> Tokens:
+def tokens(**users: RoleName) -> Tokens:
     settings = AuthSettings(
         secret=SECRET,
         issuer="iss",
@@ -85,7 +86,7 @@ def test_bad_claims_are_refused(claims: dict[str, object], message: str) -> None
 
 
 def test_other_algorithms_and_forged_signatures_are_refused() -> None:
-    claims = {"sub": "x", "role": "admin", "kind": "service", "iss": "iss", "aud": "aud"}
+    claims: dict[str, object] = {"sub": "x", "role": "admin", "kind": "service", "iss": "iss", "aud": "aud"}
     claims |= {"iat": int(NOW.timestamp()), "exp": int((NOW + HOUR).timestamp())}
     unsigned = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
     with pytest.raises(AuthError, match="algorithm not allowed"):

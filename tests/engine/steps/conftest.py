@@ -107,7 +107,7 @@ class SqlInstall:
         self.root = root
         self.connectors: dict[str, dict[str, Any]] = {}
         self.env: StepEnvironment | None = None
-        self._types: dict[str, StepType] = {}  # type: ignore[type-arg]
+        self._types: dict[str, StepType[Any]] = {}
 
     def connector(self, name: str, url: str, **options: Any) -> SqlInstall:
         self.connectors[name] = {"url": url, **options}
@@ -119,12 +119,15 @@ class SqlInstall:
         (folder / file).write_text(text, encoding="utf-8")
         return self
 
-    def step_type(self, name: str) -> StepType:  # type: ignore[type-arg]
+    def step_type(self, name: str) -> StepType[Any]:
         if self.env is None:
             self.env = StepEnvironment(root=self.root, settings={"connectors": dict(self.connectors)})
         if name not in self._types:
-            cls = {"sql_query": SqlQuery, "sql_copy": SqlCopy}[name]
-            self._types[name] = cls(self.env)
+            kinds: dict[str, Callable[[StepEnvironment], StepType[Any]]] = {
+                "sql_query": SqlQuery,
+                "sql_copy": SqlCopy,
+            }
+            self._types[name] = kinds[name](self.env)
         return self._types[name]
 
     def check(self, type_name: str, **options: Any) -> list[tuple[str, str]]:

@@ -27,6 +27,7 @@ from nomaflow.actors.events import StepRetrying
 from nomaflow.actors.outcome import RunOutcome
 from nomaflow.engine import Engine, ManualClock
 from nomaflow.engine.config.problems import ConfigError
+from nomaflow.engine.steps.http import HttpStep
 from nomaflow.engine.store import create_engine
 from nomaflow.engine.store.tables import job_logs, job_runs, step_runs
 
@@ -620,7 +621,9 @@ async def test_cookies_are_shared_by_the_steps_of_a_run_and_never_cross_runs(
         first = await run_job(engine, login_then_call, retry=NO_RETRY)
         other = await run_job(engine, other_job, retry=NO_RETRY)
         again = await run_job(engine, other_job, retry=NO_RETRY)
-        jars = engine.install.step_types["http"]._jars  # type: ignore[attr-defined]
+        http = engine.install.step_types["http"]
+        assert isinstance(http, HttpStep)
+        jars = http._jars
     assert first.succeeded and other.succeeded and again.succeeded
     calls = server.hits_for(m)
     assert [hit.query["who"] for hit in calls] == [["a"], ["b"], ["b"]]

@@ -67,7 +67,7 @@ class Admin:
         )
 
     def add_ldif(self, record: str) -> None:
-        dn, attributes = "", {}  # type: ignore[var-annotated]
+        dn, attributes = "", dict[str, list[str]]()
         for line in record.strip().splitlines():
             name, _, value = line.partition(": ")
             if name == "dn":

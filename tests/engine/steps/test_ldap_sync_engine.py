@@ -4,7 +4,7 @@ runs, and the retry policy when slapd is down."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ def slapd(tmp_path: Path) -> Iterator[Slapd]:
 
 
 @pytest.fixture
-async def install(tmp_path: Path, slapd: Slapd, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Path]:
+async def install(tmp_path: Path, slapd: Slapd, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An install whose `users` connector is a SQLite file holding an empty `users` table."""
     target = tmp_path / "users.db"
     database = create_async_engine(normalise_url(f"sqlite:///{target}"))
@@ -108,6 +108,7 @@ async def test_a_job_mirrors_the_directory_and_stores_no_secret(
         assert outcome.step("mirror").output["inserted"] == 10
         stored = await engine.store.get_steps(outcome.run_id)
     assert await users(install) == 10
+    assert stored[0].input is not None and stored[0].output is not None
     assert stored[0].input["bind_password"] == "***"
     assert stored[0].input["filter_values"] == {"prefix": "u00001"}
     assert stored[0].output["inserted"] == 10

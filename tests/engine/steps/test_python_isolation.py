@@ -83,7 +83,8 @@ def isolated_children() -> list[psutil.Process]:
 
 async def log_line(run: RunHandle, message: str) -> LogLine:
     """The run's first log line saying `message` (its events arrive as they happen)."""
-    async with contextlib.aclosing(run.events()) as events:
+    # RunHandle.events() is an async generator, annotated as the AsyncIterator it is used as.
+    async with contextlib.aclosing(run.events()) as events:  # type: ignore[type-var]
         async for event in events:
             if isinstance(event, LogLine) and event.message == message:
                 return event

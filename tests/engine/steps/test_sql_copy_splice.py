@@ -80,7 +80,7 @@ def big(n: int) -> bytes:
     return n.to_bytes(8, "big", signed=True)
 
 
-SOURCE = [
+SOURCE: list[Row] = [
     (big(1), b"ann", b"\x01"),
     (big(2), None, b"\x00"),
     (None, b"cy", None),

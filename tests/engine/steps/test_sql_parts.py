@@ -3,6 +3,7 @@ the type map, and the load-time checks of both step types."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -10,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from nomaflow.engine.config.model import ConnectorSettings
-from nomaflow.engine.connectors import ConnectorError, Connectors, resolve_connector
+from nomaflow.engine.connectors import ConnectorError, Connectors, Dialect, resolve_connector
 from nomaflow.engine.queries import QueryBook, QueryError, parse_reference, parse_sql
 from nomaflow.engine.steps.sql_dialects import BadName, TableName
 from nomaflow.engine.steps.sql_types import (
     Kind,
+    SqlType,
     ValueMismatch,
     compatible,
     parse_mysql,
@@ -169,8 +171,12 @@ def test_types_read_and_written_per_dialect() -> None:
     for kind in Kind:
         if kind in (Kind.OTHER, Kind.INTERVAL):
             continue
-        for dialect, parse in (("postgresql", parse_postgres), ("sqlite", parse_sqlite)):
-            spelled = render(parse_postgres(render_kind(kind)), dialect)  # type: ignore[arg-type]
+        dialects: tuple[tuple[Dialect, Callable[[str], SqlType]], ...] = (
+            ("postgresql", parse_postgres),
+            ("sqlite", parse_sqlite),
+        )
+        for dialect, parse in dialects:
+            spelled = render(parse_postgres(render_kind(kind)), dialect)
             expected = kind
             if dialect == "sqlite" and kind in (Kind.SMALLINT, Kind.INTEGER, Kind.REAL):
                 expected = Kind.DOUBLE if kind is Kind.REAL else Kind.BIGINT  # SQLite's are all 64-bit

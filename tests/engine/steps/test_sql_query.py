@@ -50,12 +50,17 @@ def database(request: pytest.FixtureRequest, pg_pair: PgPair, tmp_path: Path) ->
 
 
 @pytest.fixture
-def notes(database: tuple[str, str], sql_install: SqlInstall) -> SqlInstall:
+def notes_table() -> str:
+    """The name of this test's notes table (a fresh one, so the databases' tests never meet)."""
+    return f"notes_{secrets.token_hex(3)}"
+
+
+@pytest.fixture
+def notes(database: tuple[str, str], sql_install: SqlInstall, notes_table: str) -> SqlInstall:
     kind, url = database
-    table = f"notes_{secrets.token_hex(3)}"
     json_type = {"postgresql": "jsonb", "mariadb": "json", "sqlite": "JSON"}[kind]
-    sql_install.connector("db", url).queries("app", "notes.sql", QUERIES.format(table=table, json=json_type))
-    sql_install.table = table  # type: ignore[attr-defined]
+    queries = QUERIES.format(table=notes_table, json=json_type)
+    sql_install.connector("db", url).queries("app", "notes.sql", queries)
     return sql_install
 
 
@@ -98,8 +103,8 @@ async def test_dry_run_write_reports_and_rolls_back(notes: SqlInstall) -> None:
     assert read["rows"] == 3
 
 
-async def test_parameters_are_data_never_sql(notes: SqlInstall) -> None:
-    table = notes.table  # type: ignore[attr-defined]
+async def test_parameters_are_data_never_sql(notes: SqlInstall, notes_table: str) -> None:
+    table = notes_table
     await notes.run("sql_query", connector="db", query="make-notes:write")
     evil = INJECTION.format(table=table)
     await add(notes, 1, evil, "0")

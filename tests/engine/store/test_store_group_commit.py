@@ -230,11 +230,9 @@ def losing_the_answer(store: SqlStore, *, after_commit: bool) -> Iterator[None]:
         driver.terminate()
         raise ConnectionResetError("connection reset by peer")
 
-    together_pg._Statement.execute = failing  # type: ignore[method-assign]
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(together_pg._Statement, "execute", failing)
         yield
-    finally:
-        together_pg._Statement.execute = execute  # type: ignore[method-assign]
 
 
 @pytest.mark.parametrize(
