@@ -13,6 +13,7 @@ import pytest
 
 from nomaflow.actors import RunRequest, StepContext
 from nomaflow.actors.errors import StoreUnavailable
+from nomaflow.actors.events import RunFinished
 from nomaflow.actors.ports import RunMoved, StepMoved
 from tests.actors.conftest import running
 from tests.fakes import job
@@ -61,7 +62,7 @@ async def test_a_run_whose_write_is_refused_ends_alone_as_failed_and_the_rest_go
     assert rig.store.step_statuses(broken.run_id) == ["failed", "skipped"]
     # Its end is announced like any run's, numbered after everything the run published.
     events = [e for e in rig.sink.events if e.run_id == broken.run_id]
-    assert type(events[-1]).__name__ == "RunFinished" and events[-1].status == "failed"
+    assert isinstance(events[-1], RunFinished) and events[-1].status == "failed"
     assert events[-1].seq > max(e.seq for e in events[:-1])
     (record,) = [r for r in caplog.records if r.name == "nomaflow.supervisor"]
     assert (record.run_id, record.job) == (broken.run_id, "a")  # type: ignore[attr-defined]

@@ -142,8 +142,8 @@ async def test_a_postgresql_outage_under_cron_and_rest_load_is_waited_out_and_re
     assert sorted(expected - set(after)) == [] and len(after) == len(expected)
     # Nothing of the outage was run as if the store had been there: no fire between the stop and
     # the restart but the catch-up's one.
-    during = [fire for fire in fires if stopped + 1 < fire.timestamp() < restarted and fire not in set(after)]
-    assert during == [], during
+    stray = [fire for fire in fires if stopped + 1 < fire.timestamp() < restarted and fire not in set(after)]
+    assert stray == [], stray
     print(
         f"outage {restarted - stopped:.1f} s; ok again {recovered - restarted:.1f} s after the restart; "
         f"503s during it: {codes[503]}; SIGTERM with the store down took {took:.1f} s"

@@ -51,8 +51,12 @@ async def retry_until(
             if retry_at is None:
                 continue
             clock.set(retry_at)
+
             # Until it has tried (and waits again, with a later moment), or `condition` holds.
-            await until(lambda at=retry_at: condition() or (engine.store.next_retry or at) > at)
+            def tried(at: datetime = retry_at) -> bool:
+                return condition() or (engine.store.next_retry or at) > at
+
+            await until(tried)
 
 
 async def test_a_full_disk_degrades_the_engine_which_recovers_by_itself(
@@ -91,7 +95,7 @@ async def test_a_full_disk_degrades_the_engine_which_recovers_by_itself(
 
         # A trigger waits a little for the store, then is refused, saying when to ask again.
         async with anyio.create_task_group() as group:
-            outcome: list[BaseException] = []
+            outcome: list[StoreUnavailable] = []
 
             async def trigger_other() -> None:
                 try:
@@ -101,7 +105,7 @@ async def test_a_full_disk_degrades_the_engine_which_recovers_by_itself(
 
             group.start_soon(trigger_other)
             await retry_until(engine, clock, lambda: bool(outcome), small_disk.fill)
-        assert outcome[0].retry_after == 5  # type: ignore[attr-defined]
+        assert outcome[0].retry_after == 5
         assert clock.now() >= datetime(2026, 6, 1, 12, 0, 2, tzinfo=UTC) + timedelta(
             seconds=TRIGGER_WAIT_SECONDS
         )
