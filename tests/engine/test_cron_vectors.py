@@ -1472,7 +1472,7 @@ def row_id(row: Fires | FiresAt | Refused) -> str:
 
 
 def test_the_table_is_large_and_every_row_names_its_source() -> None:
-    rows = [*FIRES, *FIRES_AT, *REFUSED]
+    rows: list[Fires | FiresAt | Refused] = [*FIRES, *FIRES_AT, *REFUSED]
     assert len(rows) >= 60
     projects = {"croniter", "robfig/cron", "APScheduler", "Cronos", "cronie"}
     assert {row.source.split(" ", 1)[0] for row in rows} == projects
