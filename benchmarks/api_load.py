@@ -38,7 +38,7 @@ from benchmarks.harness.report import Report, say
 from benchmarks.harness.server import SECRET, NomaflowServer
 from benchmarks.harness.stats import percentile, ratio
 from nomaflow.engine.config import load_install
-from nomaflow.engine.server.auth import Role, Tokens
+from nomaflow.engine.server.auth.tokens import Role, Tokens
 
 STEPS = """
 import time

@@ -34,7 +34,7 @@ from benchmarks.harness.lone_step import lone_context
 from benchmarks.harness.report import Report, say
 from benchmarks.harness.stats import median, ratio
 from nomaflow.engine.steps.base import StepEnvironment
-from nomaflow.engine.steps.ldap_sync import LdapSyncOptions, LdapSyncStep
+from nomaflow.engine.steps.ldap.sync import LdapSyncOptions, LdapSyncStep
 from tests.engine.steps.ldap_fixture import (
     READER_DN,
     READER_PASSWORD,

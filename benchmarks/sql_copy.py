@@ -158,7 +158,7 @@ def rss_now() -> int:
 async def run_step(spec: dict[str, Any]) -> dict[str, Any]:
     from benchmarks.harness.lone_step import lone_context
     from nomaflow.engine.steps.base import StepEnvironment
-    from nomaflow.engine.steps.sql_copy import SqlCopy
+    from nomaflow.engine.steps.sql.copy import SqlCopy
 
     connectors = {"src": {"url": spec["source_url"]}, "dst": {"url": spec["target_url"]}}
     env = StepEnvironment(root=ROOT, settings={"connectors": connectors})

@@ -31,26 +31,26 @@ from nomaflow.actors.ports import Clock
 from nomaflow.actors.run_actor import Admission, RunActor
 from nomaflow.actors.snapshot import escape_unstorable, unstorable_part
 from nomaflow.actors.supervisor import Dispatch, Supervisor
-from nomaflow.engine.bus import EventBus, Subscription
 from nomaflow.engine.clock import SystemClock
 from nomaflow.engine.config.decode import Collector
 from nomaflow.engine.config.jobs import JobDefinition, decode_job
 from nomaflow.engine.config.load import Install, load_install
+from nomaflow.engine.config.params import resolve_params
 from nomaflow.engine.config.problems import ConfigError, did_you_mean
-from nomaflow.engine.executor import StepExecutor
-from nomaflow.engine.hooks import Hooks
-from nomaflow.engine.leadership import Leadership
-from nomaflow.engine.logs import LogWriter
-from nomaflow.engine.params import resolve_params
-from nomaflow.engine.recovery import Recovery
-from nomaflow.engine.scheduler import CronScheduler, first_fires
+from nomaflow.engine.events.bus import EventBus, Subscription
+from nomaflow.engine.events.tracker import Tracker
+from nomaflow.engine.running.executor import StepExecutor
+from nomaflow.engine.running.hooks import Hooks
+from nomaflow.engine.running.log_writer import LogWriter
+from nomaflow.engine.running.recovery import Recovery
+from nomaflow.engine.scheduling.leadership import Leadership
+from nomaflow.engine.scheduling.scheduler import CronScheduler, first_fires
 from nomaflow.engine.steps.base import StepType
 from nomaflow.engine.store import SqlStore, WriterStats, create_engine, open_store
 from nomaflow.engine.store.faults import transient_reason
 from nomaflow.engine.store.health import StoreHealth
 from nomaflow.engine.store.job_state import JobState, load_job_states, save_job_state
 from nomaflow.engine.store.recovery import last_fires
-from nomaflow.engine.tracker import Tracker
 
 log = logging.getLogger("nomaflow.engine")
 
@@ -567,7 +567,7 @@ class Engine:
         (who asked, through what) is written into the run's own log as an operator line."""
         definition = self.job(job)
         if check_params:
-            # Refuses, naming it, a param the store cannot hold (engine/params.py).
+            # Refuses, naming it, a param the store cannot hold (engine/config/params.py).
             resolved = resolve_params(job, definition.params, params)
         else:
             resolved = dict(params or {})

@@ -4,6 +4,7 @@ engine -> actors -> states (docs/architecture.md)."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,22 @@ def test_imports_go_one_way_engine_actors_states(layer: str) -> None:
             if parts[0] == "nomaflow" and len(parts) > 1 and parts[1] not in ALLOWED[layer]:
                 wrong.append(f"{path.relative_to(ROOT)}:{line}: import {module}")
     assert not wrong, f"{layer}/ may import only {sorted(ALLOWED[layer])} of ours:\n" + "\n".join(wrong)
+
+
+def _mapped() -> set[str]:
+    """The folders and modules of engine/ that docs/architecture.md's map names."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    section = text.split("## Where is what", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `engine/([\w.]+)/?` \|", section, re.M))
+
+
+def test_the_architecture_map_names_every_folder_and_module_of_engine() -> None:
+    engine = ROOT / "engine"
+    tree = {p.name for p in engine.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    tree |= {p.name for p in engine.glob("*.py") if p.name != "__init__.py"}
+    assert _mapped() == tree
+
+
+def test_engine_keeps_at_most_six_top_level_modules() -> None:
+    modules = [p.name for p in (ROOT / "engine").glob("*.py") if p.name != "__init__.py"]
+    assert len(modules) <= 6, modules

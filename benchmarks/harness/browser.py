@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, BrowserContext, Playwright
 
 import nomaflow.engine.server
 from benchmarks.harness.server import SECRET
-from nomaflow.engine.server.auth import hash_password
+from nomaflow.engine.server.auth.tokens import hash_password
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

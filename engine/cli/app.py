@@ -35,9 +35,9 @@ from nomaflow.engine.cli.context import (
 )
 from nomaflow.engine.cli.show import duration, event_line, runs_table, status, when
 from nomaflow.engine.config import Install
-from nomaflow.engine.diagrams import run_diagram, step_diagram, transition_paths
+from nomaflow.engine.config.params import ParamError, parse_param_text, split_assignment
 from nomaflow.engine.engine import Engine
-from nomaflow.engine.params import ParamError, parse_param_text, split_assignment
+from nomaflow.engine.events.diagrams import run_diagram, step_diagram, transition_paths
 from nomaflow.engine.store import RunReader, create_engine, upgrade
 from nomaflow.engine.store.job_state import JobState, load_job_states
 
@@ -534,9 +534,9 @@ def serve(
 
     from nomaflow.engine.cli.heap import return_large_blocks
     from nomaflow.engine.cli.preflight import store_problem
-    from nomaflow.engine.log_redaction import SecretFilter, configure_process_logging, known_secrets
     from nomaflow.engine.server import Nomaflow, create_app
-    from nomaflow.engine.server.auth import AuthConfigError
+    from nomaflow.engine.server.auth.tokens import AuthConfigError
+    from nomaflow.engine.telemetry.secret_filter import SecretFilter, configure_process_logging, known_secrets
 
     install = _settings(ctx).install()
     # Scrubbed from the first line on: no record reaches the handler without passing the filter.
@@ -618,7 +618,7 @@ def token_create(
     """Print a service token signed with [auth] secret. Runs it triggers are recorded as `api`
     (`cli:<sub>` from the CLI); the subject goes into the audit log."""
     from nomaflow.engine.clock import SystemClock
-    from nomaflow.engine.server.auth import AuthConfigError, Role, Tokens, parse_ttl
+    from nomaflow.engine.server.auth.tokens import AuthConfigError, Role, Tokens, parse_ttl
 
     install = _settings(ctx).install()
     try:
@@ -654,7 +654,7 @@ def user_add(
     import sys
     import tomllib
 
-    from nomaflow.engine.server.auth import Role, hash_password
+    from nomaflow.engine.server.auth.tokens import Role, hash_password
 
     if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", name):
         fail("a user name is 1 to 64 letters, digits, '_', '.', '@' or '-'", EXIT_USAGE)

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from nomaflow.actors.errors import EngineStopping, StoreUnavailable, UnknownJob
 from nomaflow.engine.config import ConfigError, Install, load_install
-from nomaflow.engine.params import ParamError
+from nomaflow.engine.config.params import ParamError
 from nomaflow.engine.store.opening import StoreUnusable
 
 T = TypeVar("T")

@@ -26,7 +26,7 @@ from nomaflow.actors.events import AnyEvent, LogLine, RunFinished, RunSkipped
 from nomaflow.engine.cli.context import EXIT_ABORTED, EXIT_FAILED, EXIT_SKIPPED, EXIT_USAGE, err, fail, out
 from nomaflow.engine.cli.show import LEVEL_STYLE, duration, event_line, status, when
 from nomaflow.engine.client import CaughtUpLine, FollowError, NomaflowClient, NomaflowError, RunFollower
-from nomaflow.engine.params import ParamError, parse_param_text, split_assignment
+from nomaflow.engine.config.params import ParamError, parse_param_text, split_assignment
 
 EXIT_CODES = {"succeeded": 0, "skipped": EXIT_SKIPPED, "aborted": EXIT_ABORTED}
 

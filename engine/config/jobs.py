@@ -19,13 +19,13 @@ from nomaflow.actors.plan import JobPlan, StepPlan
 from nomaflow.actors.retry import RetryPolicy
 from nomaflow.engine.config.checks import StepChecks
 from nomaflow.engine.config.decode import Counter, Report, decode_struct, join
+from nomaflow.engine.config.durations import DurationError, parse_duration
 from nomaflow.engine.config.model import STEP_COMMON_KEYS, JobSettings, StepSettings
 from nomaflow.engine.config.problems import did_you_mean
-from nomaflow.engine.cron import CronError, CronSchedule
-from nomaflow.engine.durations import DurationError, parse_duration
+from nomaflow.engine.config.storable import escaped, unstorable
+from nomaflow.engine.config.templating import StaticContext, check, is_name, references
+from nomaflow.engine.scheduling.cron import CronError, CronSchedule
 from nomaflow.engine.steps.base import StepType
-from nomaflow.engine.storable import escaped, unstorable
-from nomaflow.engine.templating import StaticContext, check, is_name, references
 
 
 @dataclass(frozen=True)

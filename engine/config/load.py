@@ -22,8 +22,8 @@ from nomaflow.engine.config.model import AppSettings, JobsFile
 from nomaflow.engine.config.problems import ConfigError, Problem, display_path
 from nomaflow.engine.config.relations import relation_problems
 from nomaflow.engine.config.shape import MAX_DEPTH, deep_line, sound_shape
-from nomaflow.engine.connectors import ConnectorError
-from nomaflow.engine.drivers import missing_driver
+from nomaflow.engine.resources.connectors import ConnectorError
+from nomaflow.engine.resources.drivers import missing_driver
 from nomaflow.engine.steps import StepEnvironment, StepType, step_types
 from nomaflow.engine.steps.retention import CLEANUP_APP, CLEANUP_JOB, cleanup_job
 
@@ -54,7 +54,7 @@ def database_url(root: Path, settings: AppSettings) -> str:
         url = default.url if default else "sqlite+aiosqlite:///nomaflow.db"
         if default is not None and "${" in url:
             # Secrets in the store's URL come from the environment, as for every connector.
-            from nomaflow.engine.connectors import resolve_connector
+            from nomaflow.engine.resources.connectors import resolve_connector
 
             url = resolve_connector("default", default, root).url.render_as_string(hide_password=False)
     return absolute_sqlite_url(url, root)

@@ -15,8 +15,8 @@ from fastapi import FastAPI
 
 from nomaflow.engine.config import Install, load_install
 from nomaflow.engine.engine import Engine
+from nomaflow.engine.server.api.routes import DESCRIPTION, TITLE, VERSION
 from nomaflow.engine.server.host import Nomaflow
-from nomaflow.engine.server.routes import DESCRIPTION, TITLE, VERSION
 from nomaflow.engine.server.spa import mount_spa
 
 

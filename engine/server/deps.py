@@ -9,7 +9,7 @@ from fastapi import Depends, Header, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from nomaflow.engine.engine import Engine
-from nomaflow.engine.server.auth import AuthError, Principal, Role
+from nomaflow.engine.server.auth.tokens import AuthError, Principal, Role
 from nomaflow.engine.server.host import Nomaflow, host_of
 
 bearer = HTTPBearer(

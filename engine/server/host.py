@@ -21,17 +21,17 @@ from fastapi import FastAPI, HTTPException, Request
 
 from nomaflow.engine.config import Install, load_install
 from nomaflow.engine.engine import Engine
-from nomaflow.engine.log_redaction import SecretFilter, attach, known_secrets
-from nomaflow.engine.server.auth import Tokens
-from nomaflow.engine.server.idempotency import IdempotencyKeys
+from nomaflow.engine.server.api.idempotency import IdempotencyKeys
+from nomaflow.engine.server.api.outage import add_outage_handlers
+from nomaflow.engine.server.auth.login_limits import LoginLimiter
+from nomaflow.engine.server.auth.password_checks import PasswordChecks
+from nomaflow.engine.server.auth.tokens import Tokens
 from nomaflow.engine.server.limits import BodyLimit
-from nomaflow.engine.server.login_limits import LoginLimiter
 from nomaflow.engine.server.metrics import Metrics
-from nomaflow.engine.server.outage import add_outage_handlers
-from nomaflow.engine.server.password_checks import PasswordChecks
-from nomaflow.engine.server.realtime import Realtime
+from nomaflow.engine.server.realtime.socketio import Realtime
 from nomaflow.engine.steps.redaction import Scrubber
 from nomaflow.engine.store import StoreUnusable
+from nomaflow.engine.telemetry.secret_filter import SecretFilter, attach, known_secrets
 
 
 class Nomaflow:
@@ -87,7 +87,7 @@ class Nomaflow:
 
     def mount(self, app: FastAPI) -> None:
         """Add Nomaflow's routes and Socket.IO endpoint to `app` (whose lifespan must run `running`)."""
-        from nomaflow.engine.server.routes import include_routes
+        from nomaflow.engine.server.api.routes import include_routes
 
         app.state.nomaflow_host = self
         include_routes(app, self.prefix)

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from nomaflow.engine.server.routes import openapi_document
+from nomaflow.engine.server.api.routes import openapi_document
 
 
 def render() -> str:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from nomaflow.engine.steps.base import StepEnvironment, StepType
 from nomaflow.engine.steps.http import HttpStep
-from nomaflow.engine.steps.ldap_sync import LdapSyncStep
-from nomaflow.engine.steps.python import PythonStep
+from nomaflow.engine.steps.ldap.sync import LdapSyncStep
+from nomaflow.engine.steps.python.step import PythonStep
 from nomaflow.engine.steps.retention import RetentionStep
-from nomaflow.engine.steps.sql_copy import SqlCopy
-from nomaflow.engine.steps.sql_query import SqlQuery
+from nomaflow.engine.steps.sql.copy import SqlCopy
+from nomaflow.engine.steps.sql.query import SqlQuery
 
 BUILTIN_STEP_TYPES: tuple[type[StepType], ...] = (  # type: ignore[type-arg]
     PythonStep,

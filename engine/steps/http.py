@@ -26,6 +26,7 @@ import msgspec
 from nomaflow.actors.errors import PermanentStepFailure, StepFailure
 from nomaflow.actors.ports import StepContext
 from nomaflow.engine.config.model import HttpSettings
+from nomaflow.engine.config.templating import REDACTED, references
 from nomaflow.engine.steps.base import StepEnvironment, StepType
 from nomaflow.engine.steps.redaction import (
     NO_SECRETS,
@@ -37,7 +38,6 @@ from nomaflow.engine.steps.redaction import (
     scrub_error,
     shown_url,
 )
-from nomaflow.engine.templating import REDACTED, references
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Requests a dry run still sends: they change nothing on the server, and later steps may need the answer.

@@ -7,7 +7,7 @@ they travel in (raw, percent-encoded, base64, JSON- or HTML-escaped), since a re
 where no name gives it away: a webhook key in a URL's path, a Basic header reflected in an error page.
 
 While a step runs, its scrubber is also the current one (`current_scrubber`), so a library that logs on
-the step's behalf (httpx, ldap3) is scrubbed by the process log's filter (engine/log_redaction.py).
+the step's behalf (httpx, ldap3) is scrubbed by the process log's filter (engine/telemetry/secret_filter.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from nomaflow.engine.templating import REDACTED
+from nomaflow.engine.config.templating import REDACTED
 
 ErrorT = TypeVar("ErrorT", bound=BaseException)
 

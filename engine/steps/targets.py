@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from nomaflow.engine.templating import TemplateError, references
+from nomaflow.engine.config.templating import TemplateError, references
 
 WHY = "where a step connects, and as whom, comes from configuration, never from params or step outputs"
 

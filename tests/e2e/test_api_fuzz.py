@@ -21,7 +21,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from nomaflow.engine.server.routes import openapi_document
+from nomaflow.engine.server.api.routes import openapi_document
 from nomaflow.engine.store import upgrade
 from tests.conftest import PgServer
 from tests.engine.server.processes import INSTALL, Server

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.test_drivers import _sql_install
+from tests.engine.resources.test_drivers import _sql_install
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +60,7 @@ def test_loading_nomaflow_imports_no_driver() -> None:
     # python-socketio imports redis itself when it is installed, so only the other three are ours.
     code = (
         "import sys, nomaflow.engine.cli.app, nomaflow.engine.server.app, nomaflow.engine.steps;"
-        "import nomaflow.engine.steps.sql_copy, nomaflow.engine.steps.ldap_sync;"
+        "import nomaflow.engine.steps.sql.copy, nomaflow.engine.steps.ldap.sync;"
         "print(sorted(m for m in ('asyncpg', 'asyncmy', 'ldap3') if m in sys.modules))"
     )
     done = subprocess.run(

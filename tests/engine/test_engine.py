@@ -14,7 +14,7 @@ import pytest
 from nomaflow.actors.events import RunFinished
 from nomaflow.engine import ConfigError, Engine, ManualClock
 from nomaflow.engine.config import Install
-from nomaflow.engine.params import ParamError
+from nomaflow.engine.config.params import ParamError
 from tests.engine.conftest import quiet_install, reached, until
 
 pytestmark = pytest.mark.anyio

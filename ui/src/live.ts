@@ -1,4 +1,4 @@
-// Live events over Socket.IO (engine/server/realtime.py, docs/socketio.md): one connection, rooms
+// Live events over Socket.IO (engine/server/realtime/socketio.py, docs/socketio.md): one connection, rooms
 // joined on demand and joined again after a reconnect (the server then sends a fresh `snapshot`).
 // Views ask `useOnline()` to show when what they display may be stale, and `useReconnected()` to
 // re-read the server's state when the connection comes back.

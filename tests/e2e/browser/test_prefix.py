@@ -73,7 +73,7 @@ class HostServer(Server):
             "PYTHONUNBUFFERED": "1",
         }
         from nomaflow.engine.config import load_install
-        from nomaflow.engine.server.auth import Tokens
+        from nomaflow.engine.server.auth.tokens import Tokens
 
         self.tokens = Tokens(load_install(INSTALL / "app.toml").settings.auth, self.env)
         self.process = subprocess.Popen(

@@ -13,7 +13,7 @@ import pytest
 from nomaflow.engine.config import ConfigError, load_install
 from nomaflow.engine.config.checks import frozen
 from nomaflow.engine.config.decode import decode_struct
-from nomaflow.engine.steps.python import PythonOptions, PythonStep
+from nomaflow.engine.steps.python.step import PythonOptions, PythonStep
 
 JOB_LINES = 8  # the lines one job takes in `jobs_toml`, the blank line after it included
 

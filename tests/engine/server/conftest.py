@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from nomaflow.engine.config import Install
 from nomaflow.engine.engine import Engine
 from nomaflow.engine.server import Nomaflow, create_app
-from nomaflow.engine.server.auth import Role, TokenKind
+from nomaflow.engine.server.auth.tokens import Role, TokenKind
 
 INSTALL = Path(__file__).parent / "install" / "app.toml"
 SECRET = "test-secret-" + "s" * 40

@@ -18,7 +18,7 @@ import anyio
 import socketio
 
 from nomaflow.engine.config import load_install
-from nomaflow.engine.server.auth import Role, TokenKind, Tokens
+from nomaflow.engine.server.auth.tokens import Role, TokenKind, Tokens
 from tests.e2e.conftest import NOMAFLOW, free_port
 from tests.engine.server.conftest import INSTALL, SECRET
 

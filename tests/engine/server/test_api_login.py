@@ -16,8 +16,8 @@ import pytest
 
 from nomaflow.engine.clock import ManualClock
 from nomaflow.engine.config import load_install
-from nomaflow.engine.server.auth import Role, Tokens
-from nomaflow.engine.server.password_checks import PasswordChecks
+from nomaflow.engine.server.auth.password_checks import PasswordChecks
+from nomaflow.engine.server.auth.tokens import Role, Tokens
 from tests.engine.conftest import quiet_install
 from tests.engine.server.conftest import ENVIRON, INSTALL, Served, serve
 

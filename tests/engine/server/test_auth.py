@@ -12,7 +12,8 @@ import pytest
 from argon2 import PasswordHasher
 
 from nomaflow.engine.config.model import AuthSettings, UserSettings
-from nomaflow.engine.server.auth import (
+from nomaflow.engine.server.api.schemas import RoleName
+from nomaflow.engine.server.auth.tokens import (
     AuthConfigError,
     AuthError,
     Principal,
@@ -23,7 +24,6 @@ from nomaflow.engine.server.auth import (
     parse_ttl,
     resolve_secret,
 )
-from nomaflow.engine.server.schemas import RoleName
 
 SECRET = "k" * 48
 NOW = datetime.now(UTC)

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from nomaflow.engine.server.auth import Role
-from nomaflow.engine.server.routes import openapi_document
+from nomaflow.engine.server.api.routes import openapi_document
+from nomaflow.engine.server.auth.tokens import Role
 from tests.engine.server.conftest import ENVIRON, INSTALL
 
 pytestmark = pytest.mark.anyio

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from nomaflow.engine.config.model import LoginLimits
-from nomaflow.engine.server.login_limits import Attempt, LoginLimiter, Refusal, address_key
+from nomaflow.engine.server.auth.login_limits import Attempt, LoginLimiter, Refusal, address_key
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LIMITS = LoginLimits(

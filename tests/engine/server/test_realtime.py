@@ -1,4 +1,4 @@
-"""The Socket.IO bridge (engine/server/realtime.py) in-process: clients are entered in rooms through
+"""The Socket.IO bridge (engine/server/realtime/socketio.py) in-process: clients are entered in rooms through
 python-socketio's manager, and what would be written to their connections is recorded and decoded."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import anyio
 import pytest
 
 from nomaflow.actors.events import AnyEvent, LogLine, StepStarted
-from nomaflow.engine.bus import event_as_dict
-from nomaflow.engine.server import realtime
-from nomaflow.engine.server.realtime import JOBS_ROOM, Realtime, run_room
+from nomaflow.engine.events.bus import event_as_dict
+from nomaflow.engine.server.realtime import socketio as realtime
+from nomaflow.engine.server.realtime.socketio import JOBS_ROOM, Realtime, run_room
 from tests.engine.server.conftest import Served
 
 pytestmark = pytest.mark.anyio

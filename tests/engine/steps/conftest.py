@@ -25,8 +25,8 @@ from sqlalchemy.engine import make_url
 
 from nomaflow.actors.ports import StepContext, StepLog
 from nomaflow.engine.steps.base import StepEnvironment, StepType
-from nomaflow.engine.steps.sql_copy import SqlCopy
-from nomaflow.engine.steps.sql_query import SqlQuery
+from nomaflow.engine.steps.sql.copy import SqlCopy
+from nomaflow.engine.steps.sql.query import SqlQuery
 
 DEFAULT_MARIADB_URL = "mysql://root@127.0.0.1:3306/test"
 

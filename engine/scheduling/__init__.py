@@ -1,0 +1,2 @@
+"""When jobs fire: cron expressions, the scheduling actor with catch-up, and the leadership that
+lets one engine among replicas fire cron."""
