@@ -14,6 +14,7 @@ class StepOutcome(msgspec.Struct, frozen=True, kw_only=True):
     attempts: int
     output: Any = None
     error: str | None = None
+    dry_run: bool = False  # it only counted what it would do (its own dry_run, or the run's)
 
 
 class RunOutcome(msgspec.Struct, frozen=True, kw_only=True):

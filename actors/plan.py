@@ -21,6 +21,7 @@ class StepPlan(msgspec.Struct, frozen=True, kw_only=True):
     retry: RetryPolicy
     timeout_seconds: float | None = None
     options: Any = None
+    dry_run: bool = False  # this step only counts what it would do, whatever the run's dry_run
 
 
 class JobPlan(msgspec.Struct, frozen=True, kw_only=True):

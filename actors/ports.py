@@ -52,6 +52,7 @@ class StepRecord(msgspec.Struct, kw_only=True):
     step_name: str
     type: str
     status: str = "pending"
+    dry_run: bool = False  # the step runs dry: its own dry_run, or the whole run's
 
 
 class RunMoved(msgspec.Struct, frozen=True, kw_only=True):

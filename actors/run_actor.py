@@ -272,8 +272,14 @@ class RunActor:
         self._started_at = now
         self._steps = [StepActor(self._facts, plan) for plan in self.job.steps]
         steps = [
-            StepRecord(run_id=self.run_id, position=plan.position, step_name=plan.name, type=plan.type)
-            for plan in self.job.steps
+            StepRecord(
+                run_id=self.run_id,
+                position=step.plan.position,
+                step_name=step.name,
+                type=step.plan.type,
+                dry_run=step.dry_run,
+            )
+            for step in self._steps
         ]
         seq = self._facts.next_seq()
         self._open_walk()

@@ -112,6 +112,11 @@ class StepActor:
     def state(self) -> StepState:
         return self.life.state
 
+    @property
+    def dry_run(self) -> bool:
+        """Whether this step only counts what it would do: its own `dry_run`, or the whole run's."""
+        return self._facts.dry_run or self.plan.dry_run
+
     def outcome(self) -> StepOutcome:
         return StepOutcome(
             name=self.plan.name,
@@ -120,6 +125,7 @@ class StepActor:
             attempts=self.attempts,
             output=self.output,
             error=self.error,
+            dry_run=self.dry_run,
         )
 
     # --- transitions: each one is recorded in the journal with the event it becomes ---
@@ -289,7 +295,7 @@ class StepActor:
             step=self.plan.name,
             attempt=self.attempts,
             params=facts.params,
-            dry_run=facts.dry_run,
+            dry_run=self.dry_run,
             outputs=self._scope.outputs if self._scope else {},
             previous_output=self._scope.previous_output if self._scope else None,
             log=self._log,

@@ -37,6 +37,7 @@ class StepDefinition:
     retry: RetryPolicy
     timeout_seconds: float | None
     options: Mapping[str, Any]  # the type's own settings as written (templates not yet rendered)
+    dry_run: bool = False
 
     def plan(self) -> StepPlan:
         return StepPlan(
@@ -46,6 +47,7 @@ class StepDefinition:
             retry=self.retry,
             timeout_seconds=self.timeout_seconds,
             options=dict(self.options),
+            dry_run=self.dry_run,
         )
 
 
@@ -308,9 +310,14 @@ def _decode_step(
     options_raw = {k: v for k, v in raw.items() if k not in STEP_COMMON_KEYS}
     type_name = raw.get("type")
     step_type = step_types.get(type_name) if isinstance(type_name, str) else None
+    step_name = raw.get("name")
+    named = f"step '{step_name}' of job '{job}': " if job and isinstance(step_name, str) else ""
+    dry_run_ok = _dry_run_problem(raw, join(path, "dry_run"), named, report)
+    if not dry_run_ok:
+        raw = {key: value for key, value in raw.items() if key != "dry_run"}
     # Unknown keys are only judged once the type (which owns the other keys) is known.
     common = decode_struct(raw, StepSettings, path, report, ignore=tuple(options_raw))
-    ok = common is not None
+    ok = common is not None and dry_run_ok
     if common is not None and step_type is None:
         report(
             join(path, "type"),
@@ -344,8 +351,6 @@ def _decode_step(
                 ok = False
         if options is not None:
             # The type's own checks see the options only: the step and its job are named here.
-            step_name = raw.get("name")
-            named = f"step '{step_name}' of job '{job}': " if job and isinstance(step_name, str) else ""
             for where, message in checks.problems(step_type, options_raw, options):
                 report(join(path, where), named + message)
                 ok = False
@@ -359,7 +364,22 @@ def _decode_step(
         retry=common.retry or job_retry,
         timeout_seconds=common.timeout_seconds,
         options=options_raw,
+        dry_run=common.dry_run,
     )
+
+
+def _dry_run_problem(raw: dict[str, Any], path: str, named: str, report: Report) -> bool:
+    """A step's `dry_run` is true or false as written: it decides whether the step may change anything,
+    so a template (known only at run time) or a string such as "yes" is refused, not guessed at."""
+    value = raw.get("dry_run", False)
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, str) and "${" in value:
+        why = "it cannot be a template (to rehearse a whole run, start it as a dry run)"
+    else:
+        why = f"got {value!r}"
+    report(path, f"{named}dry_run must be true or false: {why}")
+    return False
 
 
 def to_plain(value: Any) -> Any:

@@ -147,7 +147,7 @@ class AppSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 # Keys every step table has, whatever its type; all other keys are the step type's own options.
-STEP_COMMON_KEYS = ("name", "type", "description", "retry", "timeout_seconds")
+STEP_COMMON_KEYS = ("name", "type", "description", "retry", "timeout_seconds", "dry_run")
 
 
 class StepSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -158,6 +158,9 @@ class StepSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     description: str = ""
     retry: RetryPolicy | None = None  # replaces the job's [jobs.retry] for this step
     timeout_seconds: Timeout | None = None  # per attempt
+    # Count what the step would do, change nothing (docs/configuration.md#dry-runs); a dry run of the
+    # whole run turns it on for every step.
+    dry_run: bool = False
 
 
 class JobSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -40,6 +40,7 @@ class StepRow(msgspec.Struct, frozen=True, kw_only=True):
     input: dict[str, Any] | None
     output: Any
     error: str | None
+    dry_run: bool  # it counted what it would do and changed nothing
 
 
 class LogRow(msgspec.Struct, frozen=True, kw_only=True):

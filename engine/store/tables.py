@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -87,6 +88,8 @@ step_runs = Table(
     Column("input", json_type(), nullable=True),
     Column("output", json_type(), nullable=True),
     Column("error", Text(), nullable=True),
+    # The step ran dry (its own dry_run, or the run's): it counted what it would do and changed nothing.
+    Column("dry_run", Boolean(), nullable=False, server_default=false()),
     CheckConstraint(_one_of("status", STEP_STATUSES), name="ck_ly2_step_runs_status"),
     UniqueConstraint("run_id", "position", name="uq_ly2_step_runs_position"),
 )

@@ -59,6 +59,7 @@ STEP_COLUMNS = (
     "input",
     "output",
     "error",
+    "dry_run",
 )
 LOG_COLUMNS = ("run_id", "seq", "step_name", "ts", "level", "message", "fields")
 # Sent as JSON text (SQLite stores it so; PostgreSQL casts it to jsonb). Python None is SQL NULL.

@@ -54,13 +54,13 @@ RETURNING 1
 """
 _INSERT_STEPS = """
 INSERT INTO ly2_step_runs (run_id, position, step_name, type, status, attempts, started_at,
-                           finished_at, input, output, error)
+                           finished_at, input, output, error, dry_run)
 SELECT run_id, position, step_name, type, status, attempts, started_at,
-       finished_at, input::jsonb, output::jsonb, error
+       finished_at, input::jsonb, output::jsonb, error, dry_run
 FROM unnest({0}::text[], {1}::int[], {2}::text[], {3}::text[], {4}::text[], {5}::int[], {6}::timestamptz[],
-            {7}::timestamptz[], {8}::text[], {9}::text[], {10}::text[])
+            {7}::timestamptz[], {8}::text[], {9}::text[], {10}::text[], {11}::boolean[])
      AS v(run_id, position, step_name, type, status, attempts, started_at,
-          finished_at, input, output, error)
+          finished_at, input, output, error, dry_run)
 RETURNING 1
 """
 _INSERT_LOGS = """

@@ -224,6 +224,7 @@ def step_rows(admit: Admit) -> list[Row]:
             "input": None,
             "output": None,
             "error": None,
+            "dry_run": step.dry_run,
         }
         for move in moves.pop(step.position, ()):
             if move.source != row["status"]:

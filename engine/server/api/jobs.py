@@ -66,7 +66,10 @@ def _job_out(
         running=running,
         last_run=RunSummary.of(last) if last else None,
         params=dict(job.params),
-        steps=[StepInfo(name=step.name, type=step.type, description=step.description) for step in job.steps],
+        steps=[
+            StepInfo(name=step.name, type=step.type, description=step.description, dry_run=step.dry_run)
+            for step in job.steps
+        ],
     )
 
 

@@ -55,6 +55,7 @@ class StepInfo(BaseModel):
     name: str
     type: str
     description: str
+    dry_run: bool = Field(description="Its definition says dry_run = true: it always runs dry.")
 
 
 class JobStateOut(BaseModel):
@@ -180,6 +181,9 @@ class StepOut(BaseModel):
     )
     output: Any = Field(description="Snapshot of what the step returned (size-capped).")
     error: str | None
+    dry_run: bool = Field(
+        description="It ran dry (its own dry_run, or the run's): counted what it would do, changed nothing."
+    )
 
     @classmethod
     def of(cls, step: StepRow) -> StepOut:
@@ -194,6 +198,7 @@ class StepOut(BaseModel):
             input=step.input,
             output=step.output,
             error=step.error,
+            dry_run=step.dry_run,
         )
 
 

@@ -525,6 +525,35 @@ async def test_dry_run_sends_a_get_but_not_a_post(tmp_path: Path, database_url: 
     assert request["headers"]["x-api-key"] == "***"
 
 
+async def test_a_step_of_its_own_dry_run_sends_no_write_but_still_reads(
+    tmp_path: Path, database_url: str, server: Server
+) -> None:
+    m = marker()
+    steps = [
+        http_step(server, "/json", name="post", method="POST", params={"m": m}, json={"n": 1}, dry_run=True),
+        http_step(server, "/json", name="delete", method="DELETE", params={"m": m}, dry_run=True),
+        http_step(server, "/json", name="peek", params={"m": m}, dry_run=True),  # a GET is still sent
+        http_step(server, "/json", name="put", method="PUT", params={"m": m}, body="real"),
+    ]
+    async with started(tmp_path, database_url, server) as engine:
+        outcome = await run_job(engine, steps, retry=NO_RETRY)
+        stored = await engine.store.get_steps(outcome.run_id)
+    assert outcome.succeeded, outcome
+    assert [hit.method for hit in server.hits_for(m)] == ["GET", "PUT"]
+    for name, method in (("post", "POST"), ("delete", "DELETE")):
+        output = outcome.step(name).output
+        assert output["dry_run"] is True and output["sent"] is False
+        assert output["request"]["method"] == method
+    assert outcome.step("post").output["request"]["json"] == {"n": 1}
+    assert outcome.step("peek").output["status"] == 200
+    assert {row.step_name: row.dry_run for row in stored} == {
+        "post": True,
+        "delete": True,
+        "peek": True,
+        "put": False,
+    }
+
+
 async def test_the_bearer_token_is_in_no_stored_row(
     tmp_path: Path, database_url: str, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:

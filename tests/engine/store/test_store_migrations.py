@@ -40,7 +40,7 @@ async def test_migrations_build_exactly_the_models(empty_database_url: str) -> N
     await upgrade(empty_database_url)
 
     assert await diff_against(empty_database_url) == []
-    assert await current_revision(empty_database_url) == head_revision() == "0002"
+    assert await current_revision(empty_database_url) == head_revision() == "0003"
 
 
 async def test_the_comparison_would_notice_a_drift(empty_database_url: str) -> None:

@@ -162,3 +162,42 @@ async def test_load_time_problems_name_the_step_field(install: Path, slapd: Slap
     problems = {problem.path: problem.message for problem in caught.value.problems}
     assert "templates are not allowed in a filter" in problems["steps[0].filter"]
     assert "'id' is not one of the mapped columns" in problems["steps[0].key"]
+
+
+async def test_a_step_of_its_own_dry_run_counts_and_writes_nothing(
+    install: Path, slapd: Slapd, database_url: str
+) -> None:
+    before = [("gone", "gone@example.org", "Gone"), ("u000010", "old@example.org", "Old Name")]
+    database = create_async_engine(normalise_url(f"sqlite:///{install.parent / 'users.db'}"))
+    try:
+        async with database.begin() as connection:
+            await connection.execute(
+                text("INSERT INTO users VALUES (:uid, :email, :name)"),
+                [dict(zip(("uid", "email", "name"), row, strict=True)) for row in before],
+            )
+        async with Engine.from_path(install, database_url=database_url, scheduler=False) as engine:
+            step = sync_step(slapd, dry_run=True, on_missing="delete")
+            engine.define_job(name="mirror", params={"prefix": "u"}, steps=[step])
+            run = await engine.trigger("mirror", params={"prefix": "u00001"})
+            outcome = await run.wait()
+            assert outcome.succeeded, outcome
+            assert outcome.step("mirror").dry_run is True
+            assert outcome.step("mirror").output == {
+                "seen": 10,
+                "inserted": 9,
+                "updated": 1,
+                "unchanged": 0,
+                "deleted": 1,
+                "flagged": 0,
+            }
+            assert [row.dry_run for row in await engine.store.get_steps(run.run_id)] == [True]
+            logs = [row.message for row in await engine.store.get_logs(run.run_id)]
+        assert (
+            "dry run, nothing written: seen 10, inserted 9, updated 1, unchanged 0, deleted 1, flagged 0"
+            in logs
+        )
+        async with database.connect() as connection:
+            after = [tuple(row) for row in await connection.execute(text("SELECT * FROM users ORDER BY uid"))]
+        assert after == before
+    finally:
+        await database.dispose()
