@@ -35,7 +35,7 @@ export interface Job {
   running: string | null;
   last_run: RunSummary | null;
   params: Record<string, unknown>;
-  steps: { name: string; type: string; description: string }[];
+  steps: { name: string; type: string; description: string; dry_run: boolean }[];
 }
 
 export interface Run {
@@ -65,6 +65,8 @@ export interface Step {
   input: Record<string, unknown> | null;
   output: unknown;
   error: string | null;
+  /** It ran dry (its own `dry_run`, or the run's): it counted what it would do and changed nothing. */
+  dry_run: boolean;
 }
 
 export interface RunDetail extends Run {

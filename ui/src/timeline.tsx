@@ -158,6 +158,11 @@ export function Timeline(props: {
                   <strong>{step.name}</strong>
                   {step.type && <span class="muted small">{step.type}</span>}
                   <StatusChip status={step.status} />
+                  {step.dry_run && (
+                    <span class="tag" data-testid="step-dry-run" title="It counted what it would do and changed nothing">
+                      dry run
+                    </span>
+                  )}
                   <span class="muted small step-duration">
                     {duration(step.started_at, step.finished_at, now)}
                     {step.attempts > 1 && ` · ${step.attempts} attempts`}

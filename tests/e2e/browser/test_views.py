@@ -1,6 +1,6 @@
 """The operator-grade views of issue #14, in Chromium against a real server: times in every zone, the
-live Runs page fed by cron, the log viewer, the run timeline and the state diagrams of a retried step.
-Costs about 1-3 s each; the cron test starts a server of its own (~3 s).
+live Runs page fed by cron, the log viewer, the run timeline and the state diagrams of a retried step;
+and (issue 13) the badge on a step that ran dry. Costs about 1-3 s each; the cron test starts a server of its own (~3 s).
 """
 
 from __future__ import annotations
@@ -281,3 +281,31 @@ def test_a_step_waiting_to_retry_shows_live_when_its_next_attempt_is_due(
     expect(step).not_to_contain_text("Waiting before attempt")
     expect(step.locator(".gantt-bar.bar-wait")).to_have_count(1)
     expect(drawer.get_by_role("status")).to_contain_text("Run aborted")
+
+
+def test_the_run_view_badges_the_step_that_ran_dry(server: UIServer, page: Page) -> None:
+    """Issue 13: a step with its own `dry_run = true` carries a "dry run" badge; the other step of the
+    same run does not, and the run itself is not called a dry run."""
+    answer = httpx.post(
+        f"{server.url}/admin/jobs/archive-orders/run", headers=server.auth("operator"), json={}, timeout=30
+    )
+    assert answer.status_code == 202, answer.text
+    run_id = answer.json()["run_id"]
+    run = httpx.get(
+        f"{server.url}/admin/runs/{run_id}", params={"wait": 30}, headers=server.auth("viewer"), timeout=40
+    ).json()
+    assert run["status"] == "succeeded" and run["dry_run"] is False
+    assert {step["name"]: step["dry_run"] for step in run["steps"]} == {
+        "count-old": False,
+        "delete-old": True,
+    }
+
+    signed_in(page, server)
+    page.goto(f"{server.url}/?run={run_id}")
+    drawer = page.get_by_test_id("run-drawer")
+    dry, real = (drawer.locator(f"li[data-step='{name}']") for name in ("delete-old", "count-old"))
+    expect(dry).to_have_attribute("data-status", "succeeded")
+    expect(dry.get_by_test_id("step-dry-run")).to_have_text("dry run")
+    expect(real.get_by_test_id("step-dry-run")).to_have_count(0)
+    expect(drawer.locator(".drawer-status .tag", has_text="dry run")).to_have_count(0)
+    check_a11y(page, "a run with a step that ran dry")
