@@ -8,7 +8,7 @@ import socket
 import threading
 import tracemalloc
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -49,6 +49,18 @@ class Hit:
     body: bytes
 
 
+@dataclass(frozen=True)
+class Request:
+    """One request as the test server's routes see it."""
+
+    scope: dict[str, Any]
+    receive: Any
+    send: Any
+    path: str
+    parts: list[str]
+    query: dict[str, list[str]]
+
+
 @dataclass
 class Server:
     port: int
@@ -83,43 +95,70 @@ class Server:
         path: str = scope["path"]
         self.hits.append(Hit(scope["method"], path, query, headers, body))
         parts = path.strip("/").split("/")
-        route = parts[0]
-        if route == "json":
-            await _respond(send, 200, {"message": "hello", "items": [1, 2, 3]})
-        elif route == "flaky":  # /flaky/<key>: 503 twice, then 200
-            count = self.counters[path] = self.counters.get(path, 0) + 1
-            if count < 3:
-                await _respond(send, 503, {"error": "warming up"})
-            else:
-                await _respond(send, 200, {"attempt": count})
-        elif route == "status":  # /status/<code>[?retry_after=...]
-            extra = [(b"retry-after", query["retry_after"][0].encode())] if "retry_after" in query else []
-            await _respond(send, int(parts[1]), {"status": int(parts[1])}, extra)
-        elif route == "redirect":  # /redirect?to=<url>
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 302,
-                    "headers": [(b"location", query["to"][0].encode())],
-                }
-            )
-            await send({"type": "http.response.body", "body": b""})
-        elif route == "hook":  # /hook/<key>: a chat webhook
-            await send({"type": "http.response.start", "status": 204, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
-            self.expect(parts[1]).set()
-        elif route == "login":  # /login/<session>: a session cookie, as a login form answers
-            cookie = f"session={parts[1]}; Path=/; HttpOnly".encode()
-            await _respond(send, 200, {"logged_in": True}, [(b"set-cookie", cookie)])
-        elif route == "query":  # the query string as it arrived, byte for byte
-            await _respond(send, 200, {"path": path, "query": scope["query_string"].decode()})
-        elif route == "hang":  # never answers; returns once the client gives up
-            while (await receive())["type"] != "http.disconnect":
-                pass
-        elif route == "big":
-            await self._big(receive, send)
-        else:
+        route = self._routes().get(parts[0])
+        if route is None:
             await _respond(send, 404, {"error": "no such route"})
+        else:
+            await route(Request(scope, receive, send, path, parts, query))
+
+    def _routes(self) -> dict[str, Callable[[Request], Awaitable[None]]]:
+        return {
+            "json": self._json,
+            "flaky": self._flaky,
+            "status": self._status,
+            "redirect": self._redirect,
+            "hook": self._hook,
+            "login": self._login,
+            "query": self._query,
+            "hang": self._hang,
+            "big": lambda request: self._big(request.receive, request.send),
+        }
+
+    async def _json(self, request: Request) -> None:
+        await _respond(request.send, 200, {"message": "hello", "items": [1, 2, 3]})
+
+    async def _flaky(self, request: Request) -> None:
+        """/flaky/<key>: 503 twice, then 200."""
+        count = self.counters[request.path] = self.counters.get(request.path, 0) + 1
+        if count < 3:
+            await _respond(request.send, 503, {"error": "warming up"})
+        else:
+            await _respond(request.send, 200, {"attempt": count})
+
+    async def _status(self, request: Request) -> None:
+        """/status/<code>[?retry_after=...]"""
+        query, code = request.query, int(request.parts[1])
+        extra = [(b"retry-after", query["retry_after"][0].encode())] if "retry_after" in query else []
+        await _respond(request.send, code, {"status": code}, extra)
+
+    async def _redirect(self, request: Request) -> None:
+        """/redirect?to=<url>"""
+        location = request.query["to"][0].encode()
+        await request.send(
+            {"type": "http.response.start", "status": 302, "headers": [(b"location", location)]}
+        )
+        await request.send({"type": "http.response.body", "body": b""})
+
+    async def _hook(self, request: Request) -> None:
+        """/hook/<key>: a chat webhook."""
+        await request.send({"type": "http.response.start", "status": 204, "headers": []})
+        await request.send({"type": "http.response.body", "body": b""})
+        self.expect(request.parts[1]).set()
+
+    async def _login(self, request: Request) -> None:
+        """/login/<session>: a session cookie, as a login form answers."""
+        cookie = f"session={request.parts[1]}; Path=/; HttpOnly".encode()
+        await _respond(request.send, 200, {"logged_in": True}, [(b"set-cookie", cookie)])
+
+    async def _query(self, request: Request) -> None:
+        """The query string as it arrived, byte for byte."""
+        answer = {"path": request.path, "query": request.scope["query_string"].decode()}
+        await _respond(request.send, 200, answer)
+
+    async def _hang(self, request: Request) -> None:
+        """Never answers; returns once the client gives up."""
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
 
     async def _big(self, receive: Any, send: Any) -> None:
         """100 MB of body, stopping as soon as the client hangs up."""
