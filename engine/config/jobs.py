@@ -312,7 +312,7 @@ def _decode_step(
     step_type = step_types.get(type_name) if isinstance(type_name, str) else None
     step_name = raw.get("name")
     named = f"step '{step_name}' of job '{job}': " if job and isinstance(step_name, str) else ""
-    dry_run_ok = _dry_run_problem(raw, join(path, "dry_run"), named, report)
+    dry_run_ok = _dry_run_ok(raw, join(path, "dry_run"), named, report)
     if not dry_run_ok:
         raw = {key: value for key, value in raw.items() if key != "dry_run"}
     # Unknown keys are only judged once the type (which owns the other keys) is known.
@@ -368,16 +368,17 @@ def _decode_step(
     )
 
 
-def _dry_run_problem(raw: dict[str, Any], path: str, named: str, report: Report) -> bool:
+def _dry_run_ok(raw: dict[str, Any], path: str, named: str, report: Report) -> bool:
     """A step's `dry_run` is true or false as written: it decides whether the step may change anything,
-    so a template (known only at run time) or a string such as "yes" is refused, not guessed at."""
+    so a template (known only at run time) or a string such as "yes" is reported, not guessed at."""
     value = raw.get("dry_run", False)
     if isinstance(value, bool):
         return True
     if isinstance(value, str) and "${" in value:
         why = "it cannot be a template (to rehearse a whole run, start it as a dry run)"
     else:
-        why = f"got {value!r}"
+        shown = repr(value)
+        why = f"got {shown if len(shown) <= 60 else shown[:57] + '...'}"
     report(path, f"{named}dry_run must be true or false: {why}")
     return False
 
