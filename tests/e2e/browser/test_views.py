@@ -1,6 +1,7 @@
 """The operator-grade views of issue #14, in Chromium against a real server: times in every zone, the
 live Runs page fed by cron, the log viewer, the run timeline and the state diagrams of a retried step;
-and (issue 13) the badge on a step that ran dry. Costs about 1-3 s each; the cron test starts a server of its own (~3 s).
+and (issue 13) the badge on a step that ran dry. Costs about 1-3 s each; the cron test starts a server
+of its own (~3 s).
 """
 
 from __future__ import annotations
