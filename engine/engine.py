@@ -51,6 +51,8 @@ from nomaflow.engine.store.faults import transient_reason
 from nomaflow.engine.store.health import StoreHealth
 from nomaflow.engine.store.job_state import JobState, load_job_states, save_job_state
 from nomaflow.engine.store.recovery import last_fires
+from nomaflow.engine.telemetry.fields import run_fields
+from nomaflow.engine.telemetry.observed import RunTelemetry
 
 log = logging.getLogger("nomaflow.engine")
 
@@ -136,6 +138,8 @@ class Engine:
         database_url: str | None = None,
         scheduler: bool | None = None,
         instance_id: str | None = None,
+        opentelemetry: bool | None = None,
+        tracer_provider: object | None = None,
     ) -> None:
         self.install = install
         self.clock: Clock = clock or SystemClock()
@@ -148,6 +152,9 @@ class Engine:
         self.tracker = Tracker()
         self.bus.add_listener(self.tracker)
         self.bus.add_listener(_log_run_event, only=(RunStarted, RunFinished, RunSkipped))
+        # Log records of steps into their runs' logs, and tracing (docs/logging.md).
+        self.telemetry = RunTelemetry(install, opentelemetry=opentelemetry, tracer_provider=tracer_provider)
+        self.telemetry.listen(self.bus)
         self._catalog = _Catalog(self)
         self._exit_stack: AsyncExitStack | None = None
         self._group: TaskGroup | None = None
@@ -422,13 +429,14 @@ class Engine:
             )
             self.install.environment.resources["store_engine"] = database
             self._job_states = await load_job_states(database)
+            stack.callback(self.telemetry.start())  # taken off once the last task has ended
             self._group = await stack.enter_async_context(anyio.create_task_group())
             self._logs = LogWriter(self._store, self.bus)
             await self._group.start(self._logs.run)
             self._supervisor = Supervisor(
                 catalog=self._catalog,
                 store=self._store,
-                executor=StepExecutor(self.install.step_types),
+                executor=self.telemetry.wrap(StepExecutor(self.install.step_types)),
                 events=self.bus,
                 logs=self._logs,
                 clock=self.clock,
@@ -726,16 +734,24 @@ def _audit_line(actor: RunActor, message: str, action: str, audit: Mapping[str, 
 
 def _log_run_event(event: AnyEvent) -> None:
     """Runs starting and ending, in the process log, where operators look first."""
+    extra = run_fields(event.run_id, event.job)
     if isinstance(event, RunStarted):
         when = f", scheduled for {event.scheduled_for.isoformat()}" if event.scheduled_for else ""
-        log.info("run of %s started (%s, id %s%s)", event.job, event.triggered_by, event.run_id, when)
+        log.info(
+            "run of %s started (%s, id %s%s)", event.job, event.triggered_by, event.run_id, when, extra=extra
+        )
     elif isinstance(event, RunFinished):
         level = logging.INFO if event.status == "succeeded" else logging.WARNING
         tail = f": {event.error}" if event.error else ""
-        log.log(level, "run of %s %s (id %s)%s", event.job, event.status, event.run_id, tail)
+        log.log(level, "run of %s %s (id %s)%s", event.job, event.status, event.run_id, tail, extra=extra)
     elif isinstance(event, RunSkipped):
         log.warning(
-            "run of %s skipped (%s, id %s): %s", event.job, event.triggered_by, event.run_id, event.reason
+            "run of %s skipped (%s, id %s): %s",
+            event.job,
+            event.triggered_by,
+            event.run_id,
+            event.reason,
+            extra=extra,
         )
 
 

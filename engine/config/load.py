@@ -23,7 +23,7 @@ from nomaflow.engine.config.problems import ConfigError, Problem, display_path
 from nomaflow.engine.config.relations import relation_problems
 from nomaflow.engine.config.shape import MAX_DEPTH, deep_line, sound_shape
 from nomaflow.engine.resources.connectors import ConnectorError
-from nomaflow.engine.resources.drivers import missing_driver
+from nomaflow.engine.resources.drivers import installed, missing_driver
 from nomaflow.engine.steps import StepEnvironment, StepType, step_types
 from nomaflow.engine.steps.retention import CLEANUP_APP, CLEANUP_JOB, cleanup_job
 
@@ -85,6 +85,10 @@ def _missing_drivers(settings: AppSettings, store_url: str) -> list[tuple[str, s
         missing = missing_driver("redis", "sharing Socket.IO events through Redis")
         if missing is not None:
             found.append(("server.socketio_redis_url", missing))
+    if settings.telemetry.opentelemetry and not installed("opentelemetry.trace"):
+        found.append(
+            ("telemetry.opentelemetry", "tracing needs the OpenTelemetry API: pip install 'nomaflow[otel]'")
+        )
     return found
 
 

@@ -136,6 +136,17 @@ class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_redirects: Annotated[int, _between(0, 100)] = 10
 
 
+class TelemetrySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """`[telemetry]`: what the engine adds to the host's logging and tracing (docs/logging.md)."""
+
+    # Records of the standard logging module made while a step runs go to that run's log too.
+    capture_logging: bool = True
+    capture_level: Literal["debug", "info", "warning", "error"] = "info"
+    capture_limit: Annotated[int, _between(0, 1_000_000)] = 1000  # captured records kept per run
+    # A run is a trace and each step attempt a span: needs `pip install 'nomaflow[otel]'`.
+    opentelemetry: bool = False
+
+
 class AppSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The whole of app.toml."""
 
@@ -144,6 +155,7 @@ class AppSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
+    telemetry: TelemetrySettings = msgspec.field(default_factory=TelemetrySettings)
 
 
 # Keys every step table has, whatever its type; all other keys are the step type's own options.

@@ -23,6 +23,7 @@ from anyio.abc import TaskStatus
 
 from nomaflow.actors.events import LogLine
 from nomaflow.actors.ports import EventSink
+from nomaflow.engine.telemetry.fields import run_fields
 
 log = logging.getLogger("nomaflow.logs")
 
@@ -141,7 +142,13 @@ class LogWriter:
                     await self._store.append_logs(batch)
             except Exception:
                 # The run must not fail because its log could not be written; say so where ops look.
-                log.exception("could not write %d log lines of run %s", len(batch), batch[0].run_id)
+                first = batch[0]
+                log.exception(
+                    "could not write %d log lines of run %s",
+                    len(batch),
+                    first.run_id,
+                    extra=run_fields(first.run_id, first.job),
+                )
             else:
                 for line in batch:
                     self._events.publish(line)

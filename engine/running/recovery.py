@@ -23,6 +23,7 @@ from nomaflow.actors.errors import UnknownJob
 from nomaflow.actors.events import RunFinished
 from nomaflow.engine.store.faults import transient_reason
 from nomaflow.engine.store.recovery import InterruptedRun, fail_interrupted, heartbeat
+from nomaflow.engine.telemetry.fields import run_fields
 
 if TYPE_CHECKING:
     from nomaflow.engine.engine import Engine
@@ -81,7 +82,13 @@ class Recovery:
         engine = self._engine
         stored = await engine.store.get_run(run.run_id)
         error = stored.error if stored else "interrupted"
-        log.warning("run %s of %s was interrupted: %s", run.run_id, run.job_name, error)
+        log.warning(
+            "run %s of %s was interrupted: %s",
+            run.run_id,
+            run.job_name,
+            error,
+            extra=run_fields(run.run_id, run.job_name),
+        )
         engine.bus.publish(
             RunFinished(
                 run_id=run.run_id,
@@ -99,4 +106,10 @@ class Recovery:
         if job.on_interrupt != "resume":
             return
         handle = await engine.retry(run.run_id, triggered_by="recovery")
-        log.warning("run %s resumes interrupted run %s (%s)", handle.run_id, run.run_id, handle.status)
+        log.warning(
+            "run %s resumes interrupted run %s (%s)",
+            handle.run_id,
+            run.run_id,
+            handle.status,
+            extra=run_fields(handle.run_id, run.job_name),
+        )

@@ -31,6 +31,7 @@ from nomaflow.engine.server.metrics import Metrics
 from nomaflow.engine.server.realtime.socketio import Realtime
 from nomaflow.engine.steps.redaction import Scrubber
 from nomaflow.engine.store import StoreUnusable
+from nomaflow.engine.telemetry.fields import attach_step_fields
 from nomaflow.engine.telemetry.secret_filter import SecretFilter, attach, known_secrets
 
 
@@ -105,10 +106,12 @@ class Nomaflow:
         """Start the engine and the live event bridge; stop both (gracefully) on exit. A store that
         cannot be used fails start-up with StoreUnusable as it is (not inside an ExceptionGroup)."""
         detach = attach(self.log_filter) if self._redact_logs else None
+        detach_fields = attach_step_fields()  # run_id, job, step on the records of steps
         try:
             async with self._running(app) as engine:
                 yield engine
         finally:
+            detach_fields()
             if detach is not None:
                 detach()
 

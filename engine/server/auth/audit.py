@@ -29,4 +29,7 @@ def audit(principal: Principal | None, client: str | None, action: str, **detail
         fields = who(principal, client)
         actor = f"{principal.subject} ({fields['role']}, {fields['token']} token, via {fields['via']})"
     facts = " ".join(f"{key}={value}" for key, value in details.items() if value is not None)
-    log.info("%s: %s %s", actor, action, facts, extra={"action": action, "details": details})
+    extra = {"action": action, "details": details}
+    # The run and job acted on as top-level fields too, like every record of Nomaflow about a run.
+    extra.update({key: details[key] for key in ("run_id", "job") if details.get(key) is not None})
+    log.info("%s: %s %s", actor, action, facts, extra=extra)

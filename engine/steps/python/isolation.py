@@ -3,7 +3,9 @@ timeouts really stop it: the parent side. The child side is `nomaflow.engine.ste
 
 The child is a fresh interpreter (never a fork of this threaded, event-looped process), started in its
 own session, so its process group holds it and anything it starts. kwargs go in and the return value
-comes back as JSON; `ctx.log` lines and printed output reach the run's log as they happen. Cancellation
+comes back as JSON; `ctx.log` lines and printed output reach the run's log as they happen, and records
+of the standard logging module are handed to this process's logging as they are made there (with the
+child's pid), so they reach the host's handlers and, through the capture, the run's log. Cancellation
 of `run_in_child` (abort, timeout, shutdown) sends SIGTERM to the group, SIGKILL after a grace period,
 and reaps the child before re-raising; every way out kills what is left of the group, so no child
 outlives its step. Waiting happens on the child's pipes and exit through anyio: the loop never blocks.
@@ -12,6 +14,7 @@ outlives its step. Waiting happens on the child's pipes and exit through anyio: 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -74,13 +77,51 @@ async def _copy_output(stream: ByteReceiveStream, ctx: StepContext) -> None:
             ctx.log.info(text, stream="output")
 
 
-async def _read_messages(stream: ByteReceiveStream, ctx: StepContext, answer: dict[str, Any]) -> None:
+def _log_levels() -> dict[str, int]:
+    """The levels set on this process's loggers ("" for the root), for the child to make the records
+    this process would."""
+    levels = {"": logging.getLogger().getEffectiveLevel()}
+    for name, item in logging.root.manager.loggerDict.items():
+        if isinstance(item, logging.Logger) and item.level != logging.NOTSET:
+            levels[name] = item.level
+    return levels
+
+
+def _replay(message: dict[str, Any], pid: int) -> None:
+    """A record the child made, handed to this process's logger of the same name. Its level was
+    checked in the child, against the same levels; the handlers check theirs."""
+    logger = logging.getLogger(str(message.get("name") or "root"))
+    if logger.disabled:
+        return
+    created = float(message.get("created") or 0.0)
+    record = logging.makeLogRecord(
+        {
+            "name": logger.name,
+            "levelno": int(message.get("levelno") or logging.INFO),
+            "levelname": str(message.get("levelname") or "INFO"),
+            "msg": str(message.get("message", "")),
+            "exc_text": message.get("exc_text"),
+            "stack_info": message.get("stack_info"),
+            "created": created,
+            "msecs": (created - int(created)) * 1000,
+            "process": pid,
+            "threadName": message.get("thread"),
+        }
+    )
+    logger.handle(record)
+
+
+async def _read_messages(
+    stream: ByteReceiveStream, ctx: StepContext, answer: dict[str, Any], pid: int
+) -> None:
     async for line in _lines(stream):
         message = msgspec.json.decode(line)
         kind = message.get("kind")
         if kind == "log":
             level = message.get("level") if message.get("level") in _LEVELS else "info"
             getattr(ctx.log, level)(message.get("message", ""), **(message.get("fields") or {}))
+        elif kind == "record":
+            _replay(message, pid)
         elif kind in ("result", "error"):
             answer.update(message)
 
@@ -109,6 +150,7 @@ async def run_in_child(ctx: StepContext, target: str, kwargs: dict[str, Any]) ->
             "dry_run": ctx.dry_run,
             "outputs": ctx.outputs,
             "previous_output": ctx.previous_output,
+            "log_levels": _log_levels(),
         }
     )
     # -P: the child's folder (engine/steps, which holds an http.py) must not shadow the standard library.
@@ -123,7 +165,7 @@ async def run_in_child(ctx: StepContext, target: str, kwargs: dict[str, Any]) ->
         async def read_everything() -> None:
             async with anyio.create_task_group() as readers:
                 readers.start_soon(_copy_output, stderr, ctx)
-                readers.start_soon(_read_messages, stdout, ctx, answer)
+                readers.start_soon(_read_messages, stdout, ctx, answer, process.pid)
             drained.set()
 
         async with anyio.create_task_group() as group:

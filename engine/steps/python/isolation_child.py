@@ -4,7 +4,9 @@ the engine: it uses the standard library only, so a child starts in a fraction o
 
 Protocol: the parent writes one JSON request line on stdin and keeps stdin open; the child answers
 with JSON lines on its original stdout — log lines, then one result or error — while anything the
-callable prints (fd 1 and 2 alike) goes to stderr, which the parent copies into the run's log.
+callable prints (fd 1 and 2 alike) goes to stderr, which the parent copies into the run's log. Records of
+the standard logging module, from any thread of the child, go to the parent as JSON lines too; the
+request carries the parent's logger levels, so the child makes the records the parent would.
 SIGTERM sets `ctx.cancelled` and raises `Terminated` in the main thread so `finally` blocks run; the
 parent follows with SIGKILL to the whole process group after a grace period. If stdin reaches EOF the
 parent is gone: the child kills its own process group rather than outlive it.
@@ -17,6 +19,7 @@ import datetime
 import importlib
 import inspect
 import json
+import logging
 import os
 import signal
 import sys
@@ -74,6 +77,50 @@ class ChildLog:
 
     def error(self, message: str, **fields: Any) -> None:
         self._emit("error", message, fields)
+
+
+class _ForwardRecords(logging.Handler):
+    """On the child's root logger: each record to the parent, which hands it to its own logging (and so
+    to the run's log, through the capture of engine.telemetry.capture)."""
+
+    def __init__(self, channel: _Channel) -> None:
+        super().__init__()
+        self._channel = channel
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            try:
+                message = record.getMessage()
+            except Exception:  # a bad format string: keep what was written
+                message = str(record.msg)
+            exc_text = record.exc_text
+            if record.exc_info and record.exc_info[0] is not None:
+                exc_text = logging.Formatter().formatException(record.exc_info)
+            self._channel.send(
+                {
+                    "kind": "record",
+                    "name": record.name,
+                    "levelno": record.levelno,
+                    "levelname": record.levelname,
+                    "message": message,
+                    "exc_text": exc_text,
+                    "stack_info": record.stack_info,
+                    "created": record.created,
+                    "thread": record.threadName,
+                }
+            )
+        except Exception:
+            self.handleError(record)
+
+
+def _forward_logging(channel: _Channel, levels: dict[str, int]) -> None:
+    """Forward every record to the parent, at the levels its loggers have there ("" is the root)."""
+    root = logging.getLogger()
+    root.addHandler(_ForwardRecords(channel))
+    root.setLevel(levels.get("", logging.WARNING))
+    for name, level in levels.items():
+        if name:
+            logging.getLogger(name).setLevel(level)
 
 
 class ChildContext:
@@ -154,6 +201,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, on_sigterm)
     request = json.loads(sys.stdin.readline())
     sys.path[:] = request["sys_path"]
+    _forward_logging(channel, request.get("log_levels") or {})
     threading.Thread(target=_watch_parent, args=(sys.stdin,), daemon=True, name="parent-watch").start()
     try:
         value = _call(request, channel, cancel_flag)
