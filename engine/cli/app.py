@@ -76,6 +76,11 @@ class LogLevel(enum.StrEnum):
     error = "error"
 
 
+class LogFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
 ServerOption = Annotated[
     str | None,
     typer.Option(
@@ -525,6 +530,24 @@ def serve(
             help="The process log's level; below debug, client libraries (httpx...) log warnings only.",
         ),
     ] = LogLevel.info,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            "--log-format",
+            envvar="NOMAFLOW_LOG_FORMAT",
+            case_sensitive=False,
+            help="text, or json: one JSON object per line (docs/logging.md).",
+        ),
+    ] = LogFormat.text,
+    log_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--log-config",
+            envvar="NOMAFLOW_LOG_CONFIG",
+            help="A logging.config.dictConfig file (JSON; YAML with PyYAML) set up instead of the "
+            "default handler; its levels win over --log-level (docs/logging.md).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the API (and the scheduler, unless [jobs] scheduler_enabled = false) with uvicorn."""
     import gc
@@ -536,11 +559,20 @@ def serve(
     from nomaflow.engine.cli.preflight import store_problem
     from nomaflow.engine.server import Nomaflow, create_app
     from nomaflow.engine.server.auth.tokens import AuthConfigError
-    from nomaflow.engine.telemetry.secret_filter import SecretFilter, configure_process_logging, known_secrets
+    from nomaflow.engine.telemetry.process_log import LogConfigError, configure_process_logging
+    from nomaflow.engine.telemetry.secret_filter import SecretFilter, known_secrets
 
     install = _settings(ctx).install()
     # Scrubbed from the first line on: no record reaches the handler without passing the filter.
-    configure_process_logging(log_level.value.upper(), SecretFilter(known_secrets(install)))
+    try:
+        configure_process_logging(
+            log_level.value.upper(),
+            SecretFilter(known_secrets(install)),
+            log_format=log_format.value,
+            config_file=log_config,
+        )
+    except LogConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
     server = install.settings.server
     try:
         application = create_app(Nomaflow(install))

@@ -9,8 +9,9 @@ current scrubber: a token rendered from an earlier step's output, say); a URL's 
 request line's query string; the value of a credential header or a `password=`-style pair. A record
 with none of these is left exactly as it was.
 
-`nomaflow serve` puts the filter on its handler and keeps chatty client libraries at WARNING unless
-asked for DEBUG; a host app gets it on the handlers it has when Nomaflow starts (engine.server.host).
+`nomaflow serve` puts the filter on its handlers (engine.telemetry.process_log); a host app gets it on
+the handlers it has when Nomaflow starts (engine.server.host). Log records captured into a run's log
+(engine.telemetry.capture) are scrubbed the same way.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -29,21 +29,6 @@ from nomaflow.engine.config.load import Install
 from nomaflow.engine.config.templating import REDACTED, references
 from nomaflow.engine.resources.connectors import ConnectorError, resolve_connector
 from nomaflow.engine.steps.redaction import NO_SECRETS, Scrubber, current_scrubber
-
-# Client libraries that log a line per request (or per packet at DEBUG): WARNING unless DEBUG is asked for.
-CHATTY_LIBRARIES = (
-    "httpx",
-    "httpcore",
-    "hpack",
-    "h2",
-    "urllib3",
-    "asyncpg",
-    "aiosqlite",
-    "asyncmy",
-    "ldap3",
-    "sqlalchemy",
-)
-LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 # scheme://user:password@host -> scheme://***@host
 _USERINFO = re.compile(r"""\b([A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#@"'<>]+@""")
@@ -179,19 +164,3 @@ def attach(log_filter: SecretFilter) -> Callable[[], None]:
             handler.removeFilter(log_filter)
 
     return detach
-
-
-def configure_process_logging(level: str, log_filter: SecretFilter) -> None:
-    """The log of a process Nomaflow owns (`nomaflow serve`): one handler on stderr, scrubbed, at `level`;
-    uvicorn's loggers go through it too (serve runs uvicorn with log_config=None)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    handler.addFilter(log_filter)
-    root = logging.getLogger()
-    for existing in list(root.handlers):
-        root.removeHandler(existing)
-    root.addHandler(handler)
-    root.setLevel(level)
-    quiet = logging.WARNING if logging.getLevelName(level) != logging.DEBUG else logging.NOTSET
-    for name in CHATTY_LIBRARIES:
-        logging.getLogger(name).setLevel(quiet)
