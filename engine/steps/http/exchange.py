@@ -20,6 +20,7 @@ from nomaflow.engine.steps.redaction import (
     redact_url,
     shown_url,
 )
+from nomaflow.engine.telemetry.tracing import inject_trace_context
 
 # Response headers every output carries; `response_headers` adds others.
 DEFAULT_RESPONSE_HEADERS = (
@@ -41,6 +42,7 @@ def build_request(client: httpx.AsyncClient, step: str, method: str, options: Ht
     if "accept-encoding" not in names:
         # A compressed body could expand far past the cap in a single chunk; ask for it plain.
         headers["Accept-Encoding"] = "identity"
+    inject_trace_context(headers)  # the step attempt's trace, when tracing is on (docs/logging.md)
     params = [
         (key, item)
         for key, value in options.params.items()
