@@ -24,7 +24,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from nomaflow.engine import Engine
-from nomaflow.engine.config import Install
+from nomaflow.engine.config import ConfigError, Install
+from nomaflow.engine.telemetry.tracing import TracingUnavailable
 from tests.engine.conftest import make_install, quiet_install
 
 pytestmark = pytest.mark.anyio
@@ -203,3 +204,14 @@ def test_without_tracing_nothing_of_opentelemetry_is_imported(tmp_path: Path) ->
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[] False"
+
+
+async def test_tracing_asked_for_without_opentelemetry_says_which_extra_to_install(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "opentelemetry.trace", None)  # as if the API were not installed
+    with pytest.raises(ConfigError, match=r"telemetry\.opentelemetry: .*pip install 'nomaflow\[otel\]'"):
+        make_install(tmp_path, database_url, "[telemetry]\nopentelemetry = true\n")
+    monkeypatch.setitem(sys.modules, "nomaflow.engine.telemetry.otel", None)
+    with pytest.raises(TracingUnavailable, match=r"pip install 'nomaflow\[otel\]'"):
+        Engine(make_install(tmp_path, database_url), scheduler=False, opentelemetry=True)
