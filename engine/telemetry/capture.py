@@ -14,13 +14,14 @@ redaction of the step running (engine.steps.redaction's current scrubber).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-from nomaflow.actors.ports import StepContext, StepLog
+from nomaflow.actors.ports import StepContext
 from nomaflow.engine.config.load import Install
 from nomaflow.engine.config.model import TelemetrySettings
 from nomaflow.engine.steps.redaction import Scrubber
@@ -47,44 +48,48 @@ def stored_level(levelno: int) -> str:
 
 
 class RunBudget:
-    """How many more captured records one run may keep; shared by its steps and their threads."""
+    """How many captured records one run may keep; shared by its steps and their threads. Made on the
+    run's first captured record: most runs have none, and then cost nothing here."""
 
-    __slots__ = ("_left", "_lock")
+    __slots__ = ("_limit", "_taken")
 
     def __init__(self, limit: int) -> None:
-        self._left = limit
-        self._lock = threading.Lock()
+        self._limit = limit
+        self._taken = itertools.count()  # next() on it is atomic: threads need no lock
 
-    def take(self, step: StepCapture) -> bool:
-        with self._lock:
-            if self._left > 0:
-                self._left -= 1
-                return True
-            step.dropped += 1
-            return False
+    def take(self) -> bool:
+        return next(self._taken) < self._limit
 
 
 class StepCapture:
-    """One step attempt's capture: where its records go, and how many it could not keep."""
+    """One step attempt's capture: where its records go, and how many it could not keep. Made for
+    every attempt, so it holds little: the attempt's context, and the rest found when a record comes."""
 
-    __slots__ = ("_budget", "_capture", "_closed", "_log", "dropped", "job", "level", "run_id", "step")
+    __slots__ = ("_budget", "_capture", "_closed", "ctx", "dropped")
 
-    def __init__(self, capture: LogCapture, ctx: StepContext, budget: RunBudget) -> None:
-        self.run_id = ctx.run_id
-        self.job = ctx.job
-        self.step = ctx.step
-        self.level = capture.level
+    def __init__(self, capture: LogCapture, ctx: StepContext) -> None:
+        self.ctx = ctx
         self.dropped = 0
         self._capture = capture
-        self._log: StepLog = ctx.log
-        self._budget = budget
+        self._budget: RunBudget | None = None
         self._closed = False
+
+    @property
+    def level(self) -> int:
+        return self._capture.level
 
     def take(self, record: logging.LogRecord) -> None:
         # A thread the step left behind (abort, timeout) may still log: its step is over.
-        if self._closed or not self._budget.take(self):
+        if self._closed:
             return
-        scrub = self._capture.scrubber()
+        capture = self._capture
+        if self._budget is None:
+            self._budget = capture.budget(self.ctx.run_id)
+        if not self._budget.take():
+            with capture.lock:
+                self.dropped += 1
+            return
+        scrub = capture.scrubber()
         try:
             message = record.getMessage()
         except Exception:  # a bad format string: keep what was written
@@ -98,13 +103,13 @@ class StepCapture:
             fields["traceback"] = scrub_text(record.exc_text, scrub)
         if record.stack_info:
             fields["stack"] = scrub_text(record.stack_info, scrub)
-        getattr(self._log, stored_level(record.levelno))(scrub_text(message, scrub), **fields)
+        getattr(self.ctx.log, stored_level(record.levelno))(scrub_text(message, scrub), **fields)
 
     def close(self) -> None:
         """The attempt is over: later records are ignored; say how many were not kept, if any."""
         self._closed = True
         if self.dropped:
-            self._log.warning(
+            self.ctx.log.warning(
                 f"{self.dropped} log record(s) of this step were not kept: a run keeps at most "
                 f"{self._capture.limit} captured records ([telemetry] capture_limit in app.toml)",
                 event="log_records_dropped",
@@ -126,26 +131,33 @@ class LogCapture:
         self._install = install
         self._budgets: dict[str, RunBudget] = {}
         self._known: Scrubber | None = None
-        self._known_lock = threading.Lock()
+        self.lock = threading.Lock()  # for the rare paths: a run's first record, a dropped one
 
     def begin(self, ctx: StepContext) -> StepCapture:
         """A step attempt starts (on the event loop)."""
-        budget = self._budgets.get(ctx.run_id)
-        if budget is None:
-            if len(self._budgets) >= _RUNS_KEPT:
-                del self._budgets[next(iter(self._budgets))]
-            budget = self._budgets[ctx.run_id] = RunBudget(self.limit)
-        return StepCapture(self, ctx, budget)
+        return StepCapture(self, ctx)
+
+    def budget(self, run_id: str) -> RunBudget:
+        """The run's budget, made on its first captured record (from any thread)."""
+        with self.lock:
+            budget = self._budgets.get(run_id)
+            if budget is None:
+                if len(self._budgets) >= _RUNS_KEPT:
+                    del self._budgets[next(iter(self._budgets))]
+                budget = self._budgets[run_id] = RunBudget(self.limit)
+            return budget
 
     def run_ended(self, run_id: str) -> None:
-        self._budgets.pop(run_id, None)
+        if run_id in self._budgets:  # most runs captured nothing, and have none
+            with self.lock:
+                self._budgets.pop(run_id, None)
 
     def scrubber(self) -> Scrubber:
         """The install's secrets, read on the first record captured: most steps never log, and reading
         them walks every job's settings."""
         known = self._known
         if known is None:
-            with self._known_lock:
+            with self.lock:
                 if self._known is None:
                     self._known = known_secrets(self._install)
                 known = self._known

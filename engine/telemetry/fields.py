@@ -34,7 +34,8 @@ def fields_of(record: logging.LogRecord) -> dict[str, Any]:
     step = current_step.get()
     if step is None:
         return {}
-    return {"run_id": step.run_id, "job": step.job, "step": step.step}
+    ctx = step.ctx
+    return {"run_id": ctx.run_id, "job": ctx.job, "step": ctx.step}
 
 
 class StepFields(logging.Filter):
@@ -45,7 +46,8 @@ class StepFields(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         step = current_step.get()
         if step is not None and "run_id" not in record.__dict__:
-            record.run_id, record.job, record.step = step.run_id, step.job, step.step
+            ctx = step.ctx
+            record.run_id, record.job, record.step = ctx.run_id, ctx.job, ctx.step
         return True
 
 
