@@ -165,28 +165,47 @@ class LogCapture:
 
 
 class CaptureHandler(logging.Handler):
-    """On the root logger: hands each record made while a step runs to that step's capture."""
+    """On the root logger: hands each record made while a step runs to that step's capture.
+
+    A process that configured no logging prints warnings through Python's last-resort handler, which
+    logging uses only when a record finds no handler at all. This one would count as found, so while
+    it is the only handler a record meets, it hands the record to the last resort itself: adding it
+    changes nothing in what the process prints."""
 
     def __init__(self) -> None:
         super().__init__()
         self.users = 0  # engines started in this process that capture (see `attach_capture`)
 
     def handle(self, record: logging.LogRecord) -> bool:
-        # The whole cost of a record made outside steps: one ContextVar read. No lock, no filters.
+        # The cost of a record made outside steps, in a process with logging configured: one ContextVar
+        # read and one length. No lock, no filters.
         step = current_step.get()
-        if step is None or record.levelno < step.level or _copying.get():
-            return False
-        token = _copying.set(True)
-        try:
-            step.take(record)
-        except Exception:
-            self.handleError(record)
-        finally:
-            _copying.reset(token)
+        if step is not None and record.levelno >= step.level and not _copying.get():
+            token = _copying.set(True)
+            try:
+                step.take(record)
+            except Exception:
+                self.handleError(record)
+            finally:
+                _copying.reset(token)
+        if len(logging.root.handlers) == 1 and _only_handler(record):
+            last = logging.lastResort
+            if last is not None and record.levelno >= last.level:
+                last.handle(record)
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
         self.handle(record)
+
+
+def _only_handler(record: logging.LogRecord) -> bool:
+    """Whether the record met no handler before the root's (which holds only the capture handler)."""
+    logger: logging.Logger | None = logging.getLogger(record.name)
+    while logger is not None and logger is not logging.root:
+        if logger.handlers:
+            return False
+        logger = logger.parent
+    return True
 
 
 _ATTACHING = threading.Lock()

@@ -174,10 +174,12 @@ async def test_the_setting_in_app_toml_turns_tracing_on_and_the_engine_can_turn_
 
 def test_without_tracing_nothing_of_opentelemetry_is_imported(tmp_path: Path) -> None:
     """In a fresh interpreter, a run with tracing off (the default) imports no OpenTelemetry module. (A
-    process that imports FastAPI has some loaded anyway: recent FastAPI imports opentelemetry-api.)"""
+    process that imports FastAPI has some loaded anyway: recent FastAPI imports opentelemetry-api.)
+    The capture handler on the root logger leaves Python's last-resort handler working too."""
     (tmp_path / "app.toml").write_text("[jobs]\nscheduler_enabled = false\n", encoding="utf-8")
     script = textwrap.dedent(
         f"""
+        import logging
         import sys
         import anyio
         from nomaflow.engine import Engine
@@ -188,6 +190,8 @@ def test_without_tracing_nothing_of_opentelemetry_is_imported(tmp_path: Path) ->
                 engine.define_job(name="one", steps=[step])
                 outcome = await (await engine.trigger("one")).wait()
                 assert outcome.status == "succeeded", outcome
+                # No logging configured: a warning still reaches stderr through Python's last resort.
+                logging.getLogger("anything").warning("still shown")
 
         anyio.run(main)
         loaded = sorted(name for name in sys.modules if name.startswith("opentelemetry"))
@@ -204,6 +208,7 @@ def test_without_tracing_nothing_of_opentelemetry_is_imported(tmp_path: Path) ->
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[] False"
+    assert done.stderr.splitlines() == ["still shown"]
 
 
 async def test_tracing_asked_for_without_opentelemetry_says_which_extra_to_install(
