@@ -171,7 +171,7 @@ def test_the_wheel_holds_nomaflow_only_with_its_ui_migrations_and_types(built: B
     unconditional = [line for line in required if "extra ==" not in line]
     assert "python-socketio[asyncio-client]>=5.11" in unconditional
     assert not [line for line in unconditional if line.split(">")[0].split("[")[0] in DRIVERS]
-    for extra in ("postgres", "mysql", "ldap", "redis", "all"):
+    for extra in ("postgres", "mysql", "ldap", "redis", "all", "otel"):
         assert f"Provides-Extra: {extra}" in metadata
 
 
