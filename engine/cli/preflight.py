@@ -14,7 +14,10 @@ async def store_problem(url: str) -> str | None:
     """What stops the engine from writing to the job store at `url`, or None. A store that cannot be
     written or reached for now (read-only, full, down) is said in one paragraph naming it and what to
     do (engine/store/opening.py); any other refusal by the database's own words."""
-    engine = create_engine(url)
+    try:
+        engine = create_engine(url)
+    except StoreUnusable as exc:  # e.g. its driver is not installed
+        return str(exc)
     try:
         await open_store(engine)
     except StoreUnusable as exc:

@@ -14,6 +14,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from nomaflow.engine.resources.drivers import missing_driver
+
 # How long a SQLite writer waits for another process's write lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -31,6 +33,10 @@ _POSTGRES_DRIVERS = {
     "postgresql+psycopg2",
     "postgresql+asyncpg",
 }
+
+
+class StoreUnusable(Exception):
+    """The job store cannot be used: the message says which, why, and what to do."""
 
 
 def normalise_url(url: str | URL) -> URL:
@@ -61,6 +67,10 @@ def create_engine(url: str | URL, **options: Any) -> AsyncEngine:
     options.setdefault("json_serializer", _json_dumps)
     options.setdefault("json_deserializer", msgspec.json.decode)
     if target.drivername == "postgresql+asyncpg":
+        shown = target.render_as_string(hide_password=True)
+        if (problem := missing_driver("asyncpg", f"the job store at {shown}")) is not None:
+            # Said now, in the words of the install, instead of SQLAlchemy's ModuleNotFoundError.
+            raise StoreUnusable(problem)
         options.setdefault("pool_pre_ping", True)
         return create_async_engine(target, **options)
     engine = create_async_engine(target, **options)

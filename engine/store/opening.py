@@ -15,16 +15,15 @@ from pathlib import Path
 from sqlalchemy import column, table, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from nomaflow.engine.store.database import StoreUnusable
 from nomaflow.engine.store.faults import transient_reason
 from nomaflow.engine.store.migrate import VERSION_TABLE, upgrade
+
+__all__ = ["PROBE", "StoreUnusable", "open_store"]
 
 _VERSION = table(VERSION_TABLE, column("version_num"))
 # A write that changes nothing: the schema version, set to itself.
 PROBE = update(_VERSION).values(version_num=_VERSION.c.version_num)
-
-
-class StoreUnusable(Exception):
-    """The job store cannot be used: the message says which, why, and what to do."""
 
 
 async def open_store(database: AsyncEngine) -> None:

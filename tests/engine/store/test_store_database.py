@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from nomaflow.engine.store import create_engine, normalise_url
+from nomaflow.engine import Engine
+from nomaflow.engine.cli.preflight import store_problem
+from nomaflow.engine.store import StoreUnusable, create_engine, normalise_url
 from nomaflow.engine.store.database import for_reading
+from tests.engine.conftest import make_install
 
 pytestmark = pytest.mark.anyio
 
@@ -85,3 +89,28 @@ async def test_sqlite_ddl_is_transactional(tmp_path: Path) -> None:
             assert await connection.scalar(text("SELECT count(*) FROM sqlite_master WHERE name = 't'")) == 0
     finally:
         await engine.dispose()
+
+
+def test_a_postgresql_store_without_asyncpg_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "asyncpg", None)  # `import asyncpg` now fails, as when not installed
+    with pytest.raises(StoreUnusable) as refused:
+        create_engine("postgresql://jobs:secret@db/app")
+    assert str(refused.value) == (
+        "the job store at postgresql+asyncpg://jobs:***@db/app needs the asyncpg driver: "
+        "pip install 'nomaflow[postgres]'"
+    )
+
+
+async def test_an_engine_on_postgresql_without_asyncpg_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    install = make_install(tmp_path, f"sqlite:///{tmp_path / 'unused.db'}")
+    monkeypatch.setitem(sys.modules, "asyncpg", None)
+    engine = Engine(install, database_url="postgresql://db/app", scheduler=False)
+    with pytest.raises(StoreUnusable, match=r"needs the asyncpg driver: pip install 'nomaflow\[postgres\]'"):
+        async with engine:
+            pass
+    assert await store_problem("postgres://db/app") == (
+        "the job store at postgresql+asyncpg://db/app needs the asyncpg driver: "
+        "pip install 'nomaflow[postgres]'"
+    )
