@@ -82,6 +82,8 @@ class StepMoved(msgspec.Struct, frozen=True, kw_only=True):
     input: dict[str, Any] | None = None
     output: Any = None
     error: str | None = None
+    # A `retry` move: how long the step waits before its next attempt (its transition row keeps it).
+    delay_seconds: float | None = None
 
 
 Change = RunMoved | StepMoved

@@ -158,6 +158,7 @@ class StepActor:
             input=input,
             output=output,
             error=error,
+            delay_seconds=delay if trigger is StepTrigger.RETRY else None,
         )
         run_id, job = facts.run_id, facts.job.name
         event: StepStarted | StepFinished | StepRetrying
@@ -281,6 +282,7 @@ class StepActor:
                     )
                     return self.state
                 self.output = output
+                self.error = None  # earlier attempts' errors stay in their retry transitions
                 self._move(StepTrigger.SUCCEED, output=stored)
                 return self.state
         except anyio.get_cancelled_exc_class():

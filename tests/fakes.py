@@ -118,6 +118,8 @@ class MemoryStore:
                 for key in ("input", "output", "error"):
                     if getattr(change, key) is not None:
                         io[key] = getattr(change, key)
+                if change.dest == "succeeded":
+                    io.pop("error", None)
             self.transitions.append(change)
 
     async def append_logs(self, lines: Sequence[LogLine]) -> None:

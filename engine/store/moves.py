@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Text, bindparam, func, select, update
+from sqlalchemy import Boolean, Text, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from nomaflow.actors.ports import Change, RunMoved, StaleState, StepMoved
 from nomaflow.engine.store.columns import UTCDateTime, json_type
 from nomaflow.engine.store.tables import job_runs, step_runs
-from nomaflow.engine.store.writes import move_instants
+from nomaflow.engine.store.writes import clears_error, move_instants
 
 # Keys per `IN (...)` lookup: well under the bound-parameter limits of SQLite and asyncpg.
 _LOOKUP_CHUNK = 2000
@@ -37,7 +37,10 @@ _MOVE_STEP = (
         finished_at=func.coalesce(bindparam("b_finished_at", type_=UTCDateTime()), step_runs.c.finished_at),
         input=func.coalesce(bindparam("b_input", type_=json_type()), step_runs.c.input),
         output=func.coalesce(bindparam("b_output", type_=json_type()), step_runs.c.output),
-        error=func.coalesce(bindparam("b_error", type_=Text()), step_runs.c.error),
+        error=case(
+            (bindparam("b_clear_error", type_=Boolean()), None),
+            else_=func.coalesce(bindparam("b_error", type_=Text()), step_runs.c.error),
+        ),
     )
 )
 _MOVE_RUN = (
@@ -64,6 +67,7 @@ def _step_params(change: StepMoved) -> dict[str, Any]:
         "b_input": change.input,
         "b_output": change.output,
         "b_error": change.error,
+        "b_clear_error": clears_error(change),
     }
 
 

@@ -35,7 +35,7 @@ from nomaflow.engine.store.together import (
     plan_group,
     split_moves,
 )
-from nomaflow.engine.store.writes import Row, Write, move_instants
+from nomaflow.engine.store.writes import Row, Write, clears_error, move_instants
 
 # No ON CONFLICT here: a run another process holds the job for (or its fire) fails the statement, and
 # the careful re-run sorts out which run it was; arbitrating every unique index on every insert would
@@ -78,10 +78,11 @@ UPDATE ly2_step_runs AS s
 SET status = v.dest, attempts = v.attempts,
     started_at = COALESCE(v.started_at, s.started_at), finished_at = COALESCE(v.finished_at, s.finished_at),
     input = COALESCE(v.input::jsonb, s.input), output = COALESCE(v.output::jsonb, s.output),
-    error = COALESCE(v.error, s.error)
+    error = CASE WHEN v.clear_error THEN NULL ELSE COALESCE(v.error, s.error) END
 FROM unnest({0}::text[], {1}::int[], {2}::text[], {3}::text[], {4}::int[], {5}::timestamptz[],
-            {6}::timestamptz[], {7}::text[], {8}::text[], {9}::text[])
-     AS v(run_id, position, source, dest, attempts, started_at, finished_at, input, output, error)
+            {6}::timestamptz[], {7}::text[], {8}::text[], {9}::text[], {10}::boolean[])
+     AS v(run_id, position, source, dest, attempts, started_at, finished_at, input, output, error,
+          clear_error)
 WHERE s.run_id = v.run_id AND s.position = v.position AND s.status = v.source
 RETURNING 1
 """
@@ -124,6 +125,7 @@ def _step_arrays(moves: Sequence[StepMoved]) -> list[list[Any]]:
         [json_text(m.input) for m in moves],
         [json_text(m.output) for m in moves],
         [m.error for m in moves],
+        [clears_error(m) for m in moves],
     ]
 
 

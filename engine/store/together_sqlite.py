@@ -32,7 +32,7 @@ from nomaflow.engine.store.together import (
     plan_group,
     split_moves,
 )
-from nomaflow.engine.store.writes import Row, Write, move_instants
+from nomaflow.engine.store.writes import Row, Write, clears_error, move_instants
 
 
 def _insert(table: str, columns: Sequence[str], conflict: str = "") -> str:
@@ -45,7 +45,8 @@ _INSERT_LOGS = _insert("ly2_job_logs", LOG_COLUMNS)
 _MOVE_STEP = (
     "UPDATE ly2_step_runs SET status = ?, attempts = ?, started_at = COALESCE(?, started_at), "
     "finished_at = COALESCE(?, finished_at), input = COALESCE(?, input), output = COALESCE(?, output), "
-    "error = COALESCE(?, error) WHERE run_id = ? AND position = ? AND status = ?"
+    "error = CASE WHEN ? THEN NULL ELSE COALESCE(?, error) END "
+    "WHERE run_id = ? AND position = ? AND status = ?"
 )
 _MOVE_RUN = (
     "UPDATE ly2_job_runs SET status = ?, finished_at = COALESCE(?, finished_at), "
@@ -84,6 +85,7 @@ def _step_values(move: StepMoved) -> tuple[Any, ...]:
         _instant(finished),
         json_text(move.input),
         json_text(move.output),
+        clears_error(move),
         move.error,
         move.run_id,
         move.position,

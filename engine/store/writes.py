@@ -9,7 +9,7 @@ writes is executed is elsewhere: `together` (the common path, straight through t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
 import msgspec
@@ -114,15 +114,18 @@ def transition_row(
     *,
     run_id: str,
     seq: int,
-    at: Any,
+    at: datetime,
     step: str | None,
     trigger: str,
     source: str,
     dest: str,
     attempt: int | None,
     error: str | None,
+    delay_seconds: float | None = None,
 ) -> Row:
-    """The ly2_job_logs row recording one transition of the run machine (step None) or a step's."""
+    """The ly2_job_logs row recording one transition of the run machine (step None) or a step's. A
+    `retry` row also says how long the step waits and when its next attempt is due (`due_at`, ISO 8601),
+    so a page opened later can still show it."""
     fields: Row = {
         "event": "transition",
         "machine": "run" if step is None else "step",
@@ -134,6 +137,9 @@ def transition_row(
     }
     if error is not None:
         fields["error"] = error
+    if delay_seconds is not None:
+        fields["delay_seconds"] = delay_seconds
+        fields["due_at"] = (at + timedelta(seconds=delay_seconds)).isoformat()
     subject = "run" if step is None else f"step {step!r}"
     return {
         "run_id": run_id,
@@ -161,7 +167,10 @@ def admission_row(run: RunRecord, seq: int, trigger: str, dest: str, error: str 
 
 
 def change_row(change: Change) -> Row:
-    step = change.step_name if isinstance(change, StepMoved) else None
+    if isinstance(change, StepMoved):
+        step, attempt, delay = change.step_name, change.attempts, change.delay_seconds
+    else:
+        step, attempt, delay = None, None, None
     return transition_row(
         run_id=change.run_id,
         seq=change.seq,
@@ -170,8 +179,9 @@ def change_row(change: Change) -> Row:
         trigger=change.trigger,
         source=change.source,
         dest=change.dest,
-        attempt=change.attempts if isinstance(change, StepMoved) else None,
+        attempt=attempt,
         error=change.error,
+        delay_seconds=delay,
     )
 
 
@@ -202,6 +212,12 @@ def move_instants(change: Change) -> tuple[datetime | None, datetime | None]:
         started = change.at if change.dest == "running" and change.source == "pending" else None
         return started, change.at if change.dest in _STEP_FINAL else None
     return None, change.at if change.dest in _RUN_FINAL else None
+
+
+def clears_error(change: StepMoved) -> bool:
+    """Whether the move empties its step's `error`: a step that succeeds (after failed attempts) holds
+    no error; each failed attempt's error stays in its `retry` transition row."""
+    return change.dest == "succeeded"
 
 
 def step_rows(admit: Admit) -> list[Row]:
@@ -236,6 +252,8 @@ def step_rows(admit: Admit) -> list[Row]:
             for column in ("input", "output", "error"):
                 if (value := getattr(move, column)) is not None:
                     row[column] = value
+            if clears_error(move):
+                row["error"] = None
         rows.append(row)
     if moves:
         raise ValueError(f"run {admit.run.id}: moves for steps it does not have: {sorted(moves)}")

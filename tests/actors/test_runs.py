@@ -95,6 +95,15 @@ async def test_a_failing_step_retries_itself_with_backoff_through_the_clock() ->
     assert calls == [1, 2, 3]
     assert outcome.step("sync").attempts == 3
     assert outcome.step("before").attempts == 1  # the job was not restarted, only the step
+    # Succeeded after retries: neither the outcome nor the stored step keeps the last failed attempt's
+    # error; each attempt's error is in its retry transition (with its delay).
+    assert outcome.step("sync").error is None
+    assert "error" not in rig.store.step_io[(admission.run_id, 1)]
+    retries = [c for c in rig.store.transitions if isinstance(c, StepMoved) and c.trigger == "retry"]
+    assert [(c.error, c.delay_seconds) for c in retries] == [
+        ("ConnectionError: attempt 1 failed", 60),
+        ("ConnectionError: attempt 2 failed", 120),
+    ]
     kinds = rig.sink.of_run(admission.run_id)
     assert kinds.count("StepRetrying") == 2
     retrying = [e for e in rig.sink.events if isinstance(e, StepRetrying)]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
-from tests.engine.server.conftest import Served
+from nomaflow.engine import ManualClock
+from tests.engine.conftest import until
+from tests.engine.server.conftest import Served, serve
 
 pytestmark = pytest.mark.anyio
 
@@ -257,3 +260,40 @@ async def test_diagram_highlights_the_path(served: Served) -> None:
     body = diagram.json()
     assert body["run"].startswith("stateDiagram-v2") and "fail" in body["run"]
     assert [step["step"] for step in body["steps"]] == ["talk"] and body["steps"][0]["status"] == "failed"
+
+
+async def test_a_step_that_succeeded_after_a_retry_shows_no_error_and_its_retry_row_says_when(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    async with serve(f"sqlite+aiosqlite:///{tmp_path / 'nomaflow.db'}", clock=clock) as served:
+        served.engine.define_job(
+            name="flaky",
+            retry={"max_attempts": 2, "initial_delay_seconds": 45},
+            steps=[{"name": "call", "type": "python", "callable": "serverjobs.steps:fails_first"}],
+        )
+        waiting = clock.sleepers  # the engine's own waits (heartbeats)
+        handle = await served.engine.trigger("flaky")
+
+        def retrying() -> bool:
+            view = served.engine.tracker.runs.get(handle.run_id)
+            return view is not None and view.steps[0].status == "retrying"
+
+        await until(retrying)
+        await clock.wait_for_sleepers(waiting + 1)  # the step's wait for its next attempt
+        began = clock.now()
+        clock.advance(45)
+        outcome = await handle.wait()
+        assert (outcome.status, outcome.step("call").attempts, outcome.step("call").error) == (
+            "succeeded",
+            2,
+            None,
+        )
+
+        run = await served.http.get(f"/admin/runs/{handle.run_id}", headers=served.auth("viewer"))
+        assert run.json()["steps"][0]["error"] is None
+        logs = await served.http.get(f"/admin/runs/{handle.run_id}/logs", headers=served.auth("viewer"))
+        [retry] = [line for line in logs.json()["lines"] if (line["fields"] or {}).get("trigger") == "retry"]
+        assert retry["fields"]["error"] == "ConnectionError: the service was restarting"
+        assert retry["fields"]["delay_seconds"] == 45
+        assert datetime.fromisoformat(retry["fields"]["due_at"]) == began + timedelta(seconds=45)

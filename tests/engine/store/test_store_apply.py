@@ -29,7 +29,20 @@ async def test_a_step_walk_records_attempts_times_input_output_and_error(store: 
         [step_moved(run, 0, "extract", "start", "pending", "running", seq=2, when=at(1), input={"q": 1})]
     )
     await store.apply(
-        [step_moved(run, 0, "extract", "retry", "running", "retrying", seq=3, when=at(2), error="timeout")]
+        [
+            step_moved(
+                run,
+                0,
+                "extract",
+                "retry",
+                "running",
+                "retrying",
+                seq=3,
+                when=at(2),
+                error="timeout",
+                delay_seconds=3.0,
+            )
+        ]
     )
     await store.apply(
         [step_moved(run, 0, "extract", "resume", "retrying", "running", seq=4, when=at(5), attempts=2)]
@@ -49,6 +62,29 @@ async def test_a_step_walk_records_attempts_times_input_output_and_error(store: 
     )
     [step] = await store.get_steps(run.id)
     assert (step.status, step.finished_at, step.output, step.input) == ("succeeded", at(6), [], {"q": 1})
+    # Succeeded, the step holds no error; the failed attempt's stays in its retry row, which also says
+    # how long the step waited and when its next attempt was due.
+    assert step.error is None
+    retry = next(line for line in await store.get_logs(run.id) if line.seq == 3)
+    assert retry.fields is not None
+    assert (retry.fields["error"], retry.fields["delay_seconds"]) == ("timeout", 3.0)
+    assert datetime.fromisoformat(retry.fields["due_at"]) == at(5)
+
+
+async def test_a_step_that_retries_and_succeeds_in_one_apply_holds_no_error(store: SqlStore) -> None:
+    run = await admitted(store, "extract")
+    await store.apply(
+        [
+            step_moved(run, 0, "extract", "start", "pending", "running", seq=2, when=at(1), input={}),
+            step_moved(run, 0, "extract", "retry", "running", "retrying", seq=3, when=at(2), error="x"),
+            step_moved(run, 0, "extract", "resume", "retrying", "running", seq=4, when=at(3), attempts=2),
+            step_moved(
+                run, 0, "extract", "succeed", "running", "succeeded", seq=5, when=at(4), attempts=2, output=1
+            ),
+        ]
+    )
+    [step] = await store.get_steps(run.id)
+    assert (step.status, step.attempts, step.error) == ("succeeded", 2, None)
 
 
 async def test_one_apply_may_move_a_row_more_than_once(store: SqlStore) -> None:

@@ -33,3 +33,10 @@ def talk(fail: bool, lines: int, ctx: StepContext) -> dict[str, int]:
 
 def echo(text: str, tags: list[Any], extra: dict[str, Any]) -> dict[str, Any]:
     return {"text": text, "tags": tags, "extra": extra}
+
+
+def fails_first(ctx: StepContext) -> dict[str, int]:
+    """Fails its first attempt, succeeds on the next: a step that needs its retry."""
+    if ctx.attempt == 1:
+        raise ConnectionError("the service was restarting")
+    return {"attempt": ctx.attempt}
