@@ -112,7 +112,7 @@ class RunStore(Protocol):
         """Apply the changes in one transaction, logging each transition; raise StaleState on a CAS miss.
 
         Cancellation may stop the call only before anything is written: once begun, the write is
-        carried through and the call returns its outcome. (The journal hands the changes back for the
+        carried through and the call returns its outcome. (The outbox hands the changes back for the
         next flush when the call was cancelled.)"""
         ...
 

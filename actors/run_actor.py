@@ -16,7 +16,7 @@ from anyio.abc import TaskGroup
 
 from nomaflow.actors.base import Mailbox, Reply
 from nomaflow.actors.events import RunFinished, RunSkipped, RunStarted
-from nomaflow.actors.journal import Journal
+from nomaflow.actors.outbox import Outbox
 from nomaflow.actors.outcome import RunOutcome
 from nomaflow.actors.plan import JobPlan, RunRequest
 from nomaflow.actors.ports import (
@@ -87,13 +87,13 @@ class RunActor:
         self._abort_reason: str | None = None
         self._timed_out = False
         self.life: Lifecycle[RunState, RunTrigger] = Lifecycle(RUN_TABLE)
-        self._journal = Journal(store, events, logs)
+        self._outbox = Outbox(store, events, logs)
         self._facts = RunFacts(
             run_id=request.run_id,
             job=job,
             params=request.params,
             dry_run=request.dry_run,
-            journal=self._journal,
+            outbox=self._outbox,
             logs=logs,
             clock=clock,
             executor=executor,
@@ -183,7 +183,7 @@ class RunActor:
         error = f"the engine could not carry this run through: {describe(failure)}"
         for step in self._steps:
             step.end_broken(error)
-        self._journal.take()  # what it held was not written, and end_run supersedes it
+        self._outbox.take()  # what it held was not written, and end_run supersedes it
         if self.life.state is RunState.RUNNING:
             self.life.fire(RunTrigger.FAIL)
         first_seq = self._facts.next_seq()
@@ -285,7 +285,7 @@ class RunActor:
         self._open_walk()
         # The first step's start (and any reused steps) are committed with the admission itself: one
         # transaction between the trigger and the step's code.
-        moves, step_events = self._journal.take()
+        moves, step_events = self._outbox.take()
         with anyio.CancelScope(shield=True):
             admitted = await self._store.admit(
                 self._record("running", now), steps, seq, [m for m in moves if isinstance(m, StepMoved)]
@@ -366,9 +366,9 @@ class RunActor:
                     outputs[step.name] = step.output
                     if index + 1 < len(self._steps):
                         self._steps[index + 1].begin(self._scope(outputs, step.output))
-                        # Not shielded: an abort landing here leaves the moves in the journal, and
+                        # Not shielded: an abort landing here leaves the moves in the outbox, and
                         # `_finish` commits them with the run's end.
-                        await self._journal.flush()
+                        await self._outbox.flush()
             if self._walk_scope.cancelled_caught and self._timed_out:
                 trigger, error = RunTrigger.FAIL, f"the run timed out after {self.job.timeout_seconds:g} s"
             elif self._walk_scope.cancelled_caught:
@@ -392,7 +392,7 @@ class RunActor:
         self.error = error
         at = self._clock.now()
         seq = self._facts.next_seq()
-        self._journal.record(
+        self._outbox.record(
             RunMoved(
                 run_id=self.run_id,
                 seq=seq,
@@ -411,5 +411,5 @@ class RunActor:
                 error=error,
             ),
         )
-        await self._journal.flush()
+        await self._outbox.flush()
         self.ended_in_store = True

@@ -16,7 +16,8 @@ import anyio
 
 from nomaflow.actors.errors import PermanentStepFailure, StepFailure, StepTimedOut
 from nomaflow.actors.events import LogLine, StepFinished, StepRetrying, StepStarted
-from nomaflow.actors.journal import Journal
+from nomaflow.actors.jsonable import NotJsonable, Unstorable, capped, output_snapshot, to_jsonable
+from nomaflow.actors.outbox import Outbox
 from nomaflow.actors.outcome import StepOutcome
 from nomaflow.actors.plan import JobPlan, StepPlan
 from nomaflow.actors.ports import (
@@ -30,12 +31,11 @@ from nomaflow.actors.ports import (
     StepLog,
     StepMoved,
 )
-from nomaflow.actors.snapshot import NotJsonable, Unstorable, capped, output_snapshot, to_jsonable
 from nomaflow.states import STEP_TABLE, Lifecycle, StepState, StepTrigger
 
 
 class RunFacts:
-    """What every step of one run shares: identity, request, the journal and the run's event numbering."""
+    """What every step of one run shares: identity, request, the outbox and the run's event numbering."""
 
     def __init__(
         self,
@@ -44,7 +44,7 @@ class RunFacts:
         job: JobPlan,
         params: dict[str, Any],
         dry_run: bool,
-        journal: Journal,
+        outbox: Outbox,
         logs: LogSink,
         clock: Clock,
         executor: StepExecutor,
@@ -54,7 +54,7 @@ class RunFacts:
         self.job = job
         self.params = params
         self.dry_run = dry_run
-        self.journal = journal
+        self.outbox = outbox
         self.logs = logs
         self.clock = clock
         self.executor = executor
@@ -128,7 +128,7 @@ class StepActor:
             dry_run=self.dry_run,
         )
 
-    # --- transitions: each one is recorded in the journal with the event it becomes ---
+    # --- transitions: each one is recorded in the outbox with the event it becomes ---
 
     def _move(
         self,
@@ -198,7 +198,7 @@ class StepActor:
                 error=error or "",
                 delay_seconds=delay,
             )
-        facts.journal.record(change, event)
+        facts.outbox.record(change, event)
 
     def begin(self, scope: RunScope) -> None:
         """Render the step's input and record its start; the run actor commits it."""
@@ -228,7 +228,7 @@ class StepActor:
 
     def end_broken(self, reason: str) -> None:
         """The run broke (see RunActor._end_broken): end this step in memory as the store's `end_run`
-        ends its row. Not journaled: `end_run` writes it."""
+        ends its row. Not put in the outbox: `end_run` writes it."""
         self._cancel_flag.set()
         state = self.life.state
         if state is StepState.PENDING:
@@ -350,11 +350,11 @@ class StepActor:
         self.error = message
         self._move(StepTrigger.RETRY, error=message, delay=decision.delay_seconds)
         with anyio.CancelScope(shield=True):
-            await facts.journal.flush()
+            await facts.outbox.flush()
         await facts.clock.sleep(decision.delay_seconds)
         self.attempts += 1
         self._cancel_flag = CancelFlag()
         self._move(StepTrigger.RESUME)
         with anyio.CancelScope(shield=True):
-            await facts.journal.flush()
+            await facts.outbox.flush()
         return True

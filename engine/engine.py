@@ -25,11 +25,11 @@ from anyio.abc import TaskGroup
 from nomaflow.actors.base import Reply
 from nomaflow.actors.errors import StoreUnavailable, UnknownJob
 from nomaflow.actors.events import AnyEvent, RunFinished, RunSkipped, RunStarted
+from nomaflow.actors.jsonable import escape_unstorable, unstorable_part
 from nomaflow.actors.outcome import RunOutcome, StepOutcome
 from nomaflow.actors.plan import JobPlan, RunRequest
 from nomaflow.actors.ports import Clock
 from nomaflow.actors.run_actor import Admission, RunActor
-from nomaflow.actors.snapshot import escape_unstorable, unstorable_part
 from nomaflow.actors.supervisor import Dispatch, Supervisor
 from nomaflow.engine.clock import SystemClock
 from nomaflow.engine.config.decode import Collector
@@ -49,8 +49,7 @@ from nomaflow.engine.steps.base import StepType
 from nomaflow.engine.store import SqlStore, WriterStats, create_engine, open_store
 from nomaflow.engine.store.faults import transient_reason
 from nomaflow.engine.store.health import StoreHealth
-from nomaflow.engine.store.job_state import JobState, load_job_states, save_job_state
-from nomaflow.engine.store.recovery import last_fires
+from nomaflow.engine.store.job_state import JobState
 from nomaflow.engine.telemetry.fields import run_fields
 from nomaflow.engine.telemetry.observed import RunTelemetry
 
@@ -278,7 +277,7 @@ class Engine:
             self._schedulable,
             self._fire,
             self.clock,
-            last_fires=await last_fires(self.store.engine),
+            last_fires=await self.store.last_fires(),
             catch_up=self._catch_up,
         )
         self._scheduler = scheduler
@@ -360,7 +359,7 @@ class Engine:
         state = JobState(
             job_name=job, paused=paused, changed_by=by, changed_at=self.clock.now(), reason=reason
         )
-        await save_job_state(self.store.engine, state)
+        await self.store.save_job_state(state)
         self._job_states[job] = state
         if self._scheduler is not None:
             self._scheduler.reload()
@@ -371,7 +370,7 @@ class Engine:
 
     async def refresh_job_states(self) -> bool:
         """Re-read ly2_job_state (another process may have paused a job); True if anything changed."""
-        states = await load_job_states(self.store.engine)
+        states = await self.store.job_states()
         if states == self._job_states:
             return False
         self._job_states = states
@@ -427,8 +426,8 @@ class Engine:
             self._store = await stack.enter_async_context(
                 SqlStore(database, clock=self.clock, health=self.store_health)
             )
-            self.install.environment.resources["store_engine"] = database
-            self._job_states = await load_job_states(database)
+            self.install.environment.resources["job_store"] = self._store
+            self._job_states = await self._store.job_states()
             stack.callback(self.telemetry.start())  # taken off once the last task has ended
             self._group = await stack.enter_async_context(anyio.create_task_group())
             self._logs = LogWriter(self._store, self.bus)

@@ -46,7 +46,7 @@ class MachineTable(Generic[S, T]):
     final: frozenset[S]
 
 
-class Step(NamedTuple, Generic[S, T]):
+class Move(NamedTuple, Generic[S, T]):
     """One move a lifecycle made, in order: what the diagram highlights as the path taken. A named
     tuple, not a frozen dataclass: one is made per transition, and it is three times quicker to make."""
 
@@ -120,7 +120,7 @@ class Lifecycle(Generic[S, T]):
     """The current state of one run or step, moved only by the transitions of its table's machine."""
 
     table: MachineTable[S, T]
-    path: list[Step[S, T]] = field(default_factory=list)
+    path: list[Move[S, T]] = field(default_factory=list)
     _state: S = field(init=False, repr=False)
     _moves: dict[str, dict[str, Any]] = field(init=False, repr=False)
 
@@ -144,7 +144,7 @@ class Lifecycle(Generic[S, T]):
         if dest is None:
             raise IllegalTransition(self.table.name, source.value, trigger.value)
         self._state = dest
-        self.path.append(Step(trigger, source, dest))
+        self.path.append(Move(trigger, source, dest))
         return dest
 
     def can(self, trigger: T) -> bool:

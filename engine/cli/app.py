@@ -39,7 +39,7 @@ from nomaflow.engine.config.params import ParamError, parse_param_text, split_as
 from nomaflow.engine.engine import Engine
 from nomaflow.engine.events.diagrams import run_diagram, step_diagram, transition_paths
 from nomaflow.engine.store import RunReader, create_engine, upgrade
-from nomaflow.engine.store.job_state import JobState, load_job_states
+from nomaflow.engine.store.job_state import JobState
 
 app = typer.Typer(
     name="nomaflow",
@@ -201,7 +201,7 @@ async def _job_states(install: Install) -> dict[str, JobState]:
     database = create_engine(install.database_url)
     try:
         await upgrade(database)
-        return await load_job_states(database)
+        return await RunReader(database).job_states()
     finally:
         await database.dispose()
 

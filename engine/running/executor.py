@@ -23,9 +23,9 @@ from typing import Any
 import msgspec
 
 from nomaflow.actors.errors import PermanentStepFailure, StepFailure
+from nomaflow.actors.jsonable import NotJsonable, capped, to_jsonable
 from nomaflow.actors.plan import JobPlan, StepPlan
 from nomaflow.actors.ports import RunScope, StepContext, StepLog
-from nomaflow.actors.snapshot import NotJsonable, capped, to_jsonable
 from nomaflow.engine.config.decode import describe_error
 from nomaflow.engine.config.templating import Scope, TemplateError, references, render
 from nomaflow.engine.steps.base import StepType

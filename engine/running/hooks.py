@@ -20,7 +20,6 @@ from nomaflow.actors.errors import StoreUnavailable
 from nomaflow.actors.events import AnyEvent, RunFinished
 from nomaflow.engine.config.jobs import HOOK_PARAMS
 from nomaflow.engine.store.faults import transient_reason
-from nomaflow.engine.store.recovery import last_successes
 
 if TYPE_CHECKING:
     from nomaflow.engine.engine import Engine
@@ -110,7 +109,7 @@ class Hooks:
     async def check_silence(self, since: datetime) -> list[str]:
         engine = self._engine
         now = engine.clock.now()
-        successes = await last_successes(engine.store.engine)
+        successes = await engine.store.last_successes()
         alerted: list[str] = []
         for name, job in engine.jobs.items():
             if job.alert_after_seconds is None:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from nomaflow.actors.errors import UnknownJob
 from nomaflow.actors.events import RunFinished
 from nomaflow.engine.store.faults import transient_reason
-from nomaflow.engine.store.recovery import InterruptedRun, fail_interrupted, heartbeat
+from nomaflow.engine.store.interrupted import InterruptedRun, fail_interrupted, heartbeat
 from nomaflow.engine.telemetry.fields import run_fields
 
 if TYPE_CHECKING:

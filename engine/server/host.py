@@ -123,7 +123,7 @@ class Nomaflow:
                 async with Engine(self.install, **self._engine_options) as engine:
                     self.metrics.attach(engine)
                     self._idempotency = IdempotencyKeys(
-                        engine.store.engine,
+                        engine.store,
                         engine.clock,
                         hours=self.install.settings.server.idempotency_hours,
                     )

@@ -16,14 +16,12 @@ from typing import Annotated, Any
 
 import anyio
 import msgspec
-from sqlalchemy import Select, delete, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from nomaflow.actors.errors import PermanentStepFailure
 from nomaflow.actors.ports import StepContext
 from nomaflow.engine.steps.base import StepType
-from nomaflow.engine.store.database import for_reading
-from nomaflow.engine.store.tables import job_logs, job_runs, step_runs
+from nomaflow.engine.store.cleanup import Removed
+from nomaflow.engine.store.sql_store import SqlStore
 
 CLEANUP_JOB = "nomaflow-cleanup"
 CLEANUP_APP = "nomaflow"
@@ -75,14 +73,19 @@ class _Totals:
         self.batches = 0
         self.longest_batch = 0.0  # seconds: how long other writers may have waited on SQLite
 
+    def add(self, removed: Removed) -> None:
+        self.runs += removed.runs
+        self.steps += removed.steps
+        self.logs += removed.logs
+
 
 class RetentionStep(StepType[RetentionOptions]):
     name = "retention"
     options = RetentionOptions
 
     async def run(self, ctx: StepContext, options: RetentionOptions) -> Any:
-        database: AsyncEngine | None = self.env.resources.get("store_engine")
-        if database is None:
+        store: SqlStore | None = self.env.resources.get("job_store")
+        if store is None:
             raise PermanentStepFailure("the retention step needs the engine's job store (not running)")
         now = ctx.now()
         failed_days = options.history_days if options.keep_failed_days is None else options.keep_failed_days
@@ -93,9 +96,9 @@ class RetentionStep(StepType[RetentionOptions]):
             if before is None:
                 continue
             if ctx.dry_run:
-                await _count(database, statuses, before, totals)
+                totals.add(await store.count_old_runs(statuses, before))
             else:
-                await _delete(database, statuses, before, options.batch_size, totals)
+                await _delete(store, statuses, before, options.batch_size, totals)
         verb = "would delete" if ctx.dry_run else "deleted"
         ctx.log.info(
             f"{verb} {totals.runs} runs, {totals.steps} steps and {totals.logs} log lines"
@@ -115,43 +118,17 @@ class RetentionStep(StepType[RetentionOptions]):
         }
 
 
-def _old_runs(statuses: tuple[str, ...], before: datetime) -> Select[str]:
-    return select(job_runs.c.id).where(job_runs.c.status.in_(statuses), job_runs.c.started_at < before)
-
-
 async def _delete(
-    database: AsyncEngine, statuses: tuple[str, ...], before: datetime, batch_size: int, totals: _Totals
+    store: SqlStore, statuses: tuple[str, ...], before: datetime, batch_size: int, totals: _Totals
 ) -> None:
     while True:
         began = anyio.current_time()
-        async with database.begin() as connection:
-            ids = list((await connection.execute(_old_runs(statuses, before).limit(batch_size))).scalars())
-            if not ids:
-                return
-            await _delete_batch(connection, ids, totals)
+        removed = await store.delete_old_runs(statuses, before, batch_size)
+        if removed == Removed():
+            return
+        totals.add(removed)
         took = anyio.current_time() - began
         totals.batches += 1
         totals.longest_batch = max(totals.longest_batch, took)
         # Rest as long as the batch took: other writers (cron admissions, log lines) get their turn.
         await anyio.sleep(max(MIN_PAUSE_SECONDS, took))
-
-
-async def _delete_batch(connection: AsyncConnection, ids: list[str], totals: _Totals) -> None:
-    totals.logs += (await connection.execute(delete(job_logs).where(job_logs.c.run_id.in_(ids)))).rowcount
-    totals.steps += (await connection.execute(delete(step_runs).where(step_runs.c.run_id.in_(ids)))).rowcount
-    # The status test again, in the same transaction: a running run is never deleted.
-    deleted = await connection.execute(
-        delete(job_runs).where(job_runs.c.id.in_(ids), job_runs.c.status != "running")
-    )
-    totals.runs += deleted.rowcount
-
-
-async def _count(database: AsyncEngine, statuses: tuple[str, ...], before: datetime, totals: _Totals) -> None:
-    old = _old_runs(statuses, before)
-    async with for_reading(database).connect() as connection:
-        runs = select(func.count()).select_from(old.subquery())
-        totals.runs += (await connection.execute(runs)).scalar_one()
-        steps = select(func.count()).select_from(step_runs).where(step_runs.c.run_id.in_(old))
-        totals.steps += (await connection.execute(steps)).scalar_one()
-        logs = select(func.count()).select_from(job_logs).where(job_logs.c.run_id.in_(old))
-        totals.logs += (await connection.execute(logs)).scalar_one()

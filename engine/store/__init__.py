@@ -6,7 +6,7 @@ from nomaflow.engine.store.migrate import current_revision, head_revision, upgra
 from nomaflow.engine.store.opening import StoreUnusable, open_store
 from nomaflow.engine.store.reads import RunReader
 from nomaflow.engine.store.rows import BadCursor, LogRow, RunPage, RunRow, StepRow
-from nomaflow.engine.store.runs import SqlStore
+from nomaflow.engine.store.sql_store import SqlStore
 from nomaflow.engine.store.writer import StoreClosed, WriterStats
 
 __all__ = [

@@ -9,11 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import msgspec
-from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from nomaflow.engine.store.database import for_reading
 from nomaflow.engine.store.tables import job_state
 
 
@@ -23,13 +21,6 @@ class JobState(msgspec.Struct, frozen=True, kw_only=True):
     changed_by: str
     changed_at: datetime
     reason: str | None = None
-
-
-async def load_job_states(engine: AsyncEngine) -> dict[str, JobState]:
-    """Every job's recorded state, by job name (jobs never paused have none)."""
-    async with for_reading(engine).connect() as connection:
-        result = await connection.execute(select(job_state))
-        return {row["job_name"]: JobState(**row) for row in result.mappings()}
 
 
 async def save_job_state(engine: AsyncEngine, state: JobState) -> None:

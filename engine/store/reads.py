@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nomaflow.engine.store.columns import UTCDateTime
 from nomaflow.engine.store.database import for_reading
+from nomaflow.engine.store.job_state import JobState
 from nomaflow.engine.store.rows import LogRow, RunPage, RunRow, StepRow, decode_cursor, encode_cursor
-from nomaflow.engine.store.tables import job_logs, job_runs, step_runs
+from nomaflow.engine.store.tables import job_logs, job_runs, job_state, step_runs
 
 MAX_PAGE = 1000
 
@@ -96,6 +97,41 @@ class RunReader:
             .limit(limit)
         )
         return [LogRow(**row) for row in await self._all(query)]
+
+    async def last_logs(self, run_id: str, *, limit: int) -> list[LogRow]:
+        """The run's last `limit` log rows (transitions included), in seq order."""
+        query = (
+            select(*_LOG_COLUMNS)
+            .where(job_logs.c.run_id == run_id)
+            .order_by(job_logs.c.seq.desc())
+            .limit(limit)
+        )
+        return [LogRow(**row) for row in reversed(await self._all(query))]
+
+    async def last_fires(self) -> dict[str, datetime]:
+        """Each job's latest recorded cron fire (scheduled_for), whatever became of it."""
+        # type_ keeps the column's UTC handling on the aggregate (SQLite would hand back a string).
+        latest = func.max(job_runs.c.scheduled_for, type_=UTCDateTime()).label("latest")
+        query = (
+            select(job_runs.c.job_name, latest)
+            .where(job_runs.c.scheduled_for.is_not(None))
+            .group_by(job_runs.c.job_name)
+        )
+        return {row["job_name"]: row["latest"] for row in await self._all(query) if row["latest"] is not None}
+
+    async def last_successes(self) -> dict[str, datetime]:
+        """Each job's latest successful run's end."""
+        latest = func.max(job_runs.c.finished_at, type_=UTCDateTime()).label("latest")
+        query = (
+            select(job_runs.c.job_name, latest)
+            .where(job_runs.c.status == "succeeded")
+            .group_by(job_runs.c.job_name)
+        )
+        return {row["job_name"]: row["latest"] for row in await self._all(query) if row["latest"] is not None}
+
+    async def job_states(self) -> dict[str, JobState]:
+        """Every job's recorded pause state, by job name (jobs never paused have none)."""
+        return {row["job_name"]: JobState(**row) for row in await self._all(select(job_state))}
 
     async def last_runs_by_job(
         self, *, include_skipped: bool = True, jobs: Iterable[str] | None = None

@@ -3,7 +3,7 @@
 Callers hand over a write and wait. The writer takes everything queued and executes it as one group,
 in one transaction with one commit, so N concurrent callers cost one commit (one fsync) and a handful
 of set-wise statements instead of N of each. An idle caller still waits only for its own transaction.
-If anything in the group fails (a compare-and-set miss, a constraint), the group is re-run carefully
+If anything in the group fails (a compare-and-set miss, a constraint), the group is re-run one write at a time
 with a SAVEPOINT around each write, so the failure reaches its own caller only and the others still
 commit. That is rare, so the common path pays for no savepoints.
 
@@ -31,9 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from nomaflow.actors.errors import StoreUnavailable
 from nomaflow.actors.ports import Clock
 from nomaflow.engine.clock import SystemClock
+from nomaflow.engine.store.batch import BatchFailed
 from nomaflow.engine.store.faults import transient_reason
 from nomaflow.engine.store.health import StoreHealth
-from nomaflow.engine.store.together import NotTogether
 
 W = TypeVar("W")
 W_contra = TypeVar("W_contra", contravariant=True)
@@ -62,10 +62,10 @@ class Refused(NamedTuple):
     error: Exception
 
 
-class Together(Protocol[W_contra]):
+class BatchExecutor(Protocol[W_contra]):
     """Executes and commits a whole group in one transaction, returning one result per write. Raises
-    NotTogether when the group must be re-run carefully (having committed nothing, or not knowing
-    whether it did: see NotTogether.maybe_committed); any other error means the commit failed, and
+    BatchFailed when the group must be re-run one write at a time (having committed nothing, or not knowing
+    whether it did: see BatchFailed.maybe_committed); any other error means the commit failed, and
     nobody in the group can know more than that."""
 
     async def __call__(self, writes: Sequence[W_contra]) -> list[Any]: ...
@@ -76,7 +76,7 @@ class Together(Protocol[W_contra]):
 # Executes one write on a connection inside the writer's SAVEPOINT; returns its result, or Refused for
 # a failure that is its caller's alone. The flag says the write may already be committed (the group's
 # outcome was lost with its connection): then it is looked for before being written again.
-Careful = Callable[[AsyncConnection, W, bool], Awaitable[Any]]
+OneWrite = Callable[[AsyncConnection, W, bool], Awaitable[Any]]
 # Given a write the database refused and the error, the write changed so that it can be stored (text
 # the database cannot hold escaped), to be tried once more; None if the error is not about that.
 Escape = Callable[[W, BaseException], W | None]
@@ -140,8 +140,8 @@ class GroupWriter(Generic[W]):
     def __init__(
         self,
         engine: AsyncEngine,
-        together: Together[W],
-        careful: Careful[W],
+        batch: BatchExecutor[W],
+        one_by_one: OneWrite[W],
         *,
         escape: Escape[W] | None = None,
         probe: Probe | None = None,
@@ -156,8 +156,8 @@ class GroupWriter(Generic[W]):
         on (`abandon`). Not with aiosqlite, whose connections SQLAlchemy cannot close once a statement
         of theirs was cancelled; a SQLite statement ends within its lock timeout anyway."""
         self._engine = engine
-        self._together = together
-        self._careful = careful
+        self._batch = batch
+        self._one_by_one = one_by_one
         self._escape = escape
         self._probe = probe
         self._max_group = max_group
@@ -268,7 +268,7 @@ class GroupWriter(Generic[W]):
             self._send.close()
             if not (self._abandoned and self._interruptible):  # cut short, a connection may hang
                 with anyio.CancelScope(shield=True):
-                    await self._together.aclose()
+                    await self._batch.aclose()
             # Only cancellation leaves writes queued (close() lets the loop drain them first).
             self._fail_queued("the job store stopped before this write was committed")
             self._receive.close()
@@ -295,9 +295,9 @@ class GroupWriter(Generic[W]):
         self.stats.groups += 1
         self.stats.transactions += 1
         try:
-            results = await self._together([ticket.write for ticket in group])
-        except NotTogether as refused:
-            # Re-run carefully even a group of one: a compare-and-set miss becomes the caller's
+            results = await self._batch([ticket.write for ticket in group])
+        except BatchFailed as refused:
+            # Re-run one by one even a group of one: a compare-and-set miss becomes the caller's
             # StaleState there, and a genuine error simply fails again, for its own caller.
             self.stats.isolated_groups += 1
             lost = await self._commit_isolated(group, refused.maybe_committed)
@@ -322,7 +322,7 @@ class GroupWriter(Generic[W]):
     async def _wait_out(self, group: list[_Ticket[W]], reason: str) -> None:
         """The store could not take `group` (for `reason`): try it again, later and later, until it
         does. Whether an attempt committed before its connection was lost is unknown, so every attempt
-        after the first goes the careful way, which looks for each write before making it."""
+        after the first goes one by one, which looks for each write before making it."""
         delay = self._delays.first
         while True:
             self._unavailable = reason
@@ -388,7 +388,7 @@ class GroupWriter(Generic[W]):
                     while write is not None:
                         try:
                             async with connection.begin_nested():
-                                result = await self._careful(connection, write, maybe_committed)
+                                result = await self._one_by_one(connection, write, maybe_committed)
                                 if isinstance(result, Refused):
                                     raise result.error
                         except Exception as exc:

@@ -2,8 +2,8 @@
 
 Every state change also becomes a structured `transition` row in ly2_job_logs (machine, trigger,
 source, dest), so the diagram view can replay the path a run took from its log alone. How a group of
-writes is executed is elsewhere: `together` (the common path, straight through the driver) and
-`careful` (one write at a time, after a group failed).
+writes is executed is elsewhere: `batch` (the common path, straight through the driver) and
+`one_by_one` (one write at a time, after a batch failed).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any, NamedTuple, TypeVar
 import msgspec
 
 from nomaflow.actors.events import LogLine
+from nomaflow.actors.jsonable import escape_unstorable
 from nomaflow.actors.ports import Change, RunRecord, StepMoved, StepRecord
-from nomaflow.actors.snapshot import escape_unstorable
 from nomaflow.states import RUN_TABLE, STEP_TABLE
 
 _RUN_FINAL = frozenset(state.value for state in RUN_TABLE.final)
@@ -68,7 +68,7 @@ class AppendLogs(NamedTuple):
 
 class EndRun(NamedTuple):
     """End a run its actor could not carry through (RunStore.end_run). Rare, and it reads the run's
-    rows before moving them: always executed the careful way."""
+    rows before moving them: always executed one by one."""
 
     run_id: str
     first_seq: int

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from nomaflow.actors import RunRequest, StepContext
-from nomaflow.actors.snapshot import Unstorable, capped, escape_unstorable, output_snapshot, unstorable_part
+from nomaflow.actors.jsonable import Unstorable, capped, escape_unstorable, output_snapshot, unstorable_part
 from tests.actors.conftest import running
 from tests.fakes import job
 

@@ -17,12 +17,9 @@ from typing import Any
 
 import anyio
 import msgspec
-from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nomaflow.actors.ports import Clock
-from nomaflow.engine.store.tables import idempotency_keys as keys
+from nomaflow.engine.store.sql_store import SqlStore
 
 MAX_KEY_LENGTH = 255
 
@@ -42,8 +39,8 @@ def fingerprint(job: str, params: Mapping[str, Any], dry_run: bool) -> str:
 
 
 class IdempotencyKeys:
-    def __init__(self, engine: AsyncEngine, clock: Clock, *, hours: float) -> None:
-        self._engine = engine
+    def __init__(self, store: SqlStore, clock: Clock, *, hours: float) -> None:
+        self._store = store
         self._clock = clock
         self.lifetime = timedelta(hours=hours)
         self._pending: dict[tuple[str, str], anyio.Event] = {}
@@ -51,39 +48,19 @@ class IdempotencyKeys:
     async def claim(self, scope: str, key: str, job: str, print_: str, run_id: str) -> Claim:
         """Claim `key` for `run_id`, or return the earlier, still valid claim."""
         now = self._clock.now()
-        insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
-        statement = (
-            insert(keys)
-            .values(
-                scope=scope,
-                idempotency_key=key,
-                job_name=job,
-                fingerprint=print_,
-                run_id=run_id,
-                created_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=[keys.c.scope, keys.c.idempotency_key])
-            .returning(keys.c.run_id)
+        found = await self._store.claim_idempotency_key(
+            scope=scope,
+            key=key,
+            job=job,
+            fingerprint=print_,
+            run_id=run_id,
+            now=now,
+            expired_before=now - self.lifetime,
         )
-        async with self._engine.begin() as connection:
-            # Expired keys go first, so an expired key is simply claimed anew.
-            await connection.execute(delete(keys).where(keys.c.created_at < now - self.lifetime))
-            if (await connection.execute(statement)).first() is not None:
-                self._pending[(scope, key)] = anyio.Event()
-                return Claim(run_id=run_id, fingerprint=print_, created_at=now, fresh=True)
-            row = (
-                (
-                    await connection.execute(
-                        select(keys.c.run_id, keys.c.fingerprint, keys.c.created_at).where(
-                            keys.c.scope == scope, keys.c.idempotency_key == key
-                        )
-                    )
-                )
-                .mappings()
-                .one()
-            )
+        if found.fresh:
+            self._pending[(scope, key)] = anyio.Event()
         return Claim(
-            run_id=row["run_id"], fingerprint=row["fingerprint"], created_at=row["created_at"], fresh=False
+            run_id=found.run_id, fingerprint=found.fingerprint, created_at=found.created_at, fresh=found.fresh
         )
 
     def settled(self, scope: str, key: str) -> None:
@@ -94,12 +71,7 @@ class IdempotencyKeys:
 
     async def release(self, scope: str, key: str, run_id: str) -> None:
         """Give the key back: the run it was claimed for could not be dispatched."""
-        async with self._engine.begin() as connection:
-            await connection.execute(
-                delete(keys).where(
-                    keys.c.scope == scope, keys.c.idempotency_key == key, keys.c.run_id == run_id
-                )
-            )
+        await self._store.release_idempotency_key(scope=scope, key=key, run_id=run_id)
         self.settled(scope, key)
 
     async def wait_settled(self, scope: str, key: str, seconds: float) -> bool:

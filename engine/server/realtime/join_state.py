@@ -9,15 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from nomaflow.actors.events import LogLine
 from nomaflow.engine.engine import Engine
 from nomaflow.engine.events.bus import event_as_dict
 from nomaflow.engine.events.tracker import LOG_TAIL, RunView
 from nomaflow.engine.store import LogRow, RunRow, StepRow
-from nomaflow.engine.store.database import for_reading
-from nomaflow.engine.store.tables import job_logs
 
 IN_FLIGHT_LIMIT = 500  # runs listed in the jobs room's state
 
@@ -104,16 +100,9 @@ def state_of_rows(run: RunRow, steps: list[StepRow], tail: list[LogRow], last_se
 
 async def _tail(engine: Engine, run_id: str) -> tuple[list[LogRow], int]:
     """The run's last log lines (state transitions left out) and its highest seq."""
-    query = (
-        select(*[job_logs.c[name] for name in LogRow.__struct_fields__])
-        .where(job_logs.c.run_id == run_id)
-        .order_by(job_logs.c.seq.desc())
-        .limit(LOG_TAIL * 2)
-    )
-    async with for_reading(engine.store.engine).connect() as connection:
-        rows = [LogRow(**row) for row in (await connection.execute(query)).mappings()]
-    last_seq = rows[0].seq if rows else 0
-    lines = [row for row in reversed(rows) if not (row.fields and row.fields.get("event") == "transition")]
+    rows = await engine.store.last_logs(run_id, limit=LOG_TAIL * 2)
+    last_seq = rows[-1].seq if rows else 0
+    lines = [row for row in rows if not (row.fields and row.fields.get("event") == "transition")]
     return lines[-LOG_TAIL:], last_seq
 
 

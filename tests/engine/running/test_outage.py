@@ -21,7 +21,7 @@ from nomaflow.engine import Engine, ManualClock
 from nomaflow.engine.config import Install
 from nomaflow.engine.engine import STOP_MARGIN_SECONDS, TRIGGER_WAIT_SECONDS
 from nomaflow.engine.store import StoreUnusable, create_engine, upgrade
-from nomaflow.engine.store.recovery import fail_interrupted
+from nomaflow.engine.store.interrupted import fail_interrupted
 from tests.conftest import SmallDisk
 from tests.engine.conftest import gate_of, make_install, quiet_install, reached, until
 

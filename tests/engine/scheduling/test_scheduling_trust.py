@@ -143,10 +143,15 @@ async def scheduling(engine: Engine) -> None:
 async def lock_holder(engine: Engine) -> str:
     from sqlalchemy import select
 
+    from nomaflow.engine.store import create_engine
     from nomaflow.engine.store.tables import jobs_lock
 
-    async with engine.store.engine.connect() as connection:
-        return str((await connection.execute(select(jobs_lock.c.holder))).scalar_one())
+    database = create_engine(engine.database_url)  # the lock's table is the leadership's, not the store's
+    try:
+        async with database.connect() as connection:
+            return str((await connection.execute(select(jobs_lock.c.holder))).scalar_one())
+    finally:
+        await database.dispose()
 
 
 async def test_a_dead_engines_run_is_failed_as_interrupted_and_resumed(install: Install) -> None:

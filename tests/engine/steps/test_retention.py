@@ -9,6 +9,8 @@ cron fire waits to be admitted while the cleanup deletes.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import anyio
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from nomaflow.actors.events import AnyEvent, RunFinished, RunStarted
 from nomaflow.engine import Engine, ManualClock
@@ -121,6 +124,17 @@ SQLITE_SEED = [
 ]
 
 
+@asynccontextmanager
+async def looking_at(url: str) -> AsyncIterator[AsyncConnection]:
+    """A connection of the test's own to the store's tables, to check what retention left."""
+    database = create_engine(url)
+    try:
+        async with database.connect() as connection:
+            yield connection
+    finally:
+        await database.dispose()
+
+
 async def seed(url: str, kind: str, total: int) -> None:
     database = create_engine(url)
     try:
@@ -203,7 +217,7 @@ async def test_a_dry_run_counts_and_deletes_nothing(
             len(expected),
         )
         assert output["dry_run"] is True and output["batches"] == 0
-        async with engine.store.engine.connect() as connection:
+        async with looking_at(database_url) as connection:
             assert (
                 await connection.execute(select(func.count()).select_from(job_runs))
             ).scalar_one() >= 2_000
@@ -272,7 +286,7 @@ async def test_retention_deletes_the_right_rows_in_batches_while_cron_fires_on_t
             == (datetime(2026, 6, 1, 3, tzinfo=UTC) - timedelta(days=HISTORY_DAYS)).isoformat()
         )
 
-        async with engine.store.engine.connect() as connection:
+        async with looking_at(database_url) as connection:
             left = set(
                 (await connection.execute(select(job_runs.c.id).where(job_runs.c.app == "seed"))).scalars()
             )

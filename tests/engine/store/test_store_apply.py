@@ -273,7 +273,7 @@ async def test_moves_of_one_row_in_one_apply_are_applied_in_order(store: SqlStor
     assert load.status == "skipped"
     row = await store.get_run(run.id)
     assert row is not None and row.status == "succeeded"
-    # Applied on the common path, without a careful re-run.
+    # Applied on the common path, without a one-by-one re-run.
     assert store.stats.isolated_groups == groups
     assert [line.seq for line in await store.get_logs(run.id)] == [1, 2, 3, 4, 5]
 

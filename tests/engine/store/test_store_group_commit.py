@@ -31,22 +31,22 @@ def counting_commits(store: SqlStore) -> Iterator[list[int]]:
     counters, which count attempts too."""
     commits = [0]
     writer = store._writer
-    together = writer._together
+    batch = writer._batch
 
     class Counting:
         async def __call__(self, writes: Sequence[Write]) -> list[Any]:
-            results = await together(writes)
+            results = await batch(writes)
             commits[0] += 1
             return results
 
         async def aclose(self) -> None:
-            await together.aclose()
+            await batch.aclose()
 
-    writer._together = Counting()
+    writer._batch = Counting()
     try:
         yield commits
     finally:
-        writer._together = together
+        writer._batch = batch
 
 
 async def test_many_concurrent_writers_share_a_few_transactions(store: SqlStore) -> None:
@@ -102,7 +102,7 @@ async def test_a_stale_change_fails_only_its_own_caller(store: SqlStore) -> None
 
     assert isinstance(outcomes.pop(stale.id), StaleState)
     assert set(outcomes.values()) == {None}
-    # They shared a group (one per committer); only the group with the miss was re-run, carefully.
+    # They shared a group (one per committer); only the group with the miss was re-run, one write at a time.
     assert store.stats.groups - groups_before <= COMMITTERS
     assert store.stats.isolated_groups == 1
     statuses = {run.id: row.status for run in runs if (row := await store.get_run(run.id))}
@@ -203,7 +203,7 @@ async def test_connections_the_server_dropped_cost_no_write(store: SqlStore, dat
     assert [await store.admit(run, [], seq=1) for run in runs] == [True, True]
 
     # A kept connection found closed is thrown away before use; one that dies as the group is sent
-    # costs a careful re-run on a fresh connection. Either way each run is written once.
+    # costs a one-by-one re-run on a fresh connection. Either way each run is written once.
     assert store.stats.isolated_groups - isolated <= 1
     for run in runs:
         row = await store.get_run(run.id)
@@ -215,9 +215,9 @@ async def test_connections_the_server_dropped_cost_no_write(store: SqlStore, dat
 def losing_the_answer(store: SqlStore, *, after_commit: bool) -> Iterator[None]:
     """The next group's connection fails as its statement is sent: after the server committed it
     (`after_commit`, the answer is lost on the way back) or before it was sent."""
-    from nomaflow.engine.store import together_pg
+    from nomaflow.engine.store import batch_postgres
 
-    execute = together_pg._Statement.execute
+    execute = batch_postgres._Statement.execute
     lost = [False]
 
     async def failing(statement: Any, driver: Any) -> None:
@@ -231,7 +231,7 @@ def losing_the_answer(store: SqlStore, *, after_commit: bool) -> Iterator[None]:
         raise ConnectionResetError("connection reset by peer")
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(together_pg._Statement, "execute", failing)
+        patch.setattr(batch_postgres._Statement, "execute", failing)
         yield
 
 

@@ -7,7 +7,7 @@ COMMIT around it, whether it holds one admission or five hundred; each statement
 once per connection. JSON goes as text and is cast in SQL, so the driver's codecs play no part.
 
 What a lost connection costs: with no COMMIT of our own, the statement's outcome is unknown when the
-connection fails during it (as it is with a COMMIT in flight). The group is then re-run carefully,
+connection fails during it (as it is with a COMMIT in flight). The group is then re-run one write at a time,
 looking first for each write's first log row, so a write already committed is neither written twice
 nor reported as failed.
 """
@@ -24,13 +24,13 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from nomaflow.actors.ports import RunMoved, StepMoved
-from nomaflow.engine.store.together import (
+from nomaflow.engine.store.batch import (
     JSON_COLUMNS,
     LOG_COLUMNS,
     RUN_COLUMNS,
     STEP_COLUMNS,
+    BatchFailed,
     GroupPlan,
-    NotTogether,
     json_text,
     plan_group,
     split_moves,
@@ -38,7 +38,7 @@ from nomaflow.engine.store.together import (
 from nomaflow.engine.store.writes import Row, Write, clears_error, move_instants
 
 # No ON CONFLICT here: a run another process holds the job for (or its fire) fails the statement, and
-# the careful re-run sorts out which run it was; arbitrating every unique index on every insert would
+# the one-by-one re-run sorts out which run it was; arbitrating every unique index on every insert would
 # cost each group for the rare case.
 _INSERT_RUNS = """
 INSERT INTO ly2_job_runs (id, job_name, app, status, triggered_by, params, dry_run, scheduled_for,
@@ -156,12 +156,12 @@ async def _discard(connection: AsyncConnection) -> None:
         await connection.close()
 
 
-class PostgresTogether:
+class PostgresBatch:
     """Executes whole groups on connections of `engine` that it keeps checked out between groups.
 
     Kept, not checked out per group: the pool's pre-ping costs three round trips (BEGIN, a no-op,
     ROLLBACK), more than the group itself. A connection idle for a while is pinged before use instead,
-    and one that failed is thrown away, so a server restart costs one careful re-run at most.
+    and one that failed is thrown away, so a server restart costs one one-by-one re-run at most.
     """
 
     IDLE_PING_SECONDS = 10.0
@@ -194,18 +194,18 @@ class PostgresTogether:
         try:
             plan = plan_group(writes)
             statements = _statements(plan)
-        except NotTogether:
+        except BatchFailed:
             raise
         except Exception as exc:
             # One write's bad value (a naive datetime, a move that does not fit), found before anything
-            # was sent: the careful re-run gives it to its own caller.
-            raise NotTogether(str(exc)) from exc
+            # was sent: the one-by-one re-run gives it to its own caller.
+            raise BatchFailed(str(exc)) from exc
         if not statements:
             return plan.results
         try:
             connection = await self._checkout()
         except Exception as exc:
-            raise NotTogether(f"could not connect: {exc}") from exc
+            raise BatchFailed(f"could not connect: {exc}") from exc
         try:
             driver = _driver(connection)
             if len(statements) == 1:
@@ -221,14 +221,14 @@ class PostgresTogether:
                 # The statement was refused (a constraint, a compare-and-set miss): nothing of the group
                 # was committed, and the connection is fine.
                 self._idle.append((connection, time.monotonic()))
-                raise NotTogether(_refusal(exc)) from exc
+                raise BatchFailed(_refusal(exc)) from exc
             await _discard(connection)  # e.g. terminated by an operator: it may have committed first
-            raise NotTogether(f"the connection failed: {exc}", maybe_committed=True) from exc
+            raise BatchFailed(f"the connection failed: {exc}", maybe_committed=True) from exc
         except Exception as exc:
             # The connection failed (dropped by the server, reset, closed before we began): whether
-            # the statement committed is unknown, so the careful re-run looks before it writes.
+            # the statement committed is unknown, so the one-by-one re-run looks before it writes.
             await _discard(connection)
-            raise NotTogether(f"the connection failed: {exc}", maybe_committed=True) from exc
+            raise BatchFailed(f"the connection failed: {exc}", maybe_committed=True) from exc
         self._idle.append((connection, time.monotonic()))
         return plan.results
 

@@ -1,4 +1,4 @@
-"""What crash recovery and the scheduler ask of the store: heartbeats, runs whose engine died, last fires.
+"""What crash recovery asks of the store: heartbeats on running runs, and ending runs whose engine died.
 
 Every engine stamps `heartbeat_at` on its running runs. A running run whose stamp is older than the
 cutoff belongs to an engine that stopped (killed, crashed, lost its host): it is marked `failed` as
@@ -15,7 +15,6 @@ import msgspec
 from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from nomaflow.engine.store.columns import UTCDateTime
 from nomaflow.engine.store.tables import job_logs, job_runs, step_runs
 from nomaflow.engine.store.writes import transition_row
 
@@ -183,28 +182,3 @@ async def end_running_run(
     )
     await connection.execute(job_logs.insert(), logs)
     return in_flight
-
-
-async def last_fires(engine: AsyncEngine) -> dict[str, datetime]:
-    """Each job's latest recorded cron fire (scheduled_for), whatever became of it."""
-    # type_ keeps the column's UTC handling on the aggregate (SQLite would hand back a string).
-    latest = func.max(job_runs.c.scheduled_for, type_=UTCDateTime())
-    query = (
-        select(job_runs.c.job_name, latest)
-        .where(job_runs.c.scheduled_for.is_not(None))
-        .group_by(job_runs.c.job_name)
-    )
-    async with engine.connect() as connection:
-        return {row[0]: row[1] for row in (await connection.execute(query)).all() if row[1] is not None}
-
-
-async def last_successes(engine: AsyncEngine) -> dict[str, datetime]:
-    """Each job's latest successful run's end."""
-    latest = func.max(job_runs.c.finished_at, type_=UTCDateTime())
-    query = (
-        select(job_runs.c.job_name, latest)
-        .where(job_runs.c.status == "succeeded")
-        .group_by(job_runs.c.job_name)
-    )
-    async with engine.connect() as connection:
-        return {row[0]: row[1] for row in (await connection.execute(query)).all() if row[1] is not None}

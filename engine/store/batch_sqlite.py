@@ -21,17 +21,17 @@ from typing import Any
 import anyio
 
 from nomaflow.actors.ports import Change, RunMoved, StepMoved
-from nomaflow.engine.store.database import SQLITE_BUSY_TIMEOUT_MS
-from nomaflow.engine.store.together import (
+from nomaflow.engine.store.batch import (
     JSON_COLUMNS,
     LOG_COLUMNS,
     RUN_COLUMNS,
     STEP_COLUMNS,
-    NotTogether,
+    BatchFailed,
     json_text,
     plan_group,
     split_moves,
 )
+from nomaflow.engine.store.database import SQLITE_BUSY_TIMEOUT_MS
 from nomaflow.engine.store.writes import Row, Write, clears_error, move_instants
 
 
@@ -101,7 +101,7 @@ class _Busy(Exception):
     """The write lock was taken when an inline group tried to begin."""
 
 
-class SqliteTogether:
+class SqliteBatch:
     """Executes whole groups on a connection of its own to the store's file."""
 
     # A group this small runs inline when the lock is free: a few hundred microseconds of SQLite.
@@ -167,14 +167,14 @@ class SqliteTogether:
         except sqlite3.OperationalError as exc:
             if not wait and "locked" in str(exc):
                 raise _Busy from exc
-            raise NotTogether(f"could not begin: {exc}") from exc
+            raise BatchFailed(f"could not begin: {exc}") from exc
         except Exception as exc:
-            raise NotTogether(f"could not begin: {exc}") from exc
+            raise BatchFailed(f"could not begin: {exc}") from exc
         try:
             results = self._execute(connection, writes)
         except Exception as exc:
             connection.execute("ROLLBACK")
-            raise NotTogether(str(exc)) from exc
+            raise BatchFailed(str(exc)) from exc
         try:
             connection.execute("COMMIT")
         except BaseException:
@@ -192,7 +192,7 @@ class SqliteTogether:
             # SQLite sums an executemany's row counts; a run turned away counts 0.
             inserted = connection.executemany(_INSERT_RUNS, _values(plan.runs, RUN_COLUMNS)).rowcount
             if inserted != len(plan.runs):
-                raise NotTogether(f"{len(plan.runs) - inserted} of {len(plan.runs)} runs were turned away")
+                raise BatchFailed(f"{len(plan.runs) - inserted} of {len(plan.runs)} runs were turned away")
         if plan.steps:
             connection.executemany(_INSERT_STEPS, _values(plan.steps, STEP_COLUMNS))
         for batch in plan.moves:
@@ -208,4 +208,4 @@ class SqliteTogether:
             (_MOVE_RUN, [_run_values(move) for move in runs]),
         ):
             if values and connection.executemany(statement, values).rowcount != len(values):
-                raise NotTogether("a move found its row in another state")
+                raise BatchFailed("a move found its row in another state")

@@ -1,4 +1,4 @@
-"""A run's write-ahead of state changes: record now, commit together, publish only after the commit.
+"""A run's outbox of state changes: record now, commit together, publish only after the commit.
 
 Grouping is what keeps the engine's per-step overhead low: a step finishing and the next one starting,
 or the last step finishing and the run ending, are one transaction. Log lines emitted before a flush are
@@ -13,7 +13,7 @@ from nomaflow.actors.events import AnyEvent
 from nomaflow.actors.ports import Change, EventSink, LogSink, RunStore
 
 
-class Journal:
+class Outbox:
     def __init__(self, store: RunStore, events: EventSink, logs: LogSink) -> None:
         self._store = store
         self._events = events

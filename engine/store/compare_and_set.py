@@ -1,6 +1,6 @@
-"""Compare-and-set moves of runs and steps on the careful path, one caller at a time.
+"""Compare-and-set moves of runs and steps on the one-by-one path, one caller at a time.
 
-The common path moves whole groups set-wise (engine.store.together_*) and only counts. When a count
+The common path moves whole groups set-wise (engine.store.batch_*) and only counts. When a count
 misses, the writer re-runs the group here, one caller per savepoint: each caller's rows are read under
 lock first, so a miss is refused with what the row really holds, before anything of it is written.
 """
@@ -81,7 +81,7 @@ def _run_params(change: RunMoved) -> dict[str, Any]:
     }
 
 
-async def apply_careful(connection: AsyncConnection, changes: Sequence[Change]) -> None:
+async def compare_and_set(connection: AsyncConnection, changes: Sequence[Change]) -> None:
     """Apply one caller's changes only if all of them find their rows in their source states, read
     under lock first; otherwise raise StaleState, naming the first that does not, having written none."""
     status = await _current_steps(connection, {_key(c) for c in changes if isinstance(c, StepMoved)})

@@ -1,10 +1,10 @@
 """The common path of group commit: a whole group of writes as a fixed handful of set-wise statements.
 
 The plan is made in Python from the writes alone, assuming nothing goes wrong: every run goes in, every
-move finds its row in its source state. The database executor (`together_pg`, `together_sqlite`) runs
+move finds its row in its source state. The database executor (`batch_postgres`, `batch_sqlite`) runs
 it straight through the driver, with none of SQLAlchemy's per-statement work, and checks those
-assumptions by row counts. If one fails, it rolls back and raises `NotTogether`: the writer then
-re-runs the group one write at a time (`careful`), where each write learns its own outcome.
+assumptions by row counts. If one fails, it rolls back and raises `BatchFailed`: the writer then
+re-runs the group one write at a time (`one_by_one`), where each write learns its own outcome.
 """
 
 from __future__ import annotations
@@ -70,10 +70,10 @@ def json_text(value: Any) -> str | None:
     return None if value is None else msgspec.json.encode(value).decode()
 
 
-class NotTogether(Exception):
+class BatchFailed(Exception):
     """The group could not be executed as a whole. Nothing of it was committed, unless
     `maybe_committed`: the connection was lost with the outcome of a statement that commits on its
-    own, and the careful re-run must first look for what is already written."""
+    own, and the one-by-one re-run must first look for what is already written."""
 
     def __init__(self, message: str, *, maybe_committed: bool = False) -> None:
         super().__init__(message)
@@ -109,9 +109,9 @@ def plan_group(writes: Sequence[Write]) -> GroupPlan:
         elif isinstance(write, AppendLogs):
             logs.extend(write.rows)
         elif isinstance(write, EndRun):
-            raise NotTogether("a run is ended the careful way")
+            raise BatchFailed("a run is ended one by one")
     if len({row["id"] for row in runs}) != len(runs):
-        raise NotTogether("a run is written twice in one group")
+        raise BatchFailed("a run is written twice in one group")
     # In one order for every engine: two engines inserting the same jobs in opposite orders could
     # otherwise deadlock on the one-running-run index.
     runs.sort(key=lambda row: (row["job_name"], row["id"]))

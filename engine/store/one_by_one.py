@@ -1,6 +1,6 @@
-"""The careful path: one write at a time through SQLAlchemy, inside a SAVEPOINT the writer opens.
+"""The one-by-one path: one write at a time through SQLAlchemy, inside a SAVEPOINT the writer opens.
 
-Taken only after a group failed together (a compare-and-set miss, a run the one-running-run index
+Taken only after a batch failed as a whole (a compare-and-set miss, a run the one-running-run index
 turned away, a constraint): here each write learns its own outcome. An admission that is turned away
 becomes a `skipped` run with the reason, a compare-and-set miss becomes the caller's StaleState, and
 a genuine database error reaches its own caller only.
@@ -16,9 +16,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from nomaflow.actors.ports import RunRecord, StaleState
+from nomaflow.engine.store.compare_and_set import compare_and_set
 from nomaflow.engine.store.faults import unstorable_value
-from nomaflow.engine.store.moves import apply_careful
-from nomaflow.engine.store.recovery import end_running_run
+from nomaflow.engine.store.interrupted import end_running_run
 from nomaflow.engine.store.tables import job_logs, job_runs, step_runs
 from nomaflow.engine.store.writer import Refused
 from nomaflow.engine.store.writes import (
@@ -43,7 +43,7 @@ _INSERT_LOGS = insert(job_logs)
 _INSERT_STEPS = insert(step_runs)
 
 
-class CarefulExecutor:
+class OneByOne:
     """Executes one write in the caller's transaction, for one database dialect."""
 
     def __init__(self, dialect: str) -> None:
@@ -76,7 +76,7 @@ class CarefulExecutor:
                 logs.append(admission_row(write.run, write.seq, "skip", "skipped", write.run.error))
         elif isinstance(write, Apply):
             try:
-                await apply_careful(connection, write.changes)
+                await compare_and_set(connection, write.changes)
             except StaleState as exc:
                 # Nothing of this caller was written: it can be left out of the group.
                 return Refused(exc)
@@ -95,7 +95,7 @@ class CarefulExecutor:
     @staticmethod
     def escape(write: Write, error: BaseException) -> Write | None:
         """If `error` says `write` holds text the database cannot store, the write with that text
-        escaped (see actors.snapshot): the writer tries it once more. Else None."""
+        escaped (see actors.jsonable): the writer tries it once more. Else None."""
         return escaped(write) if unstorable_value(error) else None
 
     async def _admit(self, connection: AsyncConnection, write: Admit, logs: list[Row]) -> Any:

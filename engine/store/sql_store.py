@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Self
@@ -21,12 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from nomaflow.actors.events import LogLine
 from nomaflow.actors.ports import Change, Clock, RunRecord, StepMoved, StepRecord
-from nomaflow.engine.store.careful import CarefulExecutor
+from nomaflow.engine.store import cleanup, interrupted
+from nomaflow.engine.store.batch_sqlite import SqliteBatch
+from nomaflow.engine.store.cleanup import Removed
 from nomaflow.engine.store.health import StoreHealth
+from nomaflow.engine.store.idempotency_keys import KeyClaim, claim_key, release_key
+from nomaflow.engine.store.interrupted import InterruptedRun
+from nomaflow.engine.store.job_state import JobState, save_job_state
+from nomaflow.engine.store.one_by_one import OneByOne
 from nomaflow.engine.store.opening import PROBE
 from nomaflow.engine.store.reads import RunReader
-from nomaflow.engine.store.together_sqlite import SqliteTogether
-from nomaflow.engine.store.writer import GroupWriter, RetryDelays, Together, WriterStats
+from nomaflow.engine.store.writer import BatchExecutor, GroupWriter, RetryDelays, WriterStats
 from nomaflow.engine.store.writes import Admit, AppendLogs, Apply, EndRun, InsertSkipped, Write
 
 
@@ -49,25 +54,25 @@ class SqlStore(RunReader):
         delays: RetryDelays | None = None,
     ) -> None:
         super().__init__(engine)
-        self.engine = engine
+        self._database = engine
         if committers is None:
             # PostgreSQL commits two groups side by side; SQLite serialises writers on its file lock.
             committers = 2 if engine.dialect.name == "postgresql" else 1
-        together: Together[Write]
+        batch: BatchExecutor[Write]
         if engine.dialect.name == "postgresql":
-            from nomaflow.engine.store.together_pg import PostgresTogether  # asyncpg is an extra
+            from nomaflow.engine.store.batch_postgres import PostgresBatch  # asyncpg is an extra
 
-            together = PostgresTogether(engine)
+            batch = PostgresBatch(engine)
         elif engine.dialect.name == "sqlite" and engine.url.database:
-            together = SqliteTogether(engine.url.database)
+            batch = SqliteBatch(engine.url.database)
         else:
             raise ValueError(f"the job store does not support {engine.url.render_as_string()!r}")
-        careful = CarefulExecutor(engine.dialect.name)
+        one_by_one = OneByOne(engine.dialect.name)
         self._writer: GroupWriter[Write] = GroupWriter(
             engine,
-            together,
-            careful,
-            escape=careful.escape,
+            batch,
+            one_by_one,
+            escape=one_by_one.escape,
             probe=functools.partial(_probe, _folder_of(engine)),
             max_group=max_group,
             committers=committers,
@@ -161,6 +166,60 @@ class SqlStore(RunReader):
         """Mark a running run failed, ending its unfinished steps (see RunStore.end_run)."""
         ended: bool = await self._writer.submit(EndRun(run_id, first_seq, at, error))
         return ended
+
+    # --- what the engine asks of the store besides runs (rare, small: straight to the database) ---
+
+    async def save_job_state(self, state: JobState) -> None:
+        """Insert or replace the job's pause state."""
+        await save_job_state(self._database, state)
+
+    async def claim_idempotency_key(
+        self,
+        *,
+        scope: str,
+        key: str,
+        job: str,
+        fingerprint: str,
+        run_id: str,
+        now: datetime,
+        expired_before: datetime,
+    ) -> KeyClaim:
+        """Claim a run request's idempotency key for `run_id`, or return the claim holding it."""
+        return await claim_key(
+            self._database,
+            scope=scope,
+            key=key,
+            job=job,
+            fingerprint=fingerprint,
+            run_id=run_id,
+            now=now,
+            expired_before=expired_before,
+        )
+
+    async def release_idempotency_key(self, *, scope: str, key: str, run_id: str) -> None:
+        """Give the key back, if still claimed for `run_id` (its run could not be dispatched)."""
+        await release_key(self._database, scope=scope, key=key, run_id=run_id)
+
+    async def heartbeat(self, owner: str, at: datetime, run_ids: Sequence[str]) -> int:
+        """Stamp the runs this engine carries (see store.interrupted.heartbeat)."""
+        return await interrupted.heartbeat(self._database, owner, at, run_ids)
+
+    async def fail_interrupted(
+        self, *, cutoff: datetime, at: datetime, me: str, carried: Collection[str] = ()
+    ) -> list[InterruptedRun]:
+        """Fail the running runs whose engine stopped heartbeating (see store.interrupted)."""
+        return await interrupted.fail_interrupted(
+            self._database, cutoff=cutoff, at=at, me=me, carried=carried
+        )
+
+    async def delete_old_runs(self, statuses: Collection[str], before: datetime, limit: int) -> Removed:
+        """One batch of retention: up to `limit` runs in `statuses` started before `before`, with their
+        steps and logs, in one transaction (see store.cleanup)."""
+        return await cleanup.delete_old_runs(self._database, statuses, before, limit)
+
+    async def count_old_runs(self, statuses: Collection[str], before: datetime) -> Removed:
+        """What `delete_old_runs` would delete, all batches together (a dry run)."""
+        return await cleanup.count_old_runs(self._database, statuses, before)
 
 
 # A SQLite file is taken as writable again only with this much room beside it: a write that changes
