@@ -11,12 +11,13 @@ import errno
 import functools
 import os
 from collections.abc import Collection, Sequence
+from contextlib import AsyncExitStack
 from datetime import datetime
 from types import TracebackType
 from typing import Self
 
 import anyio
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskStatus
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from nomaflow.actors.events import LogLine
@@ -82,7 +83,7 @@ class SqlStore(RunReader):
             interruptible=engine.dialect.name != "sqlite",
         )
         self.health = self._writer.health
-        self._group: TaskGroup | None = None
+        self._hosting: AsyncExitStack | None = None
 
     @property
     def stats(self) -> WriterStats:
@@ -116,26 +117,22 @@ class SqlStore(RunReader):
         return self._writer.unavailable
 
     async def __aenter__(self) -> Self:
-        group = anyio.create_task_group()
-        await group.__aenter__()
-        try:
+        async with AsyncExitStack() as stack:
+            group = await stack.enter_async_context(anyio.create_task_group())
             await group.start(self.run)
-        except BaseException as exc:
-            await group.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
-        self._group = group
+            self._hosting = stack.pop_all()  # the writer's task group, held until __aexit__
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool | None:
-        group, self._group = self._group, None
-        assert group is not None, "SqlStore exited without being entered"
+        hosting, self._hosting = self._hosting, None
+        assert hosting is not None, "SqlStore exited without being entered"
         if exc is not None:
             self.abandon()  # leaving on an error: do not wait for a store that may not come back
         else:
             self.close()
-        return await group.__aexit__(exc_type, exc, tb)
+        return await hosting.__aexit__(exc_type, exc, tb)
 
     # --- the RunStore port (actors/ports.py) ---
 
