@@ -12,6 +12,8 @@ from typing import Any
 
 import msgspec
 
+from nomaflow.states import RunState, StepState
+
 
 class Event(msgspec.Struct, frozen=True, tag_field="type", kw_only=True):
     run_id: str
@@ -52,7 +54,7 @@ class StepRetrying(Event, frozen=True, tag=True):
 class StepFinished(Event, frozen=True, tag=True):
     step: str
     position: int
-    status: str
+    status: StepState
     attempts: int
     output: Any
     error: str | None
@@ -66,7 +68,7 @@ class LogLine(Event, frozen=True, tag=True):
 
 
 class RunFinished(Event, frozen=True, tag=True):
-    status: str
+    status: RunState
     error: str | None
 
 

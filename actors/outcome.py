@@ -6,11 +6,13 @@ from typing import Any
 
 import msgspec
 
+from nomaflow.states import RunState, StepState
+
 
 class StepOutcome(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     type: str
-    status: str
+    status: StepState
     attempts: int
     output: Any = None
     error: str | None = None
@@ -20,13 +22,13 @@ class StepOutcome(msgspec.Struct, frozen=True, kw_only=True):
 class RunOutcome(msgspec.Struct, frozen=True, kw_only=True):
     run_id: str
     job: str
-    status: str
+    status: RunState
     error: str | None
     steps: tuple[StepOutcome, ...] = ()
 
     @property
     def succeeded(self) -> bool:
-        return self.status == "succeeded"
+        return self.status is RunState.SUCCEEDED
 
     def step(self, name: str) -> StepOutcome:
         for outcome in self.steps:

@@ -169,7 +169,7 @@ class RunActor:
             self.outcome = RunOutcome(
                 run_id=self.run_id,
                 job=self.job.name,
-                status=RunState.FAILED.value if self._broken else self.life.state.value,
+                status=RunState.FAILED if self._broken else self.life.state,
                 error=self.error,
                 steps=tuple(step.outcome() for step in self._steps),
             )
@@ -207,7 +207,7 @@ class RunActor:
                 job=self.job.name,
                 seq=last_seq,
                 at=at,
-                status=RunState.FAILED.value,
+                status=RunState.FAILED,
                 error=error,
             )
         )
@@ -407,7 +407,7 @@ class RunActor:
                 job=self.job.name,
                 seq=seq,
                 at=at,
-                status=self.life.state.value,
+                status=self.life.state,
                 error=error,
             ),
         )

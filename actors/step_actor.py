@@ -121,7 +121,7 @@ class StepActor:
         return StepOutcome(
             name=self.plan.name,
             type=self.plan.type,
-            status=self.state.value,
+            status=self.state,
             attempts=self.attempts,
             output=self.output,
             error=self.error,
@@ -181,7 +181,7 @@ class StepActor:
                 at=at,
                 step=self.name,
                 position=self.plan.position,
-                status=str(dest),
+                status=dest,
                 attempts=self.attempts,
                 output=output,
                 error=error,

@@ -31,8 +31,8 @@ import httpx
 import msgspec
 
 from nomaflow.actors.events import TERMINAL_EVENTS, AnyEvent
+from nomaflow.states import FINISHED
 
-FINISHED = frozenset({"succeeded", "failed", "aborted", "skipped"})
 LONG_POLL_SECONDS = 25.0  # under the usual 30 s proxy timeouts
 
 

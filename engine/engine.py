@@ -52,6 +52,7 @@ from nomaflow.engine.store.health import StoreHealth
 from nomaflow.engine.store.job_state import JobState
 from nomaflow.engine.telemetry.fields import run_fields
 from nomaflow.engine.telemetry.observed import RunTelemetry
+from nomaflow.states import RunState, StepState
 
 log = logging.getLogger("nomaflow.engine")
 
@@ -703,13 +704,13 @@ class Engine:
         return RunOutcome(
             run_id=run.id,
             job=run.job_name,
-            status=run.status,
+            status=RunState(run.status),
             error=run.error,
             steps=tuple(
                 StepOutcome(
                     name=step.step_name,
                     type=step.type,
-                    status=step.status,
+                    status=StepState(step.status),
                     attempts=step.attempts,
                     output=step.output,
                     error=step.error,

@@ -2,12 +2,15 @@
 
 from nomaflow.states.diagram import render_mermaid
 from nomaflow.states.machine import IllegalTransition, Lifecycle, MachineTable, Transition
-from nomaflow.states.run import RUN_TABLE, RunState, RunTrigger
+from nomaflow.states.records import TRANSITION, is_transition
+from nomaflow.states.run import FINISHED, RUN_TABLE, RunState, RunTrigger
 from nomaflow.states.step import STEP_TABLE, StepState, StepTrigger
 
 __all__ = [
+    "FINISHED",
     "RUN_TABLE",
     "STEP_TABLE",
+    "TRANSITION",
     "IllegalTransition",
     "Lifecycle",
     "MachineTable",
@@ -16,5 +19,6 @@ __all__ = [
     "StepState",
     "StepTrigger",
     "Transition",
+    "is_transition",
     "render_mermaid",
 ]

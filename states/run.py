@@ -43,3 +43,6 @@ RUN_TABLE: MachineTable[RunState, RunTrigger] = MachineTable(
     ),
     final=frozenset({R.SUCCEEDED, R.FAILED, R.ABORTED, R.SKIPPED}),
 )
+
+# The statuses a run ends in: the table's final states (plain strings compare equal to them).
+FINISHED: frozenset[RunState] = RUN_TABLE.final

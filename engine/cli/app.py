@@ -40,6 +40,7 @@ from nomaflow.engine.engine import Engine
 from nomaflow.engine.events.diagrams import run_diagram, step_diagram, transition_paths
 from nomaflow.engine.store import RunReader, create_engine, upgrade
 from nomaflow.engine.store.job_state import JobState
+from nomaflow.states import is_transition
 
 app = typer.Typer(
     name="nomaflow",
@@ -316,13 +317,11 @@ def job_logs(
                     return shown
                 for row in rows:
                     after = row.seq
-                    is_transition = bool(row.fields and row.fields.get("event") == "transition")
-                    if is_transition and not transitions:
+                    transition = is_transition(row.fields)
+                    if transition and not transitions:
                         continue
                     where = f"[{row.step_name}] " if row.step_name else ""
-                    style = (
-                        "dim" if is_transition else {"warning": "yellow", "error": "red"}.get(row.level, "")
-                    )
+                    style = "dim" if transition else {"warning": "yellow", "error": "red"}.get(row.level, "")
                     out.print(
                         f"{row.ts.astimezone():%Y-%m-%d %H:%M:%S} {row.level:<7} {where}{row.message}",
                         style=style,

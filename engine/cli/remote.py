@@ -27,6 +27,7 @@ from nomaflow.engine.cli.context import EXIT_ABORTED, EXIT_FAILED, EXIT_SKIPPED,
 from nomaflow.engine.cli.show import LEVEL_STYLE, duration, event_line, status, when
 from nomaflow.engine.client import CaughtUpLine, FollowError, NomaflowClient, NomaflowError, RunFollower
 from nomaflow.engine.config.params import ParamError, parse_param_text, split_assignment
+from nomaflow.states import is_transition
 
 EXIT_CODES = {"succeeded": 0, "skipped": EXIT_SKIPPED, "aborted": EXIT_ABORTED}
 
@@ -150,10 +151,6 @@ def _all_lines(client: NomaflowClient, run_id: str) -> Iterator[dict[str, Any]]:
         after = page["last_seq"]
 
 
-def _is_transition(fields: dict[str, Any] | None) -> bool:
-    return bool(fields and fields.get("event") == "transition")
-
-
 _MARKS = {"running": "▶", "retrying": "↻", "succeeded": "✔", "failed": "✖", "aborted": "■", "skipped": "·"}
 
 
@@ -161,7 +158,7 @@ def _print_line(line: CaughtUpLine, transitions: bool) -> None:
     """A line read back through REST, shown as its live event would have been."""
     clock = (line.at.astimezone().strftime("%H:%M:%S"), "dim")
     fields = line.fields or {}
-    if _is_transition(fields):
+    if is_transition(fields):
         if not transitions and not (fields.get("machine") == "run" and fields.get("dest") != "running"):
             return
         dest = str(fields.get("dest"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from nomaflow.states import RUN_TABLE, STEP_TABLE, render_mermaid
+from nomaflow.states import RUN_TABLE, STEP_TABLE, is_transition, render_mermaid
 
 Path = list[tuple[str, str, str]]
 
@@ -20,7 +20,7 @@ def transition_paths(logs: Iterable[Mapping[str, Any] | None]) -> tuple[Path, di
     run: Path = []
     steps: dict[str, Path] = {}
     for fields in logs:
-        if not fields or fields.get("event") != "transition":
+        if fields is None or not is_transition(fields):
             continue
         move = (str(fields["trigger"]), str(fields["source"]), str(fields["dest"]))
         if fields.get("machine") == "run":

@@ -24,6 +24,7 @@ from nomaflow.actors.events import RunFinished
 from nomaflow.engine.store.faults import transient_reason
 from nomaflow.engine.store.interrupted import InterruptedRun, fail_interrupted, heartbeat
 from nomaflow.engine.telemetry.fields import run_fields
+from nomaflow.states import RunState
 
 if TYPE_CHECKING:
     from nomaflow.engine.engine import Engine
@@ -95,7 +96,7 @@ class Recovery:
                 job=run.job_name,
                 seq=(await engine.store.get_logs(run.run_id))[-1].seq if stored else 0,
                 at=engine.clock.now(),
-                status="failed",
+                status=RunState.FAILED,
                 error=error,
             )
         )

@@ -22,9 +22,11 @@ from sqlalchemy import (
 )
 
 from nomaflow.engine.store.columns import UTCDateTime, bigint_id, json_type
+from nomaflow.states import RunState, StepState
 
-RUN_STATUSES = ("running", "succeeded", "failed", "aborted", "skipped")
-STEP_STATUSES = ("pending", "running", "retrying", "succeeded", "failed", "aborted", "skipped")
+# Every state of the machines a row can hold (a run is `pending` only in memory, before admission).
+RUN_STATUSES = tuple(state.value for state in RunState if state is not RunState.PENDING)
+STEP_STATUSES = tuple(state.value for state in StepState)
 
 # The predicate of the one-running-run-per-job index. Inserts name it again as their conflict target,
 # so it lives in one place.

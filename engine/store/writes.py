@@ -17,7 +17,7 @@ import msgspec
 from nomaflow.actors.events import LogLine
 from nomaflow.actors.jsonable import escape_unstorable
 from nomaflow.actors.ports import Change, RunRecord, StepMoved, StepRecord
-from nomaflow.states import RUN_TABLE, STEP_TABLE
+from nomaflow.states import RUN_TABLE, STEP_TABLE, TRANSITION
 
 _RUN_FINAL = frozenset(state.value for state in RUN_TABLE.final)
 _STEP_FINAL = frozenset(state.value for state in STEP_TABLE.final)
@@ -127,7 +127,7 @@ def transition_row(
     `retry` row also says how long the step waits and when its next attempt is due (`due_at`, ISO 8601),
     so a page opened later can still show it."""
     fields: Row = {
-        "event": "transition",
+        "event": TRANSITION,
         "machine": "run" if step is None else "step",
         "step": step,
         "trigger": trigger,

@@ -43,7 +43,6 @@ router = APIRouter(prefix="/admin/runs", tags=["runs"], route_class=BoundaryRout
 MAX_PAGE = 200
 MAX_LOG_PAGE = 1000
 MAX_WAIT_SECONDS = 60.0
-FINISHED = ("succeeded", "failed", "aborted", "skipped")
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "No run with this id."},
     422: {"description": "The run id is not a UUID, or a parameter is malformed."},

@@ -14,6 +14,7 @@ from nomaflow.engine.engine import Engine
 from nomaflow.engine.events.bus import event_as_dict
 from nomaflow.engine.events.tracker import LOG_TAIL, RunView
 from nomaflow.engine.store import LogRow, RunRow, StepRow
+from nomaflow.states import is_transition
 
 IN_FLIGHT_LIMIT = 500  # runs listed in the jobs room's state
 
@@ -102,7 +103,7 @@ async def _tail(engine: Engine, run_id: str) -> tuple[list[LogRow], int]:
     """The run's last log lines (state transitions left out) and its highest seq."""
     rows = await engine.store.last_logs(run_id, limit=LOG_TAIL * 2)
     last_seq = rows[-1].seq if rows else 0
-    lines = [row for row in rows if not (row.fields and row.fields.get("event") == "transition")]
+    lines = [row for row in rows if not is_transition(row.fields)]
     return lines[-LOG_TAIL:], last_seq
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from nomaflow.actors.events import AnyEvent, LogLine, RunFinished, StepStarted
 from nomaflow.engine.events.bus import EventBus, Lagged
+from nomaflow.states import RunState
 
 AT = datetime(2026, 11, 29, tzinfo=UTC)
 
@@ -19,7 +20,7 @@ def _events() -> list[AnyEvent]:
     return [
         StepStarted(run_id="r", job="j", seq=1, at=AT, step="s", position=0, attempt=1, input={}),
         LogLine(run_id="r", job="j", seq=2, at=AT, step="s", level="info", message="hi", fields=None),
-        RunFinished(run_id="r", job="j", seq=3, at=AT, status="succeeded", error=None),
+        RunFinished(run_id="r", job="j", seq=3, at=AT, status=RunState.SUCCEEDED, error=None),
     ]
 
 
