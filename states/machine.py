@@ -47,8 +47,8 @@ class MachineTable(Generic[S, T]):
 
 
 class Move(NamedTuple, Generic[S, T]):
-    """One move a lifecycle made, in order: what the diagram highlights as the path taken. A named
-    tuple, not a frozen dataclass: one is made per transition, and it is three times quicker to make."""
+    """One move a lifecycle made, in order: what the diagram highlights as the path taken (a named
+    tuple: see docs/benchmarks.md, "Design notes for speed")."""
 
     trigger: T
     source: S
@@ -60,9 +60,9 @@ class _SharedMachine(Machine):
 
     Lifecycles are not added to it as models. transitions keeps its models in a list (adding and
     removing one is linear in how many it holds, and an engine holds thousands) and sends each trigger
-    through its general path: event data, a queue, callback lists and eight debug log calls, about 27 µs
-    a fire. Our tables have no callbacks or conditions (checked when the machine is built), so a fire
-    only has to find its transition. `moves` is read once from this machine's events: for each trigger
+    through its general path (event data, a queue, callback lists, debug logging). Our tables have no
+    callbacks or conditions (checked when the machine is built), so a fire only has to find its
+    transition (what that saves: docs/benchmarks.md, "Design notes for speed"). `moves` is read once from this machine's events: for each trigger
     and source, the destination of the Transition that `model.trigger` would execute.
     """
 
@@ -139,7 +139,7 @@ class Lifecycle(Generic[S, T]):
 
     def fire(self, trigger: T) -> S:
         source = self._state
-        # str() of a StrEnum member is its plain value (cheaper than `.value`, a property).
+        # str() of a StrEnum member is its plain value (see docs/benchmarks.md, "Design notes for speed").
         dest: S | None = self._moves.get(str(trigger), _NO_MOVES).get(str(source))
         if dest is None:
             raise IllegalTransition(self.table.name, source.value, trigger.value)
