@@ -63,7 +63,8 @@ class _SharedMachine(Machine):
     through its general path (event data, a queue, callback lists, debug logging). Our tables have no
     callbacks or conditions (checked when the machine is built), so a fire only has to find its
     transition (what that saves: docs/benchmarks.md, "Design notes for speed"). `moves` is read once
-    from this machine's events: for each trigger and source, the destination of the Transition that `model.trigger` would execute.
+    from this machine's events: for each trigger and source, the destination of the Transition that
+    `model.trigger` would execute.
     """
 
     def __init__(self, table: MachineTable[Any, Any]) -> None:
