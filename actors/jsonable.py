@@ -1,4 +1,5 @@
-"""Snapshots of step inputs and outputs as stored and streamed: JSON-able, storable and size-capped.
+"""Step inputs and outputs as stored and streamed (JSON-able, storable, size-capped), and the one check
+for values no job store can hold, which the engine also uses on params and request bodies.
 
 A step's full output stays in memory for the next steps' templates; only what is persisted or sent to
 subscribers is capped, so a 100 MB response never lands in the database or on a websocket.
@@ -13,7 +14,9 @@ lines, errors) is stored with each such character written out as `\\u0000` / `\\
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -39,19 +42,32 @@ def to_jsonable(value: Any) -> Any:
         raise NotJsonable(f"{type(value).__name__} is not JSON-able: {exc}") from exc
 
 
+_SURROGATES = range(0xD800, 0xE000)
+
+
 def _bad_char(text: str) -> str | None:
-    """The first character of `text` no store can hold, described; None if there is none."""
+    """The first character of `text` no store can hold; None if there is none."""
     if "\x00" in text:
-        return "a NUL character (\\u0000)"
+        return "\x00"
     if text.isascii():  # O(1) in CPython: the common case costs nothing more
         return None
     for char in text:
-        if 0xD800 <= ord(char) <= 0xDFFF:
-            return f"a lone surrogate (\\u{ord(char):04x})"
+        if ord(char) in _SURROGATES:
+            return char
     return None
 
 
-def _child(path: str, key: str | int) -> str:
+class Fault(NamedTuple):
+    """The first value in reading order that no job store can hold: a string or key holding a NUL or a
+    lone surrogate (`char`), or a number that is not finite (`number`, only when asked for)."""
+
+    where: str  # the path of the value (of the dict holding it, for a key)
+    char: str | None = None
+    number: float | None = None
+    key: str | None = None  # the key holding `char`, when it is a key
+
+
+def _key_path(path: str, key: Any) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     if key.isidentifier():
@@ -59,21 +75,78 @@ def _child(path: str, key: str | int) -> str:
     return f"{path}[{msgspec.json.encode(escape_unstorable(key)).decode()}]"
 
 
-def _walk(value: Any, path: str) -> str | None:
-    if isinstance(value, str):
-        bad = _bad_char(value)
-        return None if bad is None else f"{path} contains {bad}"
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(key, str) and (bad := _bad_char(key)) is not None:
-                return f"a key of {path or 'the value'} contains {bad}"
-            if (found := _walk(item, _child(path, key))) is not None:
-                return found
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            if (found := _walk(item, _child(path, index))) is not None:
-                return found
+def _dotted_path(path: str, key: Any) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def find_unstorable(
+    value: Any, path: str = "", *, numbers: bool = False, child: Callable[[str, Any], str] = _key_path
+) -> Fault | None:
+    """The first value in `value` (strings, keys, nested lists and dicts, walked without recursion) that
+    no job store can hold, with its path from `path` (`child` spells each step of it); with `numbers`,
+    a float that is not finite counts too (JSON has no nan or inf). None if there is none. The one
+    check of the package: the actors use it on outputs, the engine on params and request bodies."""
+    kind = type(value)
+    if kind is int or kind is bool or value is None:  # the usual params, decided at once
+        return None
+    pending: list[tuple[Any, str]] = [(value, path)]
+    while pending:
+        item, where = pending.pop()
+        if isinstance(item, str):
+            if (char := _bad_char(item)) is not None:
+                return Fault(where, char=char)
+        elif isinstance(item, float):
+            if numbers and not math.isfinite(item):
+                return Fault(where, number=item)
+        elif isinstance(item, dict):
+            for key in item:
+                if isinstance(key, str) and (char := _bad_char(key)) is not None:
+                    return Fault(where, char=char, key=key)
+            # Reversed onto the stack, so the first faulty value in reading order is the one named.
+            pending.extend((item[key], child(where, key)) for key in reversed(item))
+        elif isinstance(item, list | tuple):
+            pending.extend((item[index], child(where, index)) for index in reversed(range(len(item))))
     return None
+
+
+def _walk(value: Any, path: str) -> str | None:
+    fault = find_unstorable(value, path)
+    if fault is None or fault.char is None:
+        return None
+    what = (
+        "a NUL character (\\u0000)"
+        if fault.char == "\x00"
+        else f"a lone surrogate (\\u{ord(fault.char):04x})"
+    )
+    if fault.key is not None:
+        return f"a key of {fault.where or 'the value'} contains {what}"
+    return f"{fault.where} contains {what}"
+
+
+def escaped(text: str) -> str:
+    """`text` safe to show in a message: NUL and lone surrogates written as escapes."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def unstorable(value: Any, path: str = "") -> tuple[str, str] | None:
+    """The first value in `value` the store cannot hold, numbers that are not finite included, as
+    (what, where) in the words of a configuration or request problem: ("a NUL character (\\x00)",
+    "rows[2].name"), where `where` starts with `path` and is `path` itself when `value` is the faulty
+    string. None if there is none."""
+    fault = find_unstorable(value, path, numbers=True, child=_dotted_path)
+    if fault is None:
+        return None
+    if fault.char is None:
+        return f"a number that is not finite ({fault.number!r})", fault.where
+    if fault.char == "\x00":
+        what = "a NUL character (\\x00)"
+    else:
+        what = f"a lone surrogate (\\u{ord(fault.char):04x}), which is not valid Unicode"
+    if fault.key is not None:
+        return what, f"the key '{escaped(fault.key)}'" + (f" of {fault.where}" if fault.where else "")
+    return what, fault.where
 
 
 def unstorable_part(value: Any, path: str) -> str | None:
@@ -90,7 +163,7 @@ def _escape_text(text: str) -> str:
     if _bad_char(text) is None:
         return text
     return "".join(
-        f"\\u{ord(char):04x}" if char == "\x00" or 0xD800 <= ord(char) <= 0xDFFF else char for char in text
+        f"\\u{ord(char):04x}" if char == "\x00" or ord(char) in _SURROGATES else char for char in text
     )
 
 

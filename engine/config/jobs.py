@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import msgspec
 
+from nomaflow.actors.jsonable import escaped, unstorable
 from nomaflow.actors.plan import JobPlan, StepPlan
 from nomaflow.actors.retry import RetryPolicy
 from nomaflow.engine.config.checks import StepChecks
@@ -22,7 +23,6 @@ from nomaflow.engine.config.decode import Counter, Report, decode_struct, join
 from nomaflow.engine.config.durations import DurationError, parse_duration
 from nomaflow.engine.config.model import STEP_COMMON_KEYS, JobSettings, StepSettings
 from nomaflow.engine.config.problems import did_you_mean
-from nomaflow.engine.config.storable import escaped, unstorable
 from nomaflow.engine.config.templating import StaticContext, check, is_name, references
 from nomaflow.engine.scheduling.cron import CronError, CronSchedule
 from nomaflow.engine.steps.base import StepType

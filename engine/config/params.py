@@ -10,8 +10,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from nomaflow.actors.jsonable import escaped, unstorable
 from nomaflow.engine.config.problems import did_you_mean
-from nomaflow.engine.config.storable import escaped, unstorable
 
 
 class ParamError(ValueError):

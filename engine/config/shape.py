@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from nomaflow.actors.jsonable import escaped
 from nomaflow.engine.config.decode import Report, join
-from nomaflow.engine.config.storable import escaped
 
 # Deeper nesting is refused with a problem; tomllib itself gives up at about 330 levels, and what reads
 # the data afterwards (msgspec, the template scanner, JSON for stored params) recurses too.

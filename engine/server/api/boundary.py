@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from nomaflow.engine.config.storable import escaped
+from nomaflow.actors.jsonable import escaped
 from nomaflow.engine.server.api.schemas import Problem
 
 JSON_MEDIA_TYPE = "application/json"

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from nomaflow.engine.config.storable import unstorable
+from nomaflow.actors.jsonable import unstorable
 from nomaflow.engine.store import LogRow, RunRow, StepRow
 from nomaflow.engine.store.job_state import JobState
 
