@@ -23,6 +23,9 @@ from nomaflow.actors.ports import (
     StepRecord,
 )
 from nomaflow.actors.retry import RetryPolicy
+from nomaflow.engine.store.rows import LogRow, RunPage, RunRow, StepRow
+from nomaflow.engine.store.writer import WriterStats
+from tests.memory_tables import MemoryTables
 
 FINAL_STEP = {"succeeded", "failed", "aborted", "skipped"}
 
@@ -38,8 +41,10 @@ class Refusal:
 
 
 class MemoryStore:
-    """The RunStore port over dicts, with the same one-running-run-per-job rule as the database. It can
-    be told to refuse writes (`refuse`), as a database does that cannot store a value or is gone."""
+    """The RunStore port over dicts, with the job store's rules and rows (`tables`, on which the store
+    contract tests run too), and its reads. It can be told to refuse writes (`refuse`), as a database
+    does that cannot store a value or is gone. Besides the rows it keeps what the actor tests look at:
+    the records as handed in, every change in order, the log lines, how many commits."""
 
     def __init__(self) -> None:
         self.runs: dict[str, RunRecord] = {}
@@ -51,6 +56,8 @@ class MemoryStore:
         self.commits = 0
         self.refusals: list[Refusal] = []
         self.ended: list[tuple[str, int, str]] = []  # end_run calls that ended a run: (id, first seq, error)
+        self.tables = MemoryTables()
+        self.stats = WriterStats()
 
     def refuse(
         self,
@@ -65,6 +72,12 @@ class MemoryStore:
         was given: the run record, the changes, the lines, or the run id."""
         self.refusals.append(Refusal(method, error, matches, times))
 
+    def _count(self) -> None:
+        """Each call is one write, committed in a transaction of its own (the fake groups nothing)."""
+        self.stats.writes += 1
+        self.stats.groups += 1
+        self.stats.transactions += 1
+
     def _refused(self, method: str, write: Any) -> None:
         for refusal in self.refusals:
             if refusal.method == method and refusal.times > 0 and refusal.matches(write):
@@ -76,10 +89,12 @@ class MemoryStore:
     ) -> bool:
         await anyio.lowlevel.checkpoint()
         self._refused("admit", run)
+        self._count()
+        admitted = self.tables.admit(run, steps, seq, moves)
         self.commits += 1
-        if any(r.job_name == run.job_name and r.status == "running" for r in self.runs.values()):
-            run.status, run.finished_at = "skipped", run.started_at
-            run.error = "job is already running in another engine process"
+        if not admitted:
+            row = self.tables.runs[run.id]
+            run.status, run.finished_at, run.error = "skipped", row["finished_at"], row["error"]
             self.runs[run.id] = run
             return False
         self.runs[run.id] = run
@@ -91,12 +106,18 @@ class MemoryStore:
     async def insert_skipped(self, run: RunRecord, seq: int) -> None:
         await anyio.lowlevel.checkpoint()
         self._refused("insert_skipped", run)
+        self._count()
+        self.tables.insert_skipped(run, seq)
         self.commits += 1
         self.runs[run.id] = run
 
     async def apply(self, changes: Sequence[Change]) -> None:
         await anyio.lowlevel.checkpoint()
+        if not changes:
+            return
         self._refused("apply", changes)
+        self._count()
+        self.tables.apply(changes)  # StaleState before anything is written
         self.commits += 1
         self._move(changes)
 
@@ -124,12 +145,18 @@ class MemoryStore:
 
     async def append_logs(self, lines: Sequence[LogLine]) -> None:
         await anyio.lowlevel.checkpoint()
+        if not lines:
+            return
         self._refused("append_logs", lines)
+        self._count()
+        self.tables.append_logs(lines)
         self.logs.extend(lines)
 
     async def end_run(self, run_id: str, *, first_seq: int, at: datetime, error: str) -> bool:
         await anyio.lowlevel.checkpoint()
         self._refused("end_run", run_id)
+        self._count()
+        self.tables.end_run(run_id, first_seq=first_seq, at=at, error=error)
         run = self.runs.get(run_id)
         if run is None or run.status != "running":
             return False
@@ -141,6 +168,23 @@ class MemoryStore:
         run.status, run.error, run.finished_at = "failed", error, at
         self.ended.append((run_id, first_seq, error))
         return True
+
+    async def list_runs(self, *, job: str | None = None, status: str | None = None) -> RunPage:
+        """Runs newest first, filtered (the one page the contract tests need)."""
+        await anyio.lowlevel.checkpoint()
+        return RunPage(runs=self.tables.list_runs(job=job, status=status), next_cursor=None)
+
+    async def get_run(self, run_id: str) -> RunRow | None:
+        await anyio.lowlevel.checkpoint()
+        return self.tables.get_run(run_id)
+
+    async def get_steps(self, run_id: str) -> list[StepRow]:
+        await anyio.lowlevel.checkpoint()
+        return self.tables.get_steps(run_id)
+
+    async def get_logs(self, run_id: str, *, after_seq: int = 0, limit: int = 1000) -> list[LogRow]:
+        await anyio.lowlevel.checkpoint()
+        return self.tables.get_logs(run_id, after_seq, limit)
 
     def step_statuses(self, run_id: str) -> list[str]:
         return [step.status for (rid, _), step in sorted(self.steps.items()) if rid == run_id]

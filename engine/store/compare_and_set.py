@@ -89,7 +89,7 @@ async def compare_and_set(connection: AsyncConnection, changes: Sequence[Change]
     for change in changes:
         key = _key(change)
         if status.get(key) != change.source:
-            raise _stale(change, status.get(key))
+            raise stale_state(change, status.get(key))
         status[key] = change.dest
     for change in changes:
         if isinstance(change, StepMoved):
@@ -123,7 +123,7 @@ def _chunks(items: Iterable[K], size: int) -> Iterator[list[K]]:
         yield chunk
 
 
-def _stale(change: Change, current: str | None) -> StaleState:
+def stale_state(change: Change, current: str | None) -> StaleState:
     if isinstance(change, StepMoved):
         found = "there is no such step" if current is None else f"it is {current!r}"
         return StaleState(

@@ -12,6 +12,7 @@ import pytest
 from nomaflow.actors.events import LogLine
 from nomaflow.actors.ports import RunRecord, StaleState
 from nomaflow.engine.store import SqlStore
+from tests.engine.store.contract import database_kind  # noqa: F401 (the fixture: SQL and memory)
 from tests.engine.store.records import at, run_moved, run_record, step_moved, step_records
 
 pytestmark = pytest.mark.anyio
