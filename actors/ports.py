@@ -13,6 +13,7 @@ import msgspec
 
 from nomaflow.actors.events import AnyEvent, LogLine
 from nomaflow.actors.plan import JobPlan, StepPlan
+from nomaflow.states import StepState
 
 
 class Clock(Protocol):
@@ -51,7 +52,7 @@ class StepRecord(msgspec.Struct, kw_only=True):
     position: int
     step_name: str
     type: str
-    status: str = "pending"
+    status: str = StepState.PENDING.value
     dry_run: bool = False  # the step runs dry: its own dry_run, or the whole run's
 
 

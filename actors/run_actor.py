@@ -243,7 +243,7 @@ class RunActor:
 
     async def _skip(self, reason: str) -> None:
         now = self._clock.now()
-        record = self._record("skipped", now)
+        record = self._record(RunState.SKIPPED, now)
         record.finished_at = now
         record.error = reason
         seq = self._facts.next_seq()
@@ -288,7 +288,10 @@ class RunActor:
         moves, step_events = self._outbox.take()
         with anyio.CancelScope(shield=True):
             admitted = await self._store.admit(
-                self._record("running", now), steps, seq, [m for m in moves if isinstance(m, StepMoved)]
+                self._record(RunState.RUNNING, now),
+                steps,
+                seq,
+                [m for m in moves if isinstance(m, StepMoved)],
             )
         self._in_store = admitted
         if not admitted:

@@ -26,6 +26,7 @@ from nomaflow.engine.store.writes import (
     step_rows,
     transition_row,
 )
+from nomaflow.states import RunState, RunTrigger
 
 
 def _aware(value: Any) -> None:
@@ -59,11 +60,11 @@ class MemoryTables:
         new_steps = step_rows(write)  # raises ValueError for moves that do not fit
         reason = self._why_not_admitted(run)
         if reason is not None:
-            row = run_row(run, "skipped") | {"finished_at": run.started_at, "error": reason}
+            row = run_row(run, RunState.SKIPPED) | {"finished_at": run.started_at, "error": reason}
             self._insert_skipped(row)
-            self._log([admission_row(run, seq, "skip", "skipped", reason)])
+            self._log([admission_row(run, seq, RunTrigger.SKIP, RunState.SKIPPED, reason)])
             return False
-        self.runs[run.id] = run_row(run, "running")
+        self.runs[run.id] = run_row(run, RunState.RUNNING)
         for step in new_steps:
             self.steps[(run.id, step["position"])] = step
         self._log(admitted_logs(write))
@@ -73,8 +74,8 @@ class MemoryTables:
         _aware(run.started_at)
         if run.id in self.runs:
             raise ValueError(f"run {run.id} is already recorded in the job store")
-        self._insert_skipped(run_row(run, "skipped"))
-        self._log([admission_row(run, seq, "skip", "skipped", run.error)])
+        self._insert_skipped(run_row(run, RunState.SKIPPED))
+        self._log([admission_row(run, seq, RunTrigger.SKIP, RunState.SKIPPED, run.error)])
 
     def apply(self, changes: Sequence[Change]) -> None:
         status = {self._key(change): self._status(change) for change in changes}

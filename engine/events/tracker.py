@@ -22,6 +22,7 @@ from nomaflow.actors.events import (
     StepRetrying,
     StepStarted,
 )
+from nomaflow.states import RunState, StepState
 
 LOG_TAIL = 200
 
@@ -30,7 +31,7 @@ LOG_TAIL = 200
 class StepView:
     name: str
     position: int
-    status: str = "pending"
+    status: str = StepState.PENDING
     attempts: int = 0
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -45,7 +46,7 @@ class RunView:
     started_at: datetime
     params: dict[str, Any]
     dry_run: bool
-    status: str = "running"
+    status: str = RunState.RUNNING
     steps: list[StepView] = field(default_factory=list)
     transitions: list[AnyEvent] = field(default_factory=list)
     log_tail: deque[LogLine] = field(default_factory=lambda: deque(maxlen=LOG_TAIL))
@@ -105,14 +106,14 @@ class Tracker:
     def _step_started(event: StepStarted, view: RunView) -> None:
         view.transitions.append(event)
         step = view.steps[event.position]
-        step.status, step.attempts = "running", event.attempt
+        step.status, step.attempts = StepState.RUNNING, event.attempt
         step.started_at = step.started_at or event.at
 
     @staticmethod
     def _step_retrying(event: StepRetrying, view: RunView) -> None:
         view.transitions.append(event)
         step = view.steps[event.position]
-        step.status, step.error = "retrying", event.error
+        step.status, step.error = StepState.RETRYING, event.error
 
     @staticmethod
     def _step_finished(event: StepFinished, view: RunView) -> None:

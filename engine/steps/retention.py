@@ -22,6 +22,7 @@ from nomaflow.actors.ports import StepContext
 from nomaflow.engine.steps.base import StepType
 from nomaflow.engine.store.cleanup import Removed
 from nomaflow.engine.store.sql_store import SqlStore
+from nomaflow.states import FINISHED, RunState
 
 CLEANUP_JOB = "nomaflow-cleanup"
 CLEANUP_APP = "nomaflow"
@@ -30,8 +31,8 @@ CLEANUP_SCHEDULE = "0 3 * * *"
 # The shortest rest between two batches, even when a batch was instant.
 MIN_PAUSE_SECONDS = 0.005
 
-_FINISHED_NOT_FAILED = ("succeeded", "aborted", "skipped")
-_FAILED = ("failed",)
+_FAILED = (RunState.FAILED.value,)
+_FINISHED_NOT_FAILED = tuple(state.value for state in FINISHED if state.value not in _FAILED)
 
 
 class RetentionOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -29,6 +29,7 @@ from nomaflow.engine.store.writes import (
     run_row,
     step_rows,
 )
+from nomaflow.states import RunState, RunTrigger
 
 # The columns each executor writes, in the order it passes them.
 RUN_COLUMNS = (
@@ -96,13 +97,15 @@ def plan_group(writes: Sequence[Write]) -> GroupPlan:
     results: list[Any] = [None] * len(writes)
     for index, write in enumerate(writes):
         if isinstance(write, Admit):
-            runs.append(run_row(write.run, "running"))
+            runs.append(run_row(write.run, RunState.RUNNING))
             steps.extend(step_rows(write))
             logs.extend(admitted_logs(write))
             results[index] = True
         elif isinstance(write, InsertSkipped):
-            runs.append(run_row(write.run, "skipped"))
-            logs.append(admission_row(write.run, write.seq, "skip", "skipped", write.run.error))
+            runs.append(run_row(write.run, RunState.SKIPPED))
+            logs.append(
+                admission_row(write.run, write.seq, RunTrigger.SKIP, RunState.SKIPPED, write.run.error)
+            )
         elif isinstance(write, Apply):
             changes.extend(write.changes)
             logs.extend(map(change_row, write.changes))

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nomaflow.engine.store.database import for_reading
 from nomaflow.engine.store.tables import job_logs, job_runs, step_runs
+from nomaflow.states import RunState
 
 
 class Removed(NamedTuple):
@@ -42,7 +43,7 @@ async def delete_old_runs(
         steps = (await connection.execute(delete(step_runs).where(step_runs.c.run_id.in_(ids)))).rowcount
         # The status test again, in the same transaction: a running run is never deleted.
         runs = await connection.execute(
-            delete(job_runs).where(job_runs.c.id.in_(ids), job_runs.c.status != "running")
+            delete(job_runs).where(job_runs.c.id.in_(ids), job_runs.c.status != RunState.RUNNING.value)
         )
         return Removed(runs=runs.rowcount, steps=steps, logs=logs)
 

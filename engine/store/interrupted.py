@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from nomaflow.engine.store.tables import job_logs, job_runs, step_runs
 from nomaflow.engine.store.writes import transition_row
+from nomaflow.states import STEP_TABLE, RunState, RunTrigger, StepState, StepTrigger
 
 
 class InterruptedRun(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,7 +50,7 @@ async def heartbeat(engine: AsyncEngine, owner: str, at: datetime, run_ids: Sequ
                 .where(
                     job_runs.c.id.in_(ids[start : start + _IDS_PER_STATEMENT]),
                     job_runs.c.owner == owner,
-                    job_runs.c.status == "running",
+                    job_runs.c.status == RunState.RUNNING.value,
                 )
                 .values(heartbeat_at=at)
             )
@@ -64,7 +65,7 @@ async def fail_interrupted(
     engine (`me`) does not carry (`carried`: its runs in flight): another engine's that died, or one
     of this engine's own that its actor let go of without recording its end."""
     last_sign = func.coalesce(job_runs.c.heartbeat_at, job_runs.c.started_at)
-    stale = and_(job_runs.c.status == "running", last_sign < cutoff)
+    stale = and_(job_runs.c.status == RunState.RUNNING.value, last_sign < cutoff)
     async with engine.connect() as connection:
         candidates = (await connection.execute(select(job_runs).where(stale))).mappings().all()
     found: list[InterruptedRun] = []
@@ -104,6 +105,8 @@ async def fail_interrupted(
     return found
 
 
+# A step in these states is still in flight or waiting: ending its run ends it too.
+_UNFINISHED = tuple(state.value for state in StepState if state not in STEP_TABLE.final)
 NO_STEP = -1  # what end_running_run answers for a run that had no step in flight
 
 
@@ -121,20 +124,20 @@ async def end_running_run(
     failed move), a pending one skipped. Each move is logged as a transition, numbered from
     `first_seq`. Returns the position of the step that was in flight (NO_STEP if none), or None if
     the run was not running (or `only_if` no longer held): then nothing is written."""
-    condition = job_runs.c.status == "running"
+    condition = job_runs.c.status == RunState.RUNNING.value
     if only_if is not None:
         condition = and_(condition, only_if)
     moved = await connection.execute(
         update(job_runs)
         .where(job_runs.c.id == run_id, condition)
-        .values(status="failed", finished_at=at, error=error)
+        .values(status=RunState.FAILED.value, finished_at=at, error=error)
     )
     if moved.rowcount != 1:
         return None
     steps = (
         await connection.execute(
             select(step_runs.c.position, step_runs.c.step_name, step_runs.c.status, step_runs.c.attempts)
-            .where(step_runs.c.run_id == run_id, step_runs.c.status.in_(("running", "retrying", "pending")))
+            .where(step_runs.c.run_id == run_id, step_runs.c.status.in_(_UNFINISHED))
             .order_by(step_runs.c.position)
         )
     ).all()
@@ -142,16 +145,18 @@ async def end_running_run(
     in_flight = NO_STEP
     seq = first_seq
     for step in steps:
-        interrupted = step.status in ("running", "retrying")
-        dest, trigger = ("failed", "fail") if interrupted else ("skipped", "skip")
-        if step.status == "retrying":
-            dest, trigger = "aborted", "abort"
+        interrupted = step.status in (StepState.RUNNING, StepState.RETRYING)
+        dest, trigger = (
+            (StepState.FAILED, StepTrigger.FAIL) if interrupted else (StepState.SKIPPED, StepTrigger.SKIP)
+        )
+        if step.status == StepState.RETRYING:  # the table has no retrying -> failed move
+            dest, trigger = StepState.ABORTED, StepTrigger.ABORT
         if interrupted:
             in_flight = step.position
         await connection.execute(
             update(step_runs)
             .where(step_runs.c.run_id == run_id, step_runs.c.position == step.position)
-            .values(status=dest, finished_at=at, error=error if interrupted else None)
+            .values(status=dest.value, finished_at=at, error=error if interrupted else None)
         )
         logs.append(
             transition_row(
@@ -159,9 +164,9 @@ async def end_running_run(
                 seq=seq,
                 at=at,
                 step=step.step_name,
-                trigger=trigger,
+                trigger=trigger.value,
                 source=step.status,
-                dest=dest,
+                dest=dest.value,
                 attempt=step.attempts,
                 error=error if interrupted else None,
             )
@@ -173,9 +178,9 @@ async def end_running_run(
             seq=seq,
             at=at,
             step=None,
-            trigger="fail",
-            source="running",
-            dest="failed",
+            trigger=RunTrigger.FAIL.value,
+            source=RunState.RUNNING.value,
+            dest=RunState.FAILED.value,
             attempt=None,
             error=error,
         )

@@ -36,6 +36,7 @@ from nomaflow.engine.store.writes import (
     run_row,
     step_rows,
 )
+from nomaflow.states import RunState, RunTrigger
 
 ALREADY_RUNNING = "job is already running in another engine process"
 
@@ -71,9 +72,11 @@ class OneByOne:
         if isinstance(write, Admit):
             result = await self._admit(connection, write, logs)
         elif isinstance(write, InsertSkipped):
-            result = await self._insert_skipped(connection, run_row(write.run, "skipped"))
+            result = await self._insert_skipped(connection, run_row(write.run, RunState.SKIPPED))
             if result is None:
-                logs.append(admission_row(write.run, write.seq, "skip", "skipped", write.run.error))
+                logs.append(
+                    admission_row(write.run, write.seq, RunTrigger.SKIP, RunState.SKIPPED, write.run.error)
+                )
         elif isinstance(write, Apply):
             try:
                 await compare_and_set(connection, write.changes)
@@ -100,16 +103,16 @@ class OneByOne:
 
     async def _admit(self, connection: AsyncConnection, write: Admit, logs: list[Row]) -> Any:
         run = write.run
-        if (await connection.execute(self._insert_if_free, run_row(run, "running"))).rowcount == 1:
+        if (await connection.execute(self._insert_if_free, run_row(run, RunState.RUNNING))).rowcount == 1:
             if write.steps:
                 await connection.execute(_INSERT_STEPS, step_rows(write))
             logs.extend(admitted_logs(write))
             return True
         reason = await _why_not_admitted(connection, run)
-        row = run_row(run, "skipped") | {"finished_at": run.started_at, "error": reason}
+        row = run_row(run, RunState.SKIPPED) | {"finished_at": run.started_at, "error": reason}
         refusal = await self._insert_skipped(connection, row)
         if refusal is None:
-            logs.append(admission_row(run, write.seq, "skip", "skipped", reason))
+            logs.append(admission_row(run, write.seq, RunTrigger.SKIP, RunState.SKIPPED, reason))
         return refusal or False
 
     async def _insert_skipped(self, connection: AsyncConnection, row: dict[str, Any]) -> Refused | None:
@@ -132,7 +135,7 @@ def _first_log(write: Write) -> Row | None:
     if isinstance(write, Admit):
         return admitted_logs(write)[0]
     if isinstance(write, InsertSkipped):
-        return admission_row(write.run, write.seq, "skip", "skipped", write.run.error)
+        return admission_row(write.run, write.seq, RunTrigger.SKIP, RunState.SKIPPED, write.run.error)
     if isinstance(write, Apply):
         return change_row(write.changes[0]) if write.changes else None
     return write.rows[0] if write.rows else None
@@ -161,12 +164,12 @@ async def _already_written(connection: AsyncConnection, write: Write) -> bool:
 async def _why_not_admitted(connection: AsyncConnection, run: RunRecord) -> str:
     """Which rule turned the run away: another running run (the usual case) or its cron fire having
     been taken by another engine process."""
-    blocking = job_runs.c.status == "running"
+    blocking = job_runs.c.status == RunState.RUNNING.value
     if run.scheduled_for is not None:
         blocking = blocking | (job_runs.c.scheduled_for == run.scheduled_for)
     query = select(job_runs.c.id, job_runs.c.status).where(job_runs.c.job_name == run.job_name, blocking)
     rows = (await connection.execute(query)).all()
-    if any(row.status == "running" for row in rows) or not rows or run.scheduled_for is None:
+    if any(row.status == RunState.RUNNING for row in rows) or not rows or run.scheduled_for is None:
         # Nothing found: the running run ended between our insert and this look; it was running then.
         return ALREADY_RUNNING
     fire = run.scheduled_for.astimezone(UTC).isoformat()

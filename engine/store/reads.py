@@ -17,6 +17,7 @@ from nomaflow.engine.store.database import for_reading
 from nomaflow.engine.store.job_state import JobState
 from nomaflow.engine.store.rows import LogRow, RunPage, RunRow, StepRow, decode_cursor, encode_cursor
 from nomaflow.engine.store.tables import job_logs, job_runs, job_state, step_runs
+from nomaflow.states import RunState
 
 MAX_PAGE = 1000
 
@@ -124,7 +125,7 @@ class RunReader:
         latest = func.max(job_runs.c.finished_at, type_=UTCDateTime()).label("latest")
         query = (
             select(job_runs.c.job_name, latest)
-            .where(job_runs.c.status == "succeeded")
+            .where(job_runs.c.status == RunState.SUCCEEDED.value)
             .group_by(job_runs.c.job_name)
         )
         return {row["job_name"]: row["latest"] for row in await self._all(query) if row["latest"] is not None}
@@ -144,7 +145,7 @@ class RunReader:
             return await self._last_runs_of(list(jobs), include_skipped)
         candidates = select(job_runs)
         if not include_skipped:
-            candidates = candidates.where(job_runs.c.status != "skipped")
+            candidates = candidates.where(job_runs.c.status != RunState.SKIPPED.value)
         ranked = candidates.add_columns(
             func.row_number()
             .over(
@@ -164,7 +165,7 @@ class RunReader:
             for name in names[start : start + _LOOKUPS_PER_QUERY]:
                 latest = select(job_runs).where(job_runs.c.job_name == name)
                 if not include_skipped:
-                    latest = latest.where(job_runs.c.status != "skipped")
+                    latest = latest.where(job_runs.c.status != RunState.SKIPPED.value)
                 latest = latest.order_by(job_runs.c.started_at.desc(), job_runs.c.id.desc()).limit(1)
                 # Wrapped, since SQLite allows no ORDER BY/LIMIT on the arms of a UNION itself.
                 lookups.append(select(latest.subquery()))

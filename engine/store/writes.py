@@ -17,8 +17,10 @@ import msgspec
 from nomaflow.actors.events import LogLine
 from nomaflow.actors.jsonable import escape_unstorable
 from nomaflow.actors.ports import Change, RunRecord, StepMoved, StepRecord
-from nomaflow.states import RUN_TABLE, STEP_TABLE, TRANSITION
+from nomaflow.states import RUN_TABLE, STEP_TABLE, TRANSITION, RunState, RunTrigger, StepState
 
+# Plain text, for rows (see run_row).
+_PENDING, _RUNNING, _SUCCEEDED = StepState.PENDING.value, StepState.RUNNING.value, StepState.SUCCEEDED.value
 _RUN_FINAL = frozenset(state.value for state in RUN_TABLE.final)
 _STEP_FINAL = frozenset(state.value for state in STEP_TABLE.final)
 
@@ -152,15 +154,15 @@ def transition_row(
     }
 
 
-def admission_row(run: RunRecord, seq: int, trigger: str, dest: str, error: str | None) -> Row:
+def admission_row(run: RunRecord, seq: int, trigger: RunTrigger, dest: RunState, error: str | None) -> Row:
     return transition_row(
         run_id=run.id,
         seq=seq,
         at=run.started_at,
         step=None,
-        trigger=trigger,
-        source="pending",
-        dest=dest,
+        trigger=str(trigger),  # plain text in the row (see run_row)
+        source=_PENDING,
+        dest=str(dest),
         attempt=None,
         error=error,
     )
@@ -185,13 +187,13 @@ def change_row(change: Change) -> Row:
     )
 
 
-def run_row(run: RunRecord, status: str) -> Row:
-    running = status == "running"
+def run_row(run: RunRecord, status: RunState) -> Row:
+    running = status is RunState.RUNNING
     return {
         "id": run.id,
         "job_name": run.job_name,
         "app": run.app,
-        "status": status,
+        "status": str(status),  # as plain text: sqlite3 looks up an adapter for a str subclass
         "triggered_by": run.triggered_by,
         "params": run.params,
         "dry_run": run.dry_run,
@@ -209,7 +211,7 @@ def move_instants(change: Change) -> tuple[datetime | None, datetime | None]:
     """What a move sets of its row's `started_at` and `finished_at` (None: left as it is). The first
     attempt starts a step; a resumed attempt keeps the original start. A final state ends the row."""
     if isinstance(change, StepMoved):
-        started = change.at if change.dest == "running" and change.source == "pending" else None
+        started = change.at if change.dest == _RUNNING and change.source == _PENDING else None
         return started, change.at if change.dest in _STEP_FINAL else None
     return None, change.at if change.dest in _RUN_FINAL else None
 
@@ -217,7 +219,7 @@ def move_instants(change: Change) -> tuple[datetime | None, datetime | None]:
 def clears_error(change: StepMoved) -> bool:
     """Whether the move empties its step's `error`: a step that succeeds (after failed attempts) holds
     no error; each failed attempt's error stays in its `retry` transition row."""
-    return change.dest == "succeeded"
+    return change.dest == _SUCCEEDED
 
 
 def step_rows(admit: Admit) -> list[Row]:
@@ -233,7 +235,7 @@ def step_rows(admit: Admit) -> list[Row]:
             "position": step.position,
             "step_name": step.step_name,
             "type": step.type,
-            "status": "pending",
+            "status": _PENDING,
             "attempts": 0,
             "started_at": None,
             "finished_at": None,
@@ -262,4 +264,7 @@ def step_rows(admit: Admit) -> list[Row]:
 
 def admitted_logs(admit: Admit) -> list[Row]:
     """The transition rows of an admitted run: its `admit`, then each move its steps made before it."""
-    return [admission_row(admit.run, admit.seq, "admit", "running", None), *map(change_row, admit.moves)]
+    return [
+        admission_row(admit.run, admit.seq, RunTrigger.ADMIT, RunState.RUNNING, None),
+        *map(change_row, admit.moves),
+    ]
