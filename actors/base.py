@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -45,7 +45,7 @@ class Reply(Generic[T]):
         await self._event.wait()
         if self._error is not None:
             raise self._error
-        return self._value  # type: ignore[return-value]
+        return cast(T, self._value)  # set together with the event when there is no error
 
 
 class Mailbox(Generic[M]):

@@ -65,7 +65,7 @@ async def test_a_run_whose_write_is_refused_ends_alone_as_failed_and_the_rest_go
     assert isinstance(events[-1], RunFinished) and events[-1].status == "failed"
     assert events[-1].seq > max(e.seq for e in events[:-1])
     (record,) = [r for r in caplog.records if r.name == "nomaflow.supervisor"]
-    assert (record.run_id, record.job) == (broken.run_id, "a")  # type: ignore[attr-defined]
+    assert (vars(record)["run_id"], vars(record)["job"]) == (broken.run_id, "a")  # from `extra`
     assert "recorded as failed" in record.getMessage() and record.exc_info is not None
 
 
@@ -105,7 +105,7 @@ async def test_an_admission_the_store_cannot_take_now_fails_its_caller_only(
         assert refused.value.retry_after == 2.0
         (record,) = caplog.records
         assert record.levelno == logging.WARNING and record.exc_info is None  # expected: no traceback
-        assert record.job == "a"  # type: ignore[attr-defined]
+        assert vars(record)["job"] == "a"  # from `extra`
         admission = await rig.supervisor.dispatch(request("a"))
         await admission.actor.finished.wait()
         assert admission.actor.outcome.status == "succeeded"
