@@ -35,7 +35,7 @@ from nomaflow.engine.store.batch import (
     plan_group,
     split_moves,
 )
-from nomaflow.engine.store.writes import Row, Write, clears_error, move_instants
+from nomaflow.engine.store.writes import Row, Write, run_update, step_update
 
 # No ON CONFLICT here: a run another process holds the job for (or its fire) fails the statement, and
 # the one-by-one re-run sorts out which run it was; arbitrating every unique index on every insert would
@@ -113,30 +113,35 @@ def _columns(rows: Sequence[Row], names: Sequence[str]) -> list[list[Any]]:
 
 
 def _step_arrays(moves: Sequence[StepMoved]) -> list[list[Any]]:
-    instants = [move_instants(m) for m in moves]
+    """STEP_UPDATE's columns as arrays, in _MOVE_STEPS' order: instants checked, JSON as text."""
+    if not moves:
+        return []  # no part of the statement (see _Statement.add)
+    (run_ids, positions, sources, dests, attempts, started, finished, inputs, outputs, errors, clears) = (
+        list(column) for column in zip(*map(step_update, moves), strict=True)
+    )
     return [
-        [m.run_id for m in moves],
-        [m.position for m in moves],
-        [m.source for m in moves],
-        [m.dest for m in moves],
-        [m.attempts for m in moves],
-        [_instant(started) for started, _ in instants],
-        [_instant(finished) for _, finished in instants],
-        [json_text(m.input) for m in moves],
-        [json_text(m.output) for m in moves],
-        [m.error for m in moves],
-        [clears_error(m) for m in moves],
+        run_ids,
+        positions,
+        sources,
+        dests,
+        attempts,
+        [_instant(value) for value in started],
+        [_instant(value) for value in finished],
+        [json_text(value) for value in inputs],
+        [json_text(value) for value in outputs],
+        errors,
+        clears,
     ]
 
 
 def _run_arrays(moves: Sequence[RunMoved]) -> list[list[Any]]:
-    return [
-        [m.run_id for m in moves],
-        [m.source for m in moves],
-        [m.dest for m in moves],
-        [_instant(move_instants(m)[1]) for m in moves],
-        [m.error for m in moves],
-    ]
+    """RUN_UPDATE's columns as arrays, in _MOVE_RUNS' order."""
+    if not moves:
+        return []
+    run_ids, sources, dests, finished, errors = (
+        list(column) for column in zip(*map(run_update, moves), strict=True)
+    )
+    return [run_ids, sources, dests, [_instant(value) for value in finished], errors]
 
 
 def _driver(connection: AsyncConnection) -> Any:

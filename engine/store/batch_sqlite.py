@@ -32,7 +32,7 @@ from nomaflow.engine.store.batch import (
     split_moves,
 )
 from nomaflow.engine.store.database import SQLITE_BUSY_TIMEOUT_MS
-from nomaflow.engine.store.writes import Row, Write, clears_error, move_instants
+from nomaflow.engine.store.writes import Row, Write, run_update, step_update
 
 
 def _insert(table: str, columns: Sequence[str], conflict: str = "") -> str:
@@ -42,15 +42,16 @@ def _insert(table: str, columns: Sequence[str], conflict: str = "") -> str:
 _INSERT_RUNS = _insert("ly2_job_runs", RUN_COLUMNS, " ON CONFLICT DO NOTHING")
 _INSERT_STEPS = _insert("ly2_step_runs", STEP_COLUMNS)
 _INSERT_LOGS = _insert("ly2_job_logs", LOG_COLUMNS)
+# Parameters numbered in STEP_UPDATE's and RUN_UPDATE's order (engine.store.writes).
 _MOVE_STEP = (
-    "UPDATE ly2_step_runs SET status = ?, attempts = ?, started_at = COALESCE(?, started_at), "
-    "finished_at = COALESCE(?, finished_at), input = COALESCE(?, input), output = COALESCE(?, output), "
-    "error = CASE WHEN ? THEN NULL ELSE COALESCE(?, error) END "
-    "WHERE run_id = ? AND position = ? AND status = ?"
+    "UPDATE ly2_step_runs SET status = ?4, attempts = ?5, started_at = COALESCE(?6, started_at), "
+    "finished_at = COALESCE(?7, finished_at), input = COALESCE(?8, input), output = COALESCE(?9, output), "
+    "error = CASE WHEN ?11 THEN NULL ELSE COALESCE(?10, error) END "
+    "WHERE run_id = ?1 AND position = ?2 AND status = ?3"
 )
 _MOVE_RUN = (
-    "UPDATE ly2_job_runs SET status = ?, finished_at = COALESCE(?, finished_at), "
-    "error = COALESCE(?, error) WHERE id = ? AND status = ?"
+    "UPDATE ly2_job_runs SET status = ?3, finished_at = COALESCE(?4, finished_at), "
+    "error = COALESCE(?5, error) WHERE id = ?1 AND status = ?2"
 )
 
 _TIME_COLUMNS = frozenset({"scheduled_for", "started_at", "finished_at", "heartbeat_at", "ts"})
@@ -77,24 +78,27 @@ def _values(rows: Sequence[Row], names: Sequence[str]) -> list[tuple[Any, ...]]:
 
 
 def _step_values(move: StepMoved) -> tuple[Any, ...]:
-    started, finished = move_instants(move)
+    run_id, position, source, dest, attempts, started, finished, input, output, error, clear = step_update(
+        move
+    )
     return (
-        move.dest,
-        move.attempts,
+        run_id,
+        position,
+        source,
+        dest,
+        attempts,
         _instant(started),
         _instant(finished),
-        json_text(move.input),
-        json_text(move.output),
-        clears_error(move),
-        move.error,
-        move.run_id,
-        move.position,
-        move.source,
+        json_text(input),
+        json_text(output),
+        error,
+        clear,
     )
 
 
 def _run_values(move: RunMoved) -> tuple[Any, ...]:
-    return (move.dest, _instant(move_instants(move)[1]), move.error, move.run_id, move.source)
+    run_id, source, dest, finished, error = run_update(move)
+    return (run_id, source, dest, _instant(finished), error)
 
 
 class _Busy(Exception):

@@ -8,7 +8,7 @@ lock first, so a miss is refused with what the row really holds, before anything
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import Boolean, Text, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from nomaflow.actors.ports import Change, RunMoved, StaleState, StepMoved
 from nomaflow.engine.store.columns import UTCDateTime, json_type
 from nomaflow.engine.store.tables import job_runs, step_runs
-from nomaflow.engine.store.writes import clears_error, move_instants
+from nomaflow.engine.store.writes import RUN_UPDATE, STEP_UPDATE, run_update, step_update
 
 # Keys per `IN (...)` lookup: well under the bound-parameter limits of SQLite and asyncpg.
 _LOOKUP_CHUNK = 2000
@@ -45,7 +45,7 @@ _MOVE_STEP = (
 )
 _MOVE_RUN = (
     update(job_runs)
-    .where(job_runs.c.id == bindparam("b_id"), job_runs.c.status == bindparam("b_source"))
+    .where(job_runs.c.id == bindparam("b_run_id"), job_runs.c.status == bindparam("b_source"))
     .values(
         status=bindparam("b_dest"),
         finished_at=func.coalesce(bindparam("b_finished_at", type_=UTCDateTime()), job_runs.c.finished_at),
@@ -54,31 +54,8 @@ _MOVE_RUN = (
 )
 
 
-def _step_params(change: StepMoved) -> dict[str, Any]:
-    started, finished = move_instants(change)
-    return {
-        "b_run_id": change.run_id,
-        "b_position": change.position,
-        "b_source": change.source,
-        "b_dest": change.dest,
-        "b_attempts": change.attempts,
-        "b_started_at": started,
-        "b_finished_at": finished,
-        "b_input": change.input,
-        "b_output": change.output,
-        "b_error": change.error,
-        "b_clear_error": clears_error(change),
-    }
-
-
-def _run_params(change: RunMoved) -> dict[str, Any]:
-    return {
-        "b_id": change.run_id,
-        "b_source": change.source,
-        "b_dest": change.dest,
-        "b_finished_at": move_instants(change)[1],
-        "b_error": change.error,
-    }
+_STEP_PARAMS = tuple(f"b_{name}" for name in STEP_UPDATE)
+_RUN_PARAMS = tuple(f"b_{name}" for name in RUN_UPDATE)
 
 
 async def compare_and_set(connection: AsyncConnection, changes: Sequence[Change]) -> None:
@@ -93,9 +70,9 @@ async def compare_and_set(connection: AsyncConnection, changes: Sequence[Change]
         status[key] = change.dest
     for change in changes:
         if isinstance(change, StepMoved):
-            await connection.execute(_MOVE_STEP, _step_params(change))
+            await connection.execute(_MOVE_STEP, dict(zip(_STEP_PARAMS, step_update(change), strict=True)))
         else:
-            await connection.execute(_MOVE_RUN, _run_params(change))
+            await connection.execute(_MOVE_RUN, dict(zip(_RUN_PARAMS, run_update(change), strict=True)))
 
 
 # --- reading rows under lock ---

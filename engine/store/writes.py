@@ -16,7 +16,7 @@ import msgspec
 
 from nomaflow.actors.events import LogLine
 from nomaflow.actors.jsonable import escape_unstorable
-from nomaflow.actors.ports import Change, RunRecord, StepMoved, StepRecord
+from nomaflow.actors.ports import Change, RunMoved, RunRecord, StepMoved, StepRecord
 from nomaflow.states import RUN_TABLE, STEP_TABLE, TRANSITION, RunState, RunTrigger, StepState
 
 # Plain text, for rows (see run_row).
@@ -220,6 +220,47 @@ def clears_error(change: StepMoved) -> bool:
     """Whether the move empties its step's `error`: a step that succeeds (after failed attempts) holds
     no error; each failed attempt's error stays in its `retry` transition row."""
     return change.dest == _SUCCEEDED
+
+
+# What a move writes, in one order for every executor (the batches, the one-by-one path): the row it
+# targets, the compare-and-set's source, and the values the update sets (None: the column is kept).
+STEP_UPDATE = (
+    "run_id",
+    "position",
+    "source",
+    "dest",
+    "attempts",
+    "started_at",
+    "finished_at",
+    "input",
+    "output",
+    "error",
+    "clear_error",
+)
+RUN_UPDATE = ("run_id", "source", "dest", "finished_at", "error")
+
+
+def step_update(move: StepMoved) -> tuple[Any, ...]:
+    """The values of STEP_UPDATE for `move`."""
+    started, finished = move_instants(move)
+    return (
+        move.run_id,
+        move.position,
+        move.source,
+        move.dest,
+        move.attempts,
+        started,
+        finished,
+        move.input,
+        move.output,
+        move.error,
+        clears_error(move),
+    )
+
+
+def run_update(move: RunMoved) -> tuple[Any, ...]:
+    """The values of RUN_UPDATE for `move`."""
+    return (move.run_id, move.source, move.dest, move_instants(move)[1], move.error)
 
 
 def step_rows(admit: Admit) -> list[Row]:
