@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from nomaflow.actors.errors import UnknownJob
 from nomaflow.actors.events import RunFinished
 from nomaflow.engine.store.faults import transient_reason
-from nomaflow.engine.store.interrupted import InterruptedRun, fail_interrupted, heartbeat
+from nomaflow.engine.store.interrupted import InterruptedRun
 from nomaflow.engine.telemetry.fields import run_fields
 from nomaflow.states import RunState
 
@@ -63,9 +63,10 @@ class Recovery:
     async def beat(self) -> list[InterruptedRun]:
         now = self._engine.clock.now()
         carried = set(self._engine.in_flight())
-        await heartbeat(self._database, self._engine.instance_id, now, sorted(carried))
-        found = await fail_interrupted(
-            self._database, cutoff=now - self._after, at=now, me=self._engine.instance_id, carried=carried
+        store = self._engine.store
+        await store.heartbeat(self._engine.instance_id, now, sorted(carried))
+        found = await store.fail_interrupted(
+            cutoff=now - self._after, at=now, me=self._engine.instance_id, carried=carried
         )
         for run in found:
             try:
