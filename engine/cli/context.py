@@ -1,36 +1,56 @@
 """What every command shares: finding the install, loading it, and turning known errors into messages.
 
-Bad input ends with a one-paragraph message on stderr and a non-zero exit, never a traceback.
+Bad input ends with a one-paragraph message on stderr and a non-zero exit, never a traceback. Nothing
+heavy is imported here at module level: `nomaflow --help` loads this module and must start at once.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
-import anyio
 import typer
-from rich.console import Console
-from rich.text import Text
-from sqlalchemy.exc import SQLAlchemyError
 
-from nomaflow.actors.errors import EngineStopping, StoreUnavailable, UnknownJob
-from nomaflow.engine.config import ConfigError, Install, load_install
-from nomaflow.engine.config.params import ParamError
-from nomaflow.engine.store.opening import StoreUnusable
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from nomaflow.engine.config import ConfigError, Install
 
 T = TypeVar("T")
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
+EXIT_OK = 0
 EXIT_FAILED = 1  # the run failed or a command could not do its work
-EXIT_USAGE = 2  # bad configuration, arguments or params
+EXIT_USAGE = 2  # bad configuration, arguments or params, unknown job or run
 EXIT_SKIPPED = 3  # the job was already running: this run was recorded as skipped
 EXIT_ABORTED = 4  # the run was aborted
+
+# A run's final status -> the exit code of the command that waited for it (any other: failed).
+STATUS_EXIT = {"succeeded": EXIT_OK, "skipped": EXIT_SKIPPED, "aborted": EXIT_ABORTED}
+
+
+def exit_code(final: str | None) -> int:
+    return STATUS_EXIT.get(final or "", EXIT_FAILED)
+
+
+@cache
+def _console(stderr: bool) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def out() -> Console:
+    """stdout, through Rich (colours on a terminal, plain text in a pipe)."""
+    return _console(False)
+
+
+def err() -> Console:
+    return _console(True)
 
 
 @dataclass
@@ -44,6 +64,8 @@ class Settings:
         return Path(from_env) if from_env else Path("app.toml")
 
     def install(self) -> Install:
+        from nomaflow.engine.config import ConfigError, load_install
+
         path = self.config_path()
         try:
             return load_install(path)
@@ -51,29 +73,58 @@ class Settings:
             fail_config(exc)
 
 
+def settings(ctx: typer.Context) -> Settings:
+    """The install's settings, as the root command read them (`--config`)."""
+    found = ctx.find_root().obj
+    assert isinstance(found, Settings)
+    return found
+
+
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    from rich.text import Text
+
     # Messages quote config ("[auth] secret"): printed as text, not as Rich markup.
-    err.print(Text.assemble(("error:", "bold red"), " ", message))
+    err().print(Text.assemble(("error:", "bold red"), " ", message))
     raise typer.Exit(code)
 
 
 def fail_config(error: ConfigError) -> NoReturn:
     count = len(error.problems)
-    err.print(f"[bold red]{count} configuration problem{'s' if count != 1 else ''}:[/]")
+    err().print(f"[bold red]{count} configuration problem{'s' if count != 1 else ''}:[/]")
     for problem in error.problems:
-        err.print(f"  {problem}", markup=False)
+        err().print(f"  {problem}", markup=False)
     raise typer.Exit(EXIT_USAGE)
+
+
+def exception_text(exc: BaseException) -> str:
+    """An exception's message. KeyError (UnknownJob is one) quotes its argument: that quoting is taken
+    off, and only that, so a message ending in a quoted name keeps its closing quote."""
+    if isinstance(exc, KeyError) and len(exc.args) == 1:
+        return str(exc.args[0])
+    return str(exc)
 
 
 def run_async(function: Callable[[], Awaitable[T]]) -> T:
     """Run a command's coroutine, mapping the errors users cause to clear messages."""
+    import anyio
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from nomaflow.actors.errors import EngineStopping, StoreUnavailable, UnknownJob
+    from nomaflow.engine.config import ConfigError
+    from nomaflow.engine.config.params import ParamError
+
+    # Not imported for its own sake (it loads Alembic): a command that never loaded it cannot get one.
+    opening = sys.modules.get("nomaflow.engine.store.opening")
+    stopped: tuple[type[Exception], ...] = (EngineStopping, StoreUnavailable)
+    if opening is not None:
+        stopped += (opening.StoreUnusable,)
     try:
         return anyio.run(function)
     except ConfigError as exc:
         fail_config(exc)
     except (UnknownJob, ParamError) as exc:
-        fail(str(exc).strip("'\""), EXIT_USAGE)
-    except (EngineStopping, StoreUnavailable, StoreUnusable) as exc:
+        fail(exception_text(exc), EXIT_USAGE)
+    except stopped as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot reach the job store: {exc}")

@@ -37,7 +37,7 @@ class Install:
     settings: AppSettings
     raw: dict[str, Any]
     jobs: dict[str, JobDefinition]
-    step_types: dict[str, StepType]  # type: ignore[type-arg]
+    step_types: Mapping[str, StepType]  # type: ignore[type-arg]
     environment: StepEnvironment
     problems: list[Problem] = field(default_factory=list)
 
@@ -135,7 +135,7 @@ def _read_toml(path: Path, collector: Collector) -> tuple[dict[str, Any], str] |
 def _add_cleanup_job(
     jobs: dict[str, JobDefinition],
     settings: AppSettings,
-    types: dict[str, StepType],  # type: ignore[type-arg]
+    types: Mapping[str, StepType],  # type: ignore[type-arg]
 ) -> list[Problem]:
     """The built-in retention job, decoded and checked like any other."""
     collector = Collector("<built-in job nomaflow-cleanup>", None)
