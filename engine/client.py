@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 import msgspec
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from nomaflow.actors.events import TERMINAL_EVENTS, AnyEvent
 from nomaflow.states import FINISHED
@@ -249,6 +250,8 @@ class RunFollower:
         self.quiet_check_seconds = quiet_check_seconds
         self.status: str | None = None
         self.error: str | None = None
+        self._last = 0  # the seq of the last line or event yielded
+        self._pending: list[CaughtUpLine] = []  # read back when the run was seen to end, to yield
 
     def __aiter__(self) -> AsyncIterator[CaughtUpLine | AnyEvent]:
         return self._follow()
@@ -273,17 +276,15 @@ class RunFollower:
             reconnection=True, logger=False, engineio_logger=False, http_session=session
         )
         room = {"room": f"run:{self.run_id}"}
+        joined = False
+        refusals: list[Any] = []
 
         async def on_any(event: str, data: Any = None) -> None:
             send.send_nowait((event, data))
 
-        joined = False
-
         async def on_connect() -> None:
             if joined:  # a reconnection: join the room again (a fresh snapshot comes)
                 await sio.emit("join", room)
-
-        refusals: list[Any] = []
 
         async def on_connect_error(data: Any = None) -> None:
             refusals.append(data)
@@ -309,57 +310,73 @@ class RunFollower:
                 raise _connect_failure(self.server, exc, refusals) from None
             try:
                 # Joined before the history is read, so nothing committed after that read is missed.
-                try:
-                    ack = await sio.call("join", room, timeout=30)
-                except socketio.exceptions.SocketIOError as exc:
-                    raise FollowError(
-                        f"{self.server} did not let us join run {self.run_id}'s room: {exc}"
-                    ) from None
-                if not isinstance(ack, dict) or not ack.get("ok"):
-                    error = ack.get("error") if isinstance(ack, dict) else ack
-                    raise NomaflowError(404, f"cannot follow run {self.run_id}: {error}")
+                await self._join(sio, room)
                 joined = True
-                last = 0
-                async for line in self._catch_up(http, last):
-                    last = line.seq
-                    yield line
-                while self.status is None:
-                    with anyio.move_on_after(self.quiet_check_seconds) as quiet:
-                        name, data = await receive.receive()
-                    if quiet.cancelled_caught:
-                        # Nothing for a while: the run may have ended while our link was down.
-                        run = _raise_for(await http.get(f"/admin/runs/{self.run_id}"))
-                        if run["status"] in FINISHED:
-                            async for line in self._catch_up(http, last):
-                                last = line.seq
-                                yield line
-                            self.status, self.error = run["status"], run["error"]
-                        continue
-                    if name == "snapshot" and isinstance(data, dict) and data.get("room") == room["room"]:
-                        run = data.get("run") or {}
-                        if run.get("status") in FINISHED:
-                            async for line in self._catch_up(http, last):
-                                last = line.seq
-                                yield line
-                            self.status, self.error = run["status"], run.get("error")
-                        continue
-                    if not isinstance(data, dict) or data.get("run_id") != self.run_id or "seq" not in data:
-                        continue
-                    event: AnyEvent = msgspec.convert(data, AnyEvent)
-                    if event.seq <= last:
-                        continue
-                    if event.seq > last + 1:  # some events never reached us: read them back
-                        async for line in self._catch_up(http, last, before=event.seq):
-                            last = line.seq
-                            yield line
-                    last = event.seq
-                    yield event
-                    if isinstance(event, TERMINAL_EVENTS):
-                        self.status = getattr(event, "status", "skipped")
-                        self.error = getattr(event, "error", None) or getattr(event, "reason", None)
+                async for item in self._stream(http, receive, room["room"]):
+                    yield item
             finally:
                 with anyio.CancelScope(shield=True):
                     await sio.disconnect()
+
+    async def _join(self, sio: Any, room: dict[str, str]) -> None:
+        import socketio
+
+        try:
+            ack = await sio.call("join", room, timeout=30)
+        except socketio.exceptions.SocketIOError as exc:
+            raise FollowError(f"{self.server} did not let us join run {self.run_id}'s room: {exc}") from None
+        if not isinstance(ack, dict) or not ack.get("ok"):
+            error = ack.get("error") if isinstance(ack, dict) else ack
+            raise NomaflowError(404, f"cannot follow run {self.run_id}: {error}")
+
+    async def _stream(
+        self, http: httpx.AsyncClient, receive: MemoryObjectReceiveStream[tuple[str, Any]], room: str
+    ) -> AsyncIterator[CaughtUpLine | AnyEvent]:
+        """The history, then each live event not yielded yet, gaps filled through REST, until the run
+        has ended (`status` set)."""
+        self._last = 0
+        async for line in self._caught_up(http):
+            yield line
+        while self.status is None:
+            with anyio.move_on_after(self.quiet_check_seconds) as quiet:
+                name, data = await receive.receive()
+            if quiet.cancelled_caught:
+                # Nothing for a while: the run may have ended while our link was down.
+                await self._ended_as(http, _raise_for(await http.get(f"/admin/runs/{self.run_id}")))
+            elif name == "snapshot" and isinstance(data, dict) and data.get("room") == room:
+                await self._ended_as(http, data.get("run") or {})
+            elif isinstance(data, dict) and data.get("run_id") == self.run_id and "seq" in data:
+                event: AnyEvent = msgspec.convert(data, AnyEvent)
+                if event.seq <= self._last:
+                    continue
+                # Some events never reached us: read them back first.
+                async for line in self._caught_up(http, before=event.seq):
+                    yield line
+                self._last = event.seq
+                yield event
+                if isinstance(event, TERMINAL_EVENTS):
+                    self.status = getattr(event, "status", "skipped")
+                    self.error = getattr(event, "error", None) or getattr(event, "reason", None)
+            for line in self._pending:
+                yield line
+            self._pending = []
+
+    async def _ended_as(self, http: httpx.AsyncClient, run: dict[str, Any]) -> None:
+        """The run as the server sees it now: if it has ended, what is left of its log is read (kept in
+        `_pending`, yielded next) and its final status taken."""
+        if run.get("status") in FINISHED:
+            self._pending = [line async for line in self._caught_up(http)]
+            self.status, self.error = run["status"], run.get("error")
+
+    async def _caught_up(
+        self, http: httpx.AsyncClient, before: int | None = None
+    ) -> AsyncIterator[CaughtUpLine]:
+        """The lines after the last one yielded (and before `before`), read through REST."""
+        if before is not None and before <= self._last + 1:
+            return
+        async for line in self._catch_up(http, self._last, before=before):
+            self._last = line.seq
+            yield line
 
     async def _catch_up(
         self, http: httpx.AsyncClient, after: int, before: int | None = None

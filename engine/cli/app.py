@@ -206,8 +206,8 @@ def job_logs(
     else:
         from nomaflow.engine.cli import local, shapes
 
-        install = settings(ctx).install()
-        found, lines = run_async(lambda: local.run(install, run_id))
+        url = settings(ctx).store_url()
+        found, lines = run_async(lambda: local.run(url, run_id))
         document = shapes.logs_out(lines, found["status"])
     print_logs(document, transitions, output)
 
@@ -293,8 +293,8 @@ def runs_list(
     else:
         from nomaflow.engine.cli import local
 
-        install = settings(ctx).install()
-        page = run_async(lambda: local.runs(install, job, status_filter, limit))
+        url = settings(ctx).store_url()
+        page = run_async(lambda: local.runs(url, job, status_filter, limit))
     if output is Output.json:
         print_json(page)
     elif not page["runs"]:
@@ -323,8 +323,8 @@ def runs_show(
     else:
         from nomaflow.engine.cli import local
 
-        install = settings(ctx).install()
-        found, lines = run_async(lambda: local.run(install, run_id))
+        url = settings(ctx).store_url()
+        found, lines = run_async(lambda: local.run(url, run_id))
         diagrams = _diagrams(found, lines) if diagram else None
     if output is Output.json:
         print_json(found if diagrams is None else {**found, "diagram": diagrams})

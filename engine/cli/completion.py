@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nomaflow.engine.cli.context import Settings
+
 RECENT_RUNS = 50  # run ids offered: the latest ones, which are the ones people ask about
 
 
@@ -34,7 +36,6 @@ def _remote(params: dict[str, Any]) -> tuple[str, str | None] | None:
 
 
 def _install(params: dict[str, Any]) -> Any:
-    from nomaflow.engine.cli.context import Settings
     from nomaflow.engine.config import load_install
 
     config = params.get("config")
@@ -62,8 +63,9 @@ def run_ids(params: dict[str, Any]) -> list[str]:
 
     from nomaflow.engine.cli import local
 
-    install = _install(params)
-    page = anyio.run(lambda: local.runs(install, None, None, RECENT_RUNS))
+    config = params.get("config")
+    url = Settings(Path(config) if config else None).store_url()
+    page = anyio.run(lambda: local.runs(url, None, None, RECENT_RUNS))
     return [run["id"] for run in page["runs"]]
 
 

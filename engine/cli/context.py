@@ -72,6 +72,29 @@ class Settings:
         except ConfigError as exc:
             fail_config(exc)
 
+    def store_url(self) -> str:
+        """The job store's URL, from app.toml alone: what reading the history needs, without loading
+        (and validating) every job. Whatever is wrong with app.toml is left to the full load to report,
+        in its words."""
+        import tomllib
+
+        from nomaflow.engine.config.decode import Collector, decode_struct
+        from nomaflow.engine.config.model import AppSettings
+        from nomaflow.engine.config.store_url import database_url
+
+        path = self.config_path().resolve()
+        if path.is_dir():
+            path = path / "app.toml"
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+            collector = Collector(str(path))
+            settings = decode_struct(raw, AppSettings, "", collector.report)
+            if settings is not None and not collector.problems:
+                return database_url(path.parent, settings)
+        except Exception:  # whatever it is, the full load below reports it, with its file and line
+            pass
+        return self.install().database_url
+
 
 def settings(ctx: typer.Context) -> Settings:
     """The install's settings, as the root command read them (`--config`)."""

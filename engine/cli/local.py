@@ -44,9 +44,8 @@ class Store:
 
 
 @asynccontextmanager
-async def reading(install: Install) -> AsyncIterator[Store | None]:
-    """The install's job store, to read, or None when there is none yet (no runs ever)."""
-    url = install.database_url
+async def reading(url: str) -> AsyncIterator[Store | None]:
+    """The job store at `url`, to read, or None when there is none yet (no runs ever)."""
     if _missing_sqlite_file(url):
         yield None
         return
@@ -70,7 +69,7 @@ async def jobs(install: Install) -> list[shapes.Shape]:
     states: dict[str, JobState] = {}
     last: dict[str, RunRow] = {}
     started: dict[str, RunRow] = {}
-    async with reading(install) as store:
+    async with reading(install.database_url) as store:
         if store is not None:
             states = await load_job_states(store.database)
             last = await store.reader.last_runs_by_job(jobs=names)
@@ -96,18 +95,18 @@ async def jobs(install: Install) -> list[shapes.Shape]:
     return found
 
 
-async def runs(install: Install, job: str | None, status: str | None, limit: int) -> shapes.Shape:
+async def runs(url: str, job: str | None, status: str | None, limit: int) -> shapes.Shape:
     """A page of runs, newest first, as `GET /admin/runs` answers it."""
-    async with reading(install) as store:
+    async with reading(url) as store:
         if store is None:
             return shapes.run_page([], None)
         page = await store.reader.list_runs(job=job, status=status, limit=limit)
         return shapes.run_page(page.runs, page.next_cursor)
 
 
-async def run(install: Install, run_id: str) -> tuple[shapes.Shape, list[shapes.Shape]]:
+async def run(url: str, run_id: str) -> tuple[shapes.Shape, list[shapes.Shape]]:
     """The run with its steps (`GET /admin/runs/{id}`) and its log lines; bad usage if there is none."""
-    async with reading(install) as store:
+    async with reading(url) as store:
         found = None if store is None else await store.reader.get_run(run_id)
         if store is None or found is None:
             fail(f"no run with id '{run_id}'", EXIT_USAGE)

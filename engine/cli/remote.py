@@ -22,6 +22,7 @@ from nomaflow.engine.cli.lines import from_event
 if TYPE_CHECKING:
     from nomaflow.engine.client import NomaflowClient, NomaflowError
 
+EXIT_INTERRUPTED = 130  # as a shell reports a command ended by SIGINT
 Shape = dict[str, Any]
 Entry = Callable[[Shape], None]
 
@@ -106,13 +107,25 @@ def logs(remote: Remote, run_id: str) -> Shape:
             after = page["last_seq"]
 
 
-def poll(remote: Remote, run_id: str, each: Entry) -> int:
+def poll(remote: Remote, run_id: str, each: Entry, *, abort_on_interrupt: bool = False) -> int:
     """Each log line of the run as the server stores it, through REST long-polls, until the run ends:
-    the stream `--output json` prints, every object a `GET .../logs` line. The run's exit code."""
+    the stream `--output json` prints, every object a `GET .../logs` line. The run's exit code. Ctrl-C
+    asks the server to abort the run when `abort_on_interrupt` (the lines go on to its end), else
+    stops following."""
     with remote.client() as client:
-        for line in client.stream_logs(run_id):
-            each(line)
-        return exit_code(client.run(run_id)["status"])
+        after = 0
+        while True:
+            try:
+                for line in client.stream_logs(run_id, after_seq=after):
+                    each(line)
+                    after = line["seq"]
+                return exit_code(client.run(run_id)["status"])
+            except KeyboardInterrupt:
+                if not abort_on_interrupt:
+                    return EXIT_INTERRUPTED
+                err().print(f"[yellow]SIGINT: asking the server to abort run {run_id}[/]")
+                client.abort(run_id, "interrupted from the CLI (SIGINT)")
+                abort_on_interrupt = False  # a second Ctrl-C stops following
 
 
 def follow(remote: Remote, run_id: str, each: Entry, *, abort_on_interrupt: bool) -> int:

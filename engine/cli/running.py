@@ -60,14 +60,14 @@ def run_here(install: Install, name: str, params: list[str], dry_run: bool, outp
 
     run_id, final = run_async(lambda: local.run_job(install, name, overrides, dry_run, started, event))
     if quiet:
-        detail, _ = run_async(lambda: local.run(install, run_id))
+        detail, _ = run_async(lambda: local.run(install.database_url, run_id))
         print_json(detail)
     return exit_code(final)
 
 
 def _wait_there(remote: remote_cli.Remote, run_id: str, output: Output) -> int:
     if output is Output.json:
-        code = remote_cli.poll(remote, run_id, lambda _line: None)
+        code = remote_cli.poll(remote, run_id, lambda _line: None, abort_on_interrupt=True)
         print_json(remote_cli.run(remote, run_id, with_logs=False)[0])
         return code
     return remote_cli.follow(remote, run_id, _printer(transitions=True), abort_on_interrupt=True)

@@ -22,12 +22,11 @@ from nomaflow.engine.config.model import AppSettings, JobsFile
 from nomaflow.engine.config.problems import ConfigError, Problem, display_path
 from nomaflow.engine.config.relations import relation_problems
 from nomaflow.engine.config.shape import MAX_DEPTH, deep_line, sound_shape
+from nomaflow.engine.config.store_url import DATABASE_URL_ENV, database_url
 from nomaflow.engine.resources.connectors import ConnectorError
 from nomaflow.engine.resources.drivers import installed, missing_driver
 from nomaflow.engine.steps import StepEnvironment, StepType, step_types
 from nomaflow.engine.steps.retention import CLEANUP_APP, CLEANUP_JOB, cleanup_job
-
-DATABASE_URL_ENV = "NOMAFLOW_DATABASE_URL"
 
 
 @dataclass
@@ -44,30 +43,6 @@ class Install:
     @property
     def database_url(self) -> str:
         return database_url(self.root, self.settings)
-
-
-def database_url(root: Path, settings: AppSettings) -> str:
-    """The job store: NOMAFLOW_DATABASE_URL, else [connectors.default], else nomaflow.db beside app.toml."""
-    url = os.environ.get(DATABASE_URL_ENV)
-    if not url:
-        default = settings.connectors.get("default")
-        url = default.url if default else "sqlite+aiosqlite:///nomaflow.db"
-        if default is not None and "${" in url:
-            # Secrets in the store's URL come from the environment, as for every connector.
-            from nomaflow.engine.resources.connectors import resolve_connector
-
-            url = resolve_connector("default", default, root).url.render_as_string(hide_password=False)
-    return absolute_sqlite_url(url, root)
-
-
-def absolute_sqlite_url(url: str, root: Path) -> str:
-    """SQLite paths in app.toml are relative to its folder, not to the working directory."""
-    for prefix in ("sqlite+aiosqlite:///", "sqlite:///"):
-        if url.startswith(prefix):
-            path = url[len(prefix) :]
-            if path and path != ":memory:" and not Path(path).is_absolute():
-                return prefix + str((root / path).resolve())
-    return url
 
 
 def _missing_drivers(settings: AppSettings, store_url: str) -> list[tuple[str, str]]:
