@@ -73,7 +73,13 @@ async def jobs(install: Install) -> list[shapes.Shape]:
         if store is not None:
             states = await load_job_states(store.database)
             last = await store.reader.last_runs_by_job(jobs=names)
-            started = await store.reader.last_runs_by_job(include_skipped=False, jobs=names)
+            # A job's last run that started is its last run, unless that one was skipped (because
+            # another was running): only those jobs are looked up again, each lookup costing a
+            # subquery to build and compile.
+            behind = [name for name, run in last.items() if run.status == "skipped"]
+            started = {name: run for name, run in last.items() if run.status != "skipped"}
+            if behind:
+                started |= await store.reader.last_runs_by_job(include_skipped=False, jobs=behind)
     schedulable = [
         job
         for job in install.jobs.values()
