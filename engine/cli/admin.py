@@ -48,7 +48,13 @@ def check(ctx: typer.Context, output: OutputOption = Output.table) -> None:
                 {"file": p.file, "line": p.line, "path": p.path, "message": p.message} for p in exc.problems
             ]
             print_json(
-                {"ok": False, "app_file": str(path), "jobs": None, "steps": None, "problems": problems}
+                {
+                    "ok": False,
+                    "app_file": str(path.resolve()),
+                    "jobs": None,
+                    "steps": None,
+                    "problems": problems,
+                }
             )
             raise typer.Exit(EXIT_USAGE) from None
         from nomaflow.engine.cli.context import fail_config

@@ -126,3 +126,24 @@ def test_reading_commands_do_not_make_or_migrate_a_store(cli: Cli, tmp_path: Any
     assert empty.json("runs", "list") == {"runs": [], "next_cursor": None}
     assert empty("runs", "list").stdout.strip() == "no runs yet"
     assert not (tmp_path / "nomaflow.db").exists()
+
+
+def test_check_in_json_lists_every_problem_and_exits_2(tmp_path: Any) -> None:
+    app_toml = tmp_path / "app.toml"
+    app_toml.write_text('[jobs]\ntimezone = "Mars/Olympus"\n', encoding="utf-8")
+    result = Cli(app_toml)("check", "-o", "json")
+    assert result.exit_code == 2
+    assert json.loads(result.stdout) == {
+        "ok": False,
+        "app_file": str(app_toml.resolve()),
+        "jobs": None,
+        "steps": None,
+        "problems": [
+            {
+                "file": str(app_toml.resolve()),
+                "line": 2,
+                "path": "jobs.timezone",
+                "message": "unknown timezone 'Mars/Olympus'",
+            }
+        ],
+    }
