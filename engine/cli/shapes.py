@@ -64,6 +64,7 @@ def step_out(step: StepRow) -> Shape:
         "input": step.input,
         "output": step.output,
         "error": step.error,
+        "dry_run": step.dry_run,
     }
 
 
@@ -126,7 +127,8 @@ def job_out(
         "last_run": run_summary(last_run) if last_run else None,
         "params": dict(job.params),
         "steps": [
-            {"name": step.name, "type": step.type, "description": step.description} for step in job.steps
+            {"name": step.name, "type": step.type, "description": step.description, "dry_run": step.dry_run}
+            for step in job.steps
         ],
     }
 

@@ -88,6 +88,8 @@ def run_view(run: Shape, notable: Sequence[Shape] = ()) -> None:
     for step in run["steps"]:
         failed = step["status"] in ("failed", "aborted")
         detail = (step["error"] or "") if failed else ("" if step["output"] is None else str(step["output"]))
+        if step.get("dry_run"):
+            detail = f"(dry run) {detail}".rstrip()
         rows.append(
             [
                 str(step["position"] + 1),
