@@ -14,6 +14,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from nomaflow.states import FINISHED
+from nomaflow.states import is_transition as _records_transition
+
 if TYPE_CHECKING:
     from nomaflow.actors.events import AnyEvent
 
@@ -39,18 +42,17 @@ MARKS = {
     "skipped": "·",
     "pending": "…",
 }
-RUN_ENDS = frozenset({"succeeded", "failed", "aborted", "skipped"})
 LEVEL_WIDTH = 7  # "warning"
 
 
 def is_transition(entry: Mapping[str, Any]) -> bool:
     fields = entry.get("fields")
-    return isinstance(fields, Mapping) and fields.get("event") == "transition"
+    return isinstance(fields, Mapping) and _records_transition(fields)
 
 
 def is_run_end(entry: Mapping[str, Any]) -> bool:
     fields = entry.get("fields") or {}
-    return is_transition(entry) and fields.get("machine") == "run" and fields.get("dest") in RUN_ENDS
+    return is_transition(entry) and fields.get("machine") == "run" and fields.get("dest") in FINISHED
 
 
 def shown(entry: Mapping[str, Any], transitions: bool) -> bool:

@@ -63,7 +63,6 @@ async def jobs(install: Install) -> list[shapes.Shape]:
     """Every job, as `GET /admin/jobs` answers it."""
     from nomaflow.engine.clock import SystemClock
     from nomaflow.engine.scheduling.scheduler import first_fires
-    from nomaflow.engine.store.job_state import load_job_states
 
     names = sorted(install.jobs)
     states: dict[str, JobState] = {}
@@ -71,7 +70,7 @@ async def jobs(install: Install) -> list[shapes.Shape]:
     started: dict[str, RunRow] = {}
     async with reading(install.database_url) as store:
         if store is not None:
-            states = await load_job_states(store.database)
+            states = await store.reader.job_states()
             last = await store.reader.last_runs_by_job(jobs=names)
             # A job's last run that started is its last run, unless that one was skipped (because
             # another was running): only those jobs are looked up again, each lookup costing a

@@ -31,9 +31,8 @@ _PUBLIC = {
 }
 
 if TYPE_CHECKING:
-    from nomaflow.engine.store.database import create_engine, normalise_url
+    from nomaflow.engine.store.database import StoreUnusable, create_engine, normalise_url
     from nomaflow.engine.store.migrate import current_revision, head_revision, upgrade
-    from nomaflow.engine.store.database import StoreUnusable
     from nomaflow.engine.store.opening import open_store
     from nomaflow.engine.store.reads import RunReader
     from nomaflow.engine.store.rows import BadCursor, LogRow, RunPage, RunRow, StepRow

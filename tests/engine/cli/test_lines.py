@@ -8,6 +8,7 @@ from typing import TypedDict
 
 from nomaflow.actors.events import LogLine, RunFinished, StepFinished, StepRetrying, StepStarted
 from nomaflow.engine.cli.lines import from_event, plain, render, shown
+from nomaflow.states import RunState, StepState
 
 AT = datetime(2026, 12, 3, 7, 8, 55, tzinfo=UTC)
 CLOCK = AT.astimezone().strftime("%H:%M:%S")
@@ -88,17 +89,24 @@ def test_step_and_run_ends_carry_their_error() -> None:
     assert plain(render(again)) == f"{CLOCK} ▶ load running (attempt 2)"
     failed = from_event(
         StepFinished(
-            **BASE, seq=8, step="load", position=0, status="failed", attempts=2, output=None, error="boom"
+            **BASE,
+            seq=8,
+            step="load",
+            position=0,
+            status=StepState.FAILED,
+            attempts=2,
+            output=None,
+            error="boom",
         )
     )
     assert plain(render(failed)) == f"{CLOCK} ✖ load failed: boom" and failed["level"] == "error"
-    ended = from_event(RunFinished(**BASE, seq=9, status="failed", error="step 'load' failed"))
+    ended = from_event(RunFinished(**BASE, seq=9, status=RunState.FAILED, error="step 'load' failed"))
     assert plain(render(ended)) == f"{CLOCK} run failed: step 'load' failed"
 
 
 def test_without_transitions_only_lines_and_the_runs_end_are_shown() -> None:
     started = from_event(StepStarted(**BASE, seq=2, step="load", position=0, attempt=1, input={}))
     line = from_event(LogLine(**BASE, seq=3, step="load", level="info", message="hi"))
-    ended = from_event(RunFinished(**BASE, seq=4, status="succeeded", error=None))
+    ended = from_event(RunFinished(**BASE, seq=4, status=RunState.SUCCEEDED, error=None))
     assert [shown(entry, transitions=False) for entry in (started, line, ended)] == [False, True, True]
     assert all(shown(entry, transitions=True) for entry in (started, line, ended))
