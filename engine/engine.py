@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mappi
 from contextlib import AsyncExitStack
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any
 
 import anyio
@@ -43,6 +43,7 @@ from nomaflow.engine.running.executor import StepExecutor
 from nomaflow.engine.running.hooks import Hooks
 from nomaflow.engine.running.log_writer import LogWriter
 from nomaflow.engine.running.recovery import Recovery
+from nomaflow.engine.running.resume import RetryRefused, plan_resumption
 from nomaflow.engine.scheduling.leadership import Leadership
 from nomaflow.engine.scheduling.scheduler import CronScheduler, first_fires
 from nomaflow.engine.steps.base import StepType
@@ -68,10 +69,6 @@ TRIGGER_WAIT_SECONDS = 5.0
 RETRY_AFTER_SECONDS = 5
 # What a stop may take beyond the grace period, at each stage where the store may keep it waiting.
 STOP_MARGIN_SECONDS = 3.0
-
-
-class RetryRefused(Exception):
-    """A run cannot be retried from its failed step; the message says why."""
 
 
 class RunHandle:
@@ -170,8 +167,7 @@ class Engine:
         self._lead_scope: anyio.CancelScope | None = None
         # Whether the job store takes writes: degraded while it does not (see engine.store.health).
         self.store_health = StoreHealth(self.clock)
-        self._hooks = Hooks(self)
-        self.bus.add_listener(self._hooks, only=(RunFinished,))
+        self._hooks: Hooks | None = None
         # A step type may keep something per run until it ends (the http step's cookie jar).
         self._keeping_per_run = [
             step_type
@@ -285,7 +281,8 @@ class Engine:
         try:
             async with anyio.create_task_group() as group:
                 await group.start(scheduler.run)
-                group.start_soon(self._hooks.watch_silence)
+                if self._hooks is not None:
+                    group.start_soon(self._hooks.watch_silence)
         finally:
             self._scheduler = None
 
@@ -428,6 +425,15 @@ class Engine:
                 SqlStore(database, clock=self.clock, health=self.store_health)
             )
             self.install.environment.resources["job_store"] = self._store
+            self._hooks = Hooks(
+                jobs=MappingProxyType(self._jobs),
+                store=self._store,
+                health=self.store_health,
+                clock=self.clock,
+                trigger=self.trigger,
+                spawn=self.spawn,
+            )
+            stack.callback(self.bus.add_listener(self._hooks, only=(RunFinished,)))
             self._job_states = await self._store.job_states()
             stack.callback(self.telemetry.start())  # taken off once the last task has ended
             self._group = await stack.enter_async_context(anyio.create_task_group())
@@ -443,7 +449,17 @@ class Engine:
                 owner=self.instance_id,
             )
             await self._group.start(self._supervisor.run)
-            self.recovery = Recovery(self, database)
+            self.recovery = Recovery(
+                settings=self.install.settings.jobs,
+                store=self._store,
+                events=self.bus,
+                health=self.store_health,
+                clock=self.clock,
+                owner=self.instance_id,
+                in_flight=self.in_flight,
+                jobs=MappingProxyType(self._jobs),
+                retry=self.retry,
+            )
             self._group.start_soon(self.recovery.run)
             if self._scheduler_enabled:
                 jobs = self.install.settings.jobs
@@ -631,36 +647,16 @@ class Engine:
     ) -> RunHandle:
         """Run a failed or aborted run again from its first step that did not succeed, reusing the
         recorded outputs of the steps before it. Raises RetryRefused when that cannot be done."""
-        run = await self.store.get_run(run_id)
-        if run is None:
-            raise RetryRefused(f"no run with id {run_id}")
-        if run.status not in ("failed", "aborted"):
-            raise RetryRefused(f"run {run_id} is {run.status}: only failed or aborted runs can be retried")
-        definition = self.job(run.job_name)
-        steps = await self.store.get_steps(run_id)
-        planned = [step.name for step in definition.steps]
-        if [step.step_name for step in steps] != planned:
-            raise RetryRefused(
-                f"job '{run.job_name}' has changed since run {run_id} "
-                f"(its steps are now {', '.join(planned)}): trigger a new run instead"
-            )
-        start = next((step.position for step in steps if step.status != "succeeded"), len(steps))
-        reused: dict[str, Any] = {}
-        for step in steps[:start]:
-            if isinstance(step.output, dict) and step.output.get("truncated") is True:
-                raise RetryRefused(
-                    f"the output of step '{step.step_name}' was too large to be stored, "
-                    "so it cannot be reused: trigger a new run instead"
-                )
-            reused[step.step_name] = step.output
+        resumption = await plan_resumption(run_id, self.store, self.job)
+        run = resumption.run
         return await self.trigger(
             run.job_name,
             run.params,
             dry_run=run.dry_run,
             triggered_by=triggered_by,
             resumed_from=run_id,
-            start_at=start,
-            reused_outputs=reused,
+            start_at=resumption.start_at,
+            reused_outputs=resumption.reused_outputs,
             check_params=False,
             audit=None if audit is None else {**audit, "retry_of": run_id},
         )
@@ -755,4 +751,4 @@ def _log_run_event(event: AnyEvent) -> None:
         )
 
 
-__all__ = ["Engine", "RunHandle"]
+__all__ = ["Engine", "RetryRefused", "RunHandle"]

@@ -13,16 +13,17 @@ that schedules cron watches, so replicas do not alert together.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from nomaflow.actors.errors import StoreUnavailable
 from nomaflow.actors.events import AnyEvent, RunFinished
-from nomaflow.engine.config.jobs import HOOK_PARAMS
+from nomaflow.actors.ports import Clock
+from nomaflow.engine.config.jobs import HOOK_PARAMS, JobDefinition
+from nomaflow.engine.running.ports import RunRecords, Spawn, Trigger
 from nomaflow.engine.store.faults import transient_reason
-
-if TYPE_CHECKING:
-    from nomaflow.engine.engine import Engine
+from nomaflow.engine.store.health import StoreHealth
 
 log = logging.getLogger("nomaflow.hooks")
 
@@ -36,9 +37,29 @@ def hook_params(*, job: str, status: str, reason: str, **details: Any) -> dict[s
     return {**HOOK_PARAMS, "job": job, "status": status, "reason": reason, **details}
 
 
+class HookStore(RunRecords, Protocol):
+    """The store's reads hooks make: the run that ended, and each job's last success."""
+
+    async def last_successes(self) -> dict[str, datetime]: ...
+
+
 class Hooks:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(
+        self,
+        *,
+        jobs: Mapping[str, JobDefinition],
+        store: HookStore,
+        health: StoreHealth,
+        clock: Clock,
+        trigger: Trigger,
+        spawn: Spawn,
+    ) -> None:
+        self._jobs = jobs  # the engine's declared jobs, hooks included, as they are now
+        self._store = store
+        self._health = health
+        self._clock = clock
+        self._start = trigger
+        self._spawn = spawn
         self._alerted: dict[str, datetime] = {}
 
     def __call__(self, event: AnyEvent) -> None:
@@ -46,24 +67,23 @@ class Hooks:
         if not isinstance(event, RunFinished):
             return
         kind = {"failed": "on-failure", "succeeded": "on-success"}.get(event.status)
-        job = self._engine.jobs.get(event.job)
+        job = self._jobs.get(event.job)
         if kind is None or job is None or job.hook(kind) is None:
             return
-        self._engine.spawn(self._run_hook(kind, event), name=f"the {kind} hook of run {event.run_id}")
+        self._spawn(self._run_hook(kind, event), name=f"the {kind} hook of run {event.run_id}")
 
     async def _run_hook(self, kind: str, event: RunFinished) -> None:
-        engine = self._engine
         while True:
             # A run that failed because the store went away still gets its hook, once it is back.
-            await engine.store_health.wait_ok()
+            await self._health.wait_ok()
             try:
-                run = await engine.store.get_run(event.run_id)
-                steps = await engine.store.get_steps(event.run_id)
+                run = await self._store.get_run(event.run_id)
+                steps = await self._store.get_steps(event.run_id)
                 break
             except Exception as exc:
                 if transient_reason(exc) is None:
                     raise
-                await engine.clock.sleep(HOOK_RETRY_SECONDS)
+                await self._clock.sleep(HOOK_RETRY_SECONDS)
         failed = next((step.step_name for step in steps if step.status in ("failed", "aborted")), "")
         params = hook_params(
             job=event.job,
@@ -79,39 +99,37 @@ class Hooks:
         await self._trigger(f"{event.job}.{kind}", params)
 
     async def _trigger(self, hook: str, params: dict[str, Any]) -> None:
-        engine = self._engine
         while True:
             try:
-                await engine.trigger(hook, params, triggered_by="hook", check_params=False)
+                await self._start(hook, params, triggered_by="hook", check_params=False)
                 return
             except StoreUnavailable as exc:
                 log.warning("hook %s waits for the job store: %s", hook, exc)
-                await engine.store_health.wait_ok()
-                await engine.clock.sleep(HOOK_RETRY_SECONDS)
+                await self._health.wait_ok()
+                await self._clock.sleep(HOOK_RETRY_SECONDS)
             except Exception:
                 log.exception("could not start hook %s", hook)
                 return
 
     async def watch_silence(self) -> None:
         """Every minute: alert for each job with alert_if_no_success_within that has been silent too long."""
-        engine = self._engine
-        watched = {name: job for name, job in engine.jobs.items() if job.alert_after_seconds is not None}
+        watched = {name: job for name, job in self._jobs.items() if job.alert_after_seconds is not None}
         if not watched:
             return
-        since = engine.clock.now()  # a job that never succeeded counts from when we started watching
+        since = self._clock.now()  # a job that never succeeded counts from when we started watching
         while True:
             try:
                 await self.check_silence(since)
             except Exception:  # the store unreadable for a moment: the next check catches up
                 log.exception("checking for silent jobs failed; trying again in %g s", SILENCE_CHECK_SECONDS)
-            await engine.clock.sleep(SILENCE_CHECK_SECONDS)
+            await self._clock.sleep(SILENCE_CHECK_SECONDS)
 
     async def check_silence(self, since: datetime) -> list[str]:
-        engine = self._engine
-        now = engine.clock.now()
-        successes = await engine.store.last_successes()
+        now = self._clock.now()
+        successes = await self._store.last_successes()
         alerted: list[str] = []
-        for name, job in engine.jobs.items():
+        # A copy: a job may be declared while a hook is being started.
+        for name, job in list(self._jobs.items()):
             if job.alert_after_seconds is None:
                 continue
             quiet_since = max(successes.get(name, since), self._alerted.get(name, since))

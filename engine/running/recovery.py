@@ -14,20 +14,20 @@ second then, so the engine sees the store return soon after it does.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from nomaflow.actors.errors import UnknownJob
 from nomaflow.actors.events import RunFinished
+from nomaflow.actors.ports import Clock, EventSink
+from nomaflow.engine.config.jobs import JobDefinition
+from nomaflow.engine.config.model import JobsSettings
+from nomaflow.engine.running.ports import Retry, RunRecords
 from nomaflow.engine.store.faults import transient_reason
+from nomaflow.engine.store.health import StoreHealth
 from nomaflow.engine.store.interrupted import InterruptedRun
 from nomaflow.engine.telemetry.fields import run_fields
 from nomaflow.states import RunState
-
-if TYPE_CHECKING:
-    from nomaflow.engine.engine import Engine
 
 log = logging.getLogger("nomaflow.recovery")
 
@@ -35,20 +35,46 @@ log = logging.getLogger("nomaflow.recovery")
 DEGRADED_BEAT_SECONDS = 1.0
 
 
+class RecoveryStore(RunRecords, Protocol):
+    """The store as crash recovery uses it: heartbeats, failing the runs of engines that died, and
+    reading such a run back."""
+
+    async def heartbeat(self, owner: str, at: datetime, run_ids: Sequence[str]) -> int: ...
+
+    async def fail_interrupted(
+        self, *, cutoff: datetime, at: datetime, me: str, carried: Collection[str] = ()
+    ) -> list[InterruptedRun]: ...
+
+
 class Recovery:
-    def __init__(self, engine: Engine, database: AsyncEngine) -> None:
-        self._engine = engine
-        self._database = database
-        settings = engine.install.settings.jobs
+    def __init__(
+        self,
+        *,
+        settings: JobsSettings,
+        store: RecoveryStore,
+        events: EventSink,
+        health: StoreHealth,
+        clock: Clock,
+        owner: str,
+        in_flight: Callable[[], Iterable[str]],
+        jobs: Mapping[str, JobDefinition],
+        retry: Retry,
+    ) -> None:
         self._every = settings.heartbeat_seconds
         self._after = timedelta(seconds=settings.interrupted_after_seconds)
+        self._store = store
+        self._events = events
+        self._health = health
+        self._clock = clock
+        self._me = owner  # this engine's instance id, which its runs' rows carry as their owner
+        self._in_flight = in_flight  # the ids of the runs this engine carries now
+        self._jobs = jobs  # the engine's declared jobs, as they are now
+        self._retry = retry
 
     async def run(self) -> None:
-        health = self._engine.store_health
+        health = self._health
         while True:
-            await self._engine.clock.sleep(
-                self._every if health.ok else min(self._every, DEGRADED_BEAT_SECONDS)
-            )
+            await self._clock.sleep(self._every if health.ok else min(self._every, DEGRADED_BEAT_SECONDS))
             try:
                 await self.beat()
             except Exception as exc:  # a database hiccup must not end recovery: try again next beat
@@ -61,12 +87,11 @@ class Recovery:
                 health.recovered("heartbeat")
 
     async def beat(self) -> list[InterruptedRun]:
-        now = self._engine.clock.now()
-        carried = set(self._engine.in_flight())
-        store = self._engine.store
-        await store.heartbeat(self._engine.instance_id, now, sorted(carried))
-        found = await store.fail_interrupted(
-            cutoff=now - self._after, at=now, me=self._engine.instance_id, carried=carried
+        now = self._clock.now()
+        carried = set(self._in_flight())
+        await self._store.heartbeat(self._me, now, sorted(carried))
+        found = await self._store.fail_interrupted(
+            cutoff=now - self._after, at=now, me=self._me, carried=carried
         )
         for run in found:
             try:
@@ -81,8 +106,7 @@ class Recovery:
         return found
 
     async def _recover(self, run: InterruptedRun) -> None:
-        engine = self._engine
-        stored = await engine.store.get_run(run.run_id)
+        stored = await self._store.get_run(run.run_id)
         error = stored.error if stored else "interrupted"
         log.warning(
             "run %s of %s was interrupted: %s",
@@ -91,23 +115,20 @@ class Recovery:
             error,
             extra=run_fields(run.run_id, run.job_name),
         )
-        engine.bus.publish(
+        self._events.publish(
             RunFinished(
                 run_id=run.run_id,
                 job=run.job_name,
-                seq=(await engine.store.get_logs(run.run_id))[-1].seq if stored else 0,
-                at=engine.clock.now(),
+                seq=(await self._store.get_logs(run.run_id))[-1].seq if stored else 0,
+                at=self._clock.now(),
                 status=RunState.FAILED,
                 error=error,
             )
         )
-        try:
-            job = engine.job(run.job_name)
-        except UnknownJob:
-            return  # the job is no longer declared: nothing to resume
-        if job.on_interrupt != "resume":
-            return
-        handle = await engine.retry(run.run_id, triggered_by="recovery")
+        job = self._jobs.get(run.job_name)
+        if job is None or job.on_interrupt != "resume":
+            return  # not to be resumed, or no longer declared: nothing to resume
+        handle = await self._retry(run.run_id, triggered_by="recovery")
         log.warning(
             "run %s resumes interrupted run %s (%s)",
             handle.run_id,

@@ -338,6 +338,7 @@ async def test_dead_mans_switch_alerts_once_per_silent_period(install: Install) 
             on_failure=[python_step("page", "echo", text="${params.reason}")],
         )
         hooks = engine._hooks
+        assert hooks is not None  # made when the engine starts
         assert await hooks.check_silence(T0) == []
         clock.advance(25 * 3600)
         assert (await (await engine.trigger("payroll")).wait()).status == "succeeded"
