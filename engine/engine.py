@@ -45,10 +45,10 @@ from nomaflow.engine.running.log_writer import LogWriter
 from nomaflow.engine.running.recovery import Recovery
 from nomaflow.engine.running.resume import RetryRefused, plan_resumption
 from nomaflow.engine.scheduling.leadership import Leadership
+from nomaflow.engine.scheduling.pauses import Pauses
 from nomaflow.engine.scheduling.scheduler import CronScheduler, first_fires
 from nomaflow.engine.steps.base import StepType
 from nomaflow.engine.store import SqlStore, WriterStats, create_engine, open_store
-from nomaflow.engine.store.faults import transient_reason
 from nomaflow.engine.store.health import StoreHealth
 from nomaflow.engine.store.job_state import JobState
 from nomaflow.engine.telemetry.fields import run_fields
@@ -57,10 +57,6 @@ from nomaflow.states import RunState, StepState
 
 log = logging.getLogger("nomaflow.engine")
 
-# How often a scheduling engine re-reads ly2_job_state, so a job paused through another process sharing
-# the store stops firing here too. A polling interval, not a point in time: it is kept off the injected
-# clock, whose deadlines are the scheduler's alone.
-JOB_STATE_REFRESH_SECONDS = 5.0
 # How long a scheduler that stopped on an error waits before it starts again (on the injected clock).
 LEAD_RETRY_SECONDS = 1.0
 # While the store is degraded, how long a trigger waits for it before it is refused, and how soon the
@@ -159,7 +155,7 @@ class Engine:
         self._supervisor: Supervisor | None = None
         self._scheduler: CronScheduler | None = None
         self._logs: LogWriter | None = None
-        self._job_states: dict[str, JobState] = {}
+        self._pauses = Pauses(self.clock, self._reschedule)
         self._leadership: Leadership | None = None
         self._catching_up = 0
         self._stopped = False
@@ -217,8 +213,7 @@ class Engine:
         self._jobs[job.name] = job
         self._jobs.update({hook.name: hook for hook in job.hooks})
         self._catalog.forget(job.name)
-        if self._scheduler is not None:
-            self._scheduler.reload()
+        self._reschedule()
         return job
 
     @property
@@ -338,54 +333,29 @@ class Engine:
 
     def paused(self, job: str) -> bool:
         """Whether an operator paused the job: cron does not fire it; manual triggers still run it."""
-        state = self._job_states.get(job)
-        return state is not None and state.paused
+        return self._pauses.paused(job)
 
     def job_state(self, job: str) -> JobState | None:
         """Who last paused or resumed the job, when and why; None if nobody ever did."""
-        return self._job_states.get(job)
+        return self._pauses.state(job)
 
     async def pause(self, job: str, by: str, reason: str | None = None) -> JobState:
         """Stop cron firing `job` (persisted, so it survives a restart) until `resume`."""
-        return await self._set_paused(job, True, by, reason)
+        self.job(job)  # raises UnknownJob
+        return await self._pauses.set(self.store, job, paused=True, by=by, reason=reason)
 
     async def resume(self, job: str, by: str, reason: str | None = None) -> JobState:
-        return await self._set_paused(job, False, by, reason)
-
-    async def _set_paused(self, job: str, paused: bool, by: str, reason: str | None) -> JobState:
         self.job(job)  # raises UnknownJob
-        state = JobState(
-            job_name=job, paused=paused, changed_by=by, changed_at=self.clock.now(), reason=reason
-        )
-        await self.store.save_job_state(state)
-        self._job_states[job] = state
-        if self._scheduler is not None:
-            self._scheduler.reload()
-        log.info(
-            "job %s %s by %s%s", job, "paused" if paused else "resumed", by, f": {reason}" if reason else ""
-        )
-        return state
+        return await self._pauses.set(self.store, job, paused=False, by=by, reason=reason)
 
     async def refresh_job_states(self) -> bool:
         """Re-read ly2_job_state (another process may have paused a job); True if anything changed."""
-        states = await self.store.job_states()
-        if states == self._job_states:
-            return False
-        self._job_states = states
+        return await self._pauses.refresh(self.store)
+
+    def _reschedule(self) -> None:
+        """Jobs were declared, paused or resumed: the scheduler recomputes its fires."""
         if self._scheduler is not None:
             self._scheduler.reload()
-        return True
-
-    async def _refresh_job_states_forever(self) -> None:
-        while True:
-            await anyio.sleep(JOB_STATE_REFRESH_SECONDS)
-            try:
-                await self.refresh_job_states()
-            except Exception as exc:
-                if transient_reason(exc) is None:
-                    log.exception("could not re-read the paused jobs")
-                else:  # the store is down: its health says so already, through the parts that write
-                    log.debug("could not re-read the paused jobs: %s", exc)
 
     # --- lifecycle ---
 
@@ -434,7 +404,7 @@ class Engine:
                 spawn=self.spawn,
             )
             stack.callback(self.bus.add_listener(self._hooks, only=(RunFinished,)))
-            self._job_states = await self._store.job_states()
+            await self._pauses.load(self._store)
             stack.callback(self.telemetry.start())  # taken off once the last task has ended
             self._group = await stack.enter_async_context(anyio.create_task_group())
             self._logs = LogWriter(self._store, self.bus)
@@ -473,7 +443,7 @@ class Engine:
                     health=self.store_health,
                 )
                 await self._group.start(self._leadership.run)
-                self._group.start_soon(self._refresh_job_states_forever)
+                self._group.start_soon(self._pauses.refresh_forever, self._store)
         except BaseException:
             await stack.__aexit__(None, None, None)
             raise
