@@ -44,6 +44,7 @@ from nomaflow.engine.running.hooks import Hooks
 from nomaflow.engine.running.log_writer import LogWriter
 from nomaflow.engine.running.recovery import Recovery
 from nomaflow.engine.running.resume import RetryRefused, plan_resumption
+from nomaflow.engine.scheduling.catch_up import CatchUp
 from nomaflow.engine.scheduling.leadership import Leadership
 from nomaflow.engine.scheduling.pauses import Pauses
 from nomaflow.engine.scheduling.scheduler import CronScheduler, first_fires
@@ -157,7 +158,7 @@ class Engine:
         self._logs: LogWriter | None = None
         self._pauses = Pauses(self.clock, self._reschedule)
         self._leadership: Leadership | None = None
-        self._catching_up = 0
+        self._catch_up = CatchUp(self.trigger, self.spawn)
         self._stopped = False
         self.recovery: Recovery | None = None
         self._lead_scope: anyio.CancelScope | None = None
@@ -284,28 +285,7 @@ class Engine:
     @property
     def catching_up(self) -> int:
         """How many jobs are still running their missed fires."""
-        return self._catching_up
-
-    def _catch_up(self, job: JobDefinition, fires: list[datetime]) -> None:
-        self._catching_up += 1
-        self.spawn(self._run_missed(job, fires), name=f"catch-up of job {job.name}")
-
-    async def _run_missed(self, job: JobDefinition, fires: list[datetime]) -> None:
-        try:
-            for fire in fires:
-                try:
-                    run = await self.trigger(job.name, job.params, triggered_by="cron", scheduled_for=fire)
-                    await run.wait()
-                except StoreUnavailable as exc:
-                    # The rest waits for the store: the scheduler's restart catches up from what it holds.
-                    log.warning(
-                        "catching up job %s stops at the %s fire: %s", job.name, fire.isoformat(), exc
-                    )
-                    return
-                except Exception:
-                    log.exception("catching up the %s fire of job %s failed", fire.isoformat(), job.name)
-        finally:
-            self._catching_up -= 1
+        return self._catch_up.in_progress
 
     def spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
         """Run `work` in the engine's task group (it ends when the engine stops). If it raises, the

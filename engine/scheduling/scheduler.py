@@ -4,10 +4,9 @@ Fires are kept in a heap, so 10,000 declared jobs cost one wait, not 10,000 time
 dispatched with `triggered_by = "cron"` and the exact `scheduled_for` (UTC) without waiting for the run,
 so one slow admission never delays the next fire.
 
-When it starts (at engine start, or when this engine becomes the leader) it first applies each job's
-catch-up policy to the fires that were due while nobody was scheduling: it knows the last fire of every
-job from the store, so restarting twice never adds runs (and the store's unique (job, scheduled_for)
-absorbs any fire dispatched twice).
+When it starts (at engine start, or when this engine becomes the leader) it first catches up the fires
+that were due while nobody was scheduling, as engine/scheduling/catch_up.py plans them from the last
+fire of every job.
 """
 
 from __future__ import annotations
@@ -15,39 +14,20 @@ from __future__ import annotations
 import heapq
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import anyio
 from anyio.abc import TaskStatus
 
 from nomaflow.actors.ports import Clock
 from nomaflow.engine.config.jobs import JobDefinition
+from nomaflow.engine.scheduling.catch_up import plan_catch_up
 
 log = logging.getLogger("nomaflow.scheduler")
 
 Fire = Callable[[JobDefinition, datetime], None]
 # Missed fires of one job, oldest first: run one after another (a job never overlaps itself).
-CatchUp = Callable[[JobDefinition, list[datetime]], None]
-
-# A catch-up of "all" dispatches at most this many missed fires per job, oldest dropped first.
-CATCH_UP_LIMIT = 1000
-
-
-def missed_fires(job: JobDefinition, last_fire: datetime | None, now: datetime) -> list[datetime]:
-    """The fires of `job` to dispatch now for those due after `last_fire` and up to `now`, by its policy."""
-    if last_fire is None or job.schedule is None or job.catch_up == "skip":
-        return []
-    oldest = now - timedelta(seconds=job.catch_up_window_seconds)
-    missed: list[datetime] = []
-    cursor = max(last_fire, oldest - timedelta(microseconds=1))
-    while (fire := job.schedule.next_after(cursor)) is not None and fire <= now:
-        missed.append(fire)
-        if len(missed) > CATCH_UP_LIMIT:
-            missed.pop(0)
-        cursor = fire
-    if job.catch_up == "latest":
-        return missed[-1:]
-    return missed
+RunMissed = Callable[[JobDefinition, list[datetime]], None]
 
 
 def first_fires(jobs: Iterable[JobDefinition], after: datetime) -> dict[str, datetime]:
@@ -76,7 +56,7 @@ class CronScheduler:
         clock: Clock,
         *,
         last_fires: Mapping[str, datetime] | None = None,
-        catch_up: CatchUp | None = None,
+        catch_up: RunMissed | None = None,
     ) -> None:
         self._jobs = jobs
         self._fire = fire
@@ -120,11 +100,7 @@ class CronScheduler:
             self._fire_due()
 
     def _catch_up(self) -> None:
-        now = self._clock.now()
-        for job in self._by_name.values():
-            missed = missed_fires(job, self._last_fires.get(job.name), now)
-            if not missed:
-                continue
+        for job, missed in plan_catch_up(self._by_name.values(), self._last_fires, self._clock.now()):
             log.info(
                 "catching up job %s: %d missed fire(s) from %s (catch_up = %s)",
                 job.name,

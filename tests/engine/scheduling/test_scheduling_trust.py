@@ -14,8 +14,8 @@ from nomaflow.actors.ports import RunRecord, StepRecord
 from nomaflow.engine import Engine, ManualClock
 from nomaflow.engine.config import Install
 from nomaflow.engine.config.jobs import JobDefinition
+from nomaflow.engine.scheduling.catch_up import missed_fires
 from nomaflow.engine.scheduling.cron import CronSchedule
-from nomaflow.engine.scheduling.scheduler import missed_fires
 from tests.engine.conftest import quiet_install, reached, until
 
 pytestmark = pytest.mark.anyio
