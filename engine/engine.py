@@ -45,7 +45,7 @@ from nomaflow.engine.running.log_writer import LogWriter
 from nomaflow.engine.running.recovery import Recovery
 from nomaflow.engine.running.resume import RetryRefused, plan_resumption
 from nomaflow.engine.scheduling.catch_up import CatchUp
-from nomaflow.engine.scheduling.leadership import Leadership
+from nomaflow.engine.scheduling.cron_duty import CronDuty
 from nomaflow.engine.scheduling.pauses import Pauses
 from nomaflow.engine.scheduling.scheduler import CronScheduler, first_fires
 from nomaflow.engine.steps.base import StepType
@@ -58,8 +58,6 @@ from nomaflow.states import RunState, StepState
 
 log = logging.getLogger("nomaflow.engine")
 
-# How long a scheduler that stopped on an error waits before it starts again (on the injected clock).
-LEAD_RETRY_SECONDS = 1.0
 # While the store is degraded, how long a trigger waits for it before it is refused, and how soon the
 # refusal suggests asking again (a REST trigger's 503 carries it as Retry-After).
 TRIGGER_WAIT_SECONDS = 5.0
@@ -154,14 +152,12 @@ class Engine:
         self._group: TaskGroup | None = None
         self._store: SqlStore | None = None
         self._supervisor: Supervisor | None = None
-        self._scheduler: CronScheduler | None = None
         self._logs: LogWriter | None = None
         self._pauses = Pauses(self.clock, self._reschedule)
-        self._leadership: Leadership | None = None
+        self._cron: CronDuty | None = None  # when this engine schedules
         self._catch_up = CatchUp(self.trigger, self.spawn)
         self._stopped = False
         self.recovery: Recovery | None = None
-        self._lead_scope: anyio.CancelScope | None = None
         # Whether the job store takes writes: degraded while it does not (see engine.store.health).
         self.store_health = StoreHealth(self.clock)
         self._hooks: Hooks | None = None
@@ -220,67 +216,12 @@ class Engine:
     @property
     def scheduler_running(self) -> bool:
         """Whether this engine fires cron now: it is enabled to, and holds the leadership."""
-        return self._leadership is not None and self._leadership.is_leader
+        return self._cron is not None and self._cron.leading
 
     @property
     def scheduler(self) -> CronScheduler | None:
         """The cron scheduler while this engine leads, else None."""
-        return self._scheduler
-
-    def _on_leadership(self, leader: bool) -> None:
-        if leader and self._group is not None:
-            self._group.start_soon(self._lead)
-        elif not leader and self._lead_scope is not None:
-            self._lead_scope.cancel()
-
-    async def _lead(self) -> None:
-        """While this engine is the leader: catch up missed fires, fire cron, watch for silent jobs.
-
-        Only while the store takes writes: when it becomes degraded, cron pauses (a fire could not be
-        recorded anyway), and when it is ok again the scheduler starts afresh from the fires the store
-        holds, so each job's catch-up policy decides what the outage missed. If scheduling stops on an
-        error it says so and starts again the same way: losing the leadership is the only way to end it."""
-        with anyio.CancelScope() as scope:
-            self._lead_scope = scope
-            try:
-                while True:
-                    await self.store_health.wait_ok()
-                    try:
-                        async with anyio.create_task_group() as group:
-                            group.start_soon(self._schedule)
-                            await self.store_health.wait_degraded()
-                            log.warning(
-                                "cron pauses while the job store is unavailable; missed fires are caught "
-                                "up when it returns"
-                            )
-                            group.cancel_scope.cancel()
-                    except Exception:
-                        log.exception(
-                            "the scheduler stopped on an error; it starts again in %g s", LEAD_RETRY_SECONDS
-                        )
-                        await self.clock.sleep(LEAD_RETRY_SECONDS)
-            finally:
-                self._scheduler = None
-                if self._lead_scope is scope:
-                    self._lead_scope = None
-
-    async def _schedule(self) -> None:
-        """Catch up, then fire cron until cancelled."""
-        scheduler = CronScheduler(
-            self._schedulable,
-            self._fire,
-            self.clock,
-            last_fires=await self.store.last_fires(),
-            catch_up=self._catch_up,
-        )
-        self._scheduler = scheduler
-        try:
-            async with anyio.create_task_group() as group:
-                await group.start(scheduler.run)
-                if self._hooks is not None:
-                    group.start_soon(self._hooks.watch_silence)
-        finally:
-            self._scheduler = None
+        return self._cron.scheduler if self._cron is not None else None
 
     @property
     def catching_up(self) -> int:
@@ -296,8 +237,8 @@ class Engine:
         self._group.start_soon(_contained, work, name, name=name)
 
     def next_fires(self) -> dict[str, datetime]:
-        if self._scheduler is not None:
-            return self._scheduler.next_fires()
+        if (scheduler := self.scheduler) is not None:
+            return scheduler.next_fires()
         # Not leading (or not yet): the same answer, jobs sharing a schedule sharing its walk.
         return first_fires(self._schedulable(), self.clock.now())
 
@@ -334,8 +275,8 @@ class Engine:
 
     def _reschedule(self) -> None:
         """Jobs were declared, paused or resumed: the scheduler recomputes its fires."""
-        if self._scheduler is not None:
-            self._scheduler.reload()
+        if self._cron is not None:
+            self._cron.reload()
 
     # --- lifecycle ---
 
@@ -412,17 +353,19 @@ class Engine:
             )
             self._group.start_soon(self.recovery.run)
             if self._scheduler_enabled:
-                jobs = self.install.settings.jobs
-                self._leadership = Leadership(
-                    database,
-                    self.instance_id,
-                    self.clock,
-                    self._on_leadership,
-                    renew_seconds=jobs.leader_renew_seconds,
-                    lease_seconds=jobs.leader_lease_seconds,
+                self._cron = CronDuty(
+                    jobs=self._schedulable,
+                    fire=self._fire,
+                    catch_up=self._catch_up,
+                    watch_silence=self._hooks.watch_silence,
+                    store=self._store,
+                    database=database,
                     health=self.store_health,
+                    clock=self.clock,
+                    owner=self.instance_id,
+                    settings=self.install.settings.jobs,
                 )
-                await self._group.start(self._leadership.run)
+                await self._group.start(self._cron.run)
                 self._group.start_soon(self._pauses.refresh_forever, self._store)
         except BaseException:
             await stack.__aexit__(None, None, None)
@@ -458,8 +401,8 @@ class Engine:
             with anyio.CancelScope(shield=True):
                 assert self._supervisor is not None and self._logs is not None and self._group is not None
                 assert self._store is not None
-                if self._lead_scope is not None:
-                    self._lead_scope.cancel()  # fire nothing more while runs drain
+                if self._cron is not None:
+                    self._cron.stop_firing()  # fire nothing more while runs drain
                 if not await self._within(grace + STOP_MARGIN_SECONDS, self._drain(grace, aborted)):
                     log.warning(
                         "shutdown: the runs' ends could not be recorded within %g s (the job store is "
@@ -474,7 +417,6 @@ class Engine:
                     self._store.abandon()
         finally:
             await stack.__aexit__(None, None, None)
-            self._scheduler = None
             self._supervisor = None
             self._stopped = True
             log.info("engine stopped (instance %s)", self.instance_id)
