@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import AsyncExitStack
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +44,7 @@ from nomaflow.engine.running.hooks import Hooks
 from nomaflow.engine.running.log_writer import LogWriter
 from nomaflow.engine.running.recovery import Recovery
 from nomaflow.engine.running.resume import RetryRefused, plan_resumption
+from nomaflow.engine.running.shutdown import close_store, close_within, end_runs
 from nomaflow.engine.scheduling.catch_up import CatchUp
 from nomaflow.engine.scheduling.cron_duty import CronDuty
 from nomaflow.engine.scheduling.pauses import Pauses
@@ -62,8 +63,6 @@ log = logging.getLogger("nomaflow.engine")
 # refusal suggests asking again (a REST trigger's 503 carries it as Retry-After).
 TRIGGER_WAIT_SECONDS = 5.0
 RETRY_AFTER_SECONDS = 5
-# What a stop may take beyond the grace period, at each stage where the store may keep it waiting.
-STOP_MARGIN_SECONDS = 3.0
 
 
 class RunHandle:
@@ -307,10 +306,12 @@ class Engine:
         try:
             for step_type in self.install.step_types.values():
                 stack.push_async_callback(
-                    self._bounded, f"closing the {step_type.name} steps", step_type.aclose
+                    close_within, self.clock, f"closing the {step_type.name} steps", step_type.aclose
                 )
             database = create_engine(self.database_url)
-            stack.push_async_callback(self._bounded, "closing the job store's connections", database.dispose)
+            stack.push_async_callback(
+                close_within, self.clock, "closing the job store's connections", database.dispose
+            )
             await open_store(database)  # StoreUnusable, saying why and what to do, if it takes no write
             self._store = await stack.enter_async_context(
                 SqlStore(database, clock=self.clock, health=self.store_health)
@@ -389,76 +390,29 @@ class Engine:
         """Stop the scheduler, let in-flight runs finish within the grace period, abort the rest.
         Returns the ids of the runs that were aborted.
 
-        Always over within the grace period plus a bounded margin (STOP_MARGIN_SECONDS at each of at
-        most three stages), even with the store down or hanging: what cannot be recorded by then is
-        given up on (the runs left `running` are ended by crash recovery, here or in another engine)."""
+        Always over within the grace period plus a bounded margin at each of at most three stages
+        (engine/running/shutdown.py), even with the store down or hanging: what cannot be recorded by
+        then is given up on (the runs left `running` are ended by crash recovery, here or in another
+        engine)."""
         stack, self._exit_stack = self._exit_stack, None
         if stack is None:
             return []
         grace = self.install.settings.jobs.shutdown_grace_seconds if grace_seconds is None else grace_seconds
-        aborted: list[str] = []
         try:
             with anyio.CancelScope(shield=True):
                 assert self._supervisor is not None and self._logs is not None and self._group is not None
                 assert self._store is not None
                 if self._cron is not None:
                     self._cron.stop_firing()  # fire nothing more while runs drain
-                if not await self._within(grace + STOP_MARGIN_SECONDS, self._drain(grace, aborted)):
-                    log.warning(
-                        "shutdown: the runs' ends could not be recorded within %g s (the job store is "
-                        "not taking writes): giving up on it; crash recovery ends what is left running",
-                        grace + STOP_MARGIN_SECONDS,
-                    )
-                    self._store.abandon()
-                    await self._within(STOP_MARGIN_SECONDS, self._drain(0, aborted))
+                aborted = await end_runs(self._supervisor, self._logs, self._store, self.clock, grace)
                 self._group.cancel_scope.cancel()
-                self._store.close()
-                if not await self._within(STOP_MARGIN_SECONDS, self._store.wait_closed()):
-                    self._store.abandon()
+                await close_store(self._store, self.clock)
         finally:
             await stack.__aexit__(None, None, None)
             self._supervisor = None
             self._stopped = True
             log.info("engine stopped (instance %s)", self.instance_id)
         return aborted
-
-    async def _bounded(self, what: str, close: Callable[[], Awaitable[Any]]) -> None:
-        """A part of the stop that talks to the outside (a pool, a client): given up on after a margin,
-        so a server that hangs cannot keep the process from ending."""
-
-        async def closing() -> None:
-            await close()
-
-        try:
-            if not await self._within(STOP_MARGIN_SECONDS, closing()):
-                log.warning("shutdown: %s took over %g s: given up on", what, STOP_MARGIN_SECONDS)
-        except Exception:
-            log.exception("shutdown: %s failed", what)
-
-    async def _drain(self, grace: float, aborted: list[str]) -> None:
-        """The orderly part of a stop: runs end (aborted after `grace`), their log lines are written."""
-        assert self._supervisor is not None and self._logs is not None
-        ids = await self._supervisor.shutdown(grace)  # a second call waits for the first one's drain
-        if ids:
-            log.warning("shutdown aborted %d run(s): %s", len(ids), ", ".join(ids))
-            aborted.extend(ids)
-        await self._logs.close()
-        await self._logs.finished.wait()
-
-    async def _within(self, seconds: float, work: Coroutine[Any, Any, None]) -> bool:
-        """Await `work` for at most `seconds` on the engine's clock; False if it was cut short."""
-        done = False
-        async with anyio.create_task_group() as race:
-
-            async def deadline() -> None:
-                await self.clock.sleep(seconds)
-                race.cancel_scope.cancel()
-
-            race.start_soon(deadline)
-            await work
-            done = True
-            race.cancel_scope.cancel()
-        return done
 
     # --- runs ---
 

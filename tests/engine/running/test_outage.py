@@ -19,7 +19,8 @@ import pytest
 from nomaflow.actors.errors import StoreUnavailable
 from nomaflow.engine import Engine, ManualClock
 from nomaflow.engine.config import Install
-from nomaflow.engine.engine import STOP_MARGIN_SECONDS, TRIGGER_WAIT_SECONDS
+from nomaflow.engine.engine import TRIGGER_WAIT_SECONDS
+from nomaflow.engine.running.shutdown import STOP_MARGIN_SECONDS
 from nomaflow.engine.store import StoreUnusable, create_engine, upgrade
 from nomaflow.engine.store.interrupted import fail_interrupted
 from tests.conftest import SmallDisk

@@ -15,7 +15,7 @@ import pytest
 from nomaflow.actors.events import AnyEvent, RunFinished
 from nomaflow.engine import Engine, ManualClock
 from nomaflow.engine.config import Install
-from nomaflow.engine.engine import STOP_MARGIN_SECONDS
+from nomaflow.engine.running.shutdown import STOP_MARGIN_SECONDS
 from tests.engine.conftest import gate_of, quiet_install, reached
 
 pytestmark = pytest.mark.anyio
