@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import Coroutine, Mapping
 from contextlib import AsyncExitStack
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +26,7 @@ from nomaflow.actors.base import Reply
 from nomaflow.actors.errors import StoreUnavailable, UnknownJob
 from nomaflow.actors.events import AnyEvent, RunFinished, RunSkipped, RunStarted
 from nomaflow.actors.jsonable import escape_unstorable, unstorable_part
-from nomaflow.actors.outcome import RunOutcome, StepOutcome
+from nomaflow.actors.outcome import RunOutcome
 from nomaflow.actors.plan import JobPlan, RunRequest
 from nomaflow.actors.ports import Clock
 from nomaflow.actors.run_actor import Admission, RunActor
@@ -37,9 +37,10 @@ from nomaflow.engine.config.jobs import JobDefinition, decode_job
 from nomaflow.engine.config.load import Install, load_install
 from nomaflow.engine.config.params import resolve_params
 from nomaflow.engine.config.problems import ConfigError, did_you_mean
-from nomaflow.engine.events.bus import EventBus, Subscription
+from nomaflow.engine.events.bus import EventBus
 from nomaflow.engine.events.tracker import Tracker
 from nomaflow.engine.running.executor import StepExecutor
+from nomaflow.engine.running.handle import RunHandle, recorded_outcome
 from nomaflow.engine.running.hooks import Hooks
 from nomaflow.engine.running.log_writer import LogWriter
 from nomaflow.engine.running.recovery import Recovery
@@ -55,7 +56,6 @@ from nomaflow.engine.store.health import StoreHealth
 from nomaflow.engine.store.job_state import JobState
 from nomaflow.engine.telemetry.fields import run_fields
 from nomaflow.engine.telemetry.observed import RunTelemetry
-from nomaflow.states import RunState, StepState
 
 log = logging.getLogger("nomaflow.engine")
 
@@ -63,46 +63,6 @@ log = logging.getLogger("nomaflow.engine")
 # refusal suggests asking again (a REST trigger's 503 carries it as Retry-After).
 TRIGGER_WAIT_SECONDS = 5.0
 RETRY_AFTER_SECONDS = 5
-
-
-class RunHandle:
-    """One run, as seen by whoever triggered it."""
-
-    def __init__(self, engine: Engine, admission: Admission, subscription: Subscription | None) -> None:
-        self._engine = engine
-        self.run_id = admission.run_id
-        self.status = admission.status  # "running" or "skipped" at dispatch time
-        self._actor: RunActor | None = admission.actor
-        self._subscription = subscription
-
-    @property
-    def skipped(self) -> bool:
-        return self.status == "skipped"
-
-    async def wait(self) -> RunOutcome:
-        """Wait for the run to end and return how it ended, step by step."""
-        if self._actor is not None:
-            await self._actor.finished.wait()
-            assert self._actor.outcome is not None
-            return self._actor.outcome
-        return await self._engine.outcome(self.run_id)
-
-    async def abort(self, reason: str = "aborted by an operator") -> bool:
-        return await self._engine.abort(self.run_id, reason)
-
-    def detach(self) -> None:
-        """Stop keeping this run's events for `events()`: for callers that will never read them."""
-        subscription, self._subscription = self._subscription, None
-        if subscription is not None:
-            subscription.discard()
-
-    async def events(self) -> AsyncIterator[AnyEvent]:
-        """Every event of this run from its start, then live, ending with RunFinished or RunSkipped."""
-        if self._subscription is None:
-            return
-        subscription, self._subscription = self._subscription, None
-        async for event in subscription:
-            yield event
 
 
 class _Catalog:
@@ -539,27 +499,7 @@ class Engine:
 
     async def outcome(self, run_id: str) -> RunOutcome:
         """How a finished run ended, read from the store."""
-        run = await self.store.get_run(run_id)
-        if run is None:
-            raise LookupError(f"no run with id {run_id}")
-        steps = await self.store.get_steps(run_id)
-        return RunOutcome(
-            run_id=run.id,
-            job=run.job_name,
-            status=RunState(run.status),
-            error=run.error,
-            steps=tuple(
-                StepOutcome(
-                    name=step.step_name,
-                    type=step.type,
-                    status=StepState(step.status),
-                    attempts=step.attempts,
-                    output=step.output,
-                    error=step.error,
-                )
-                for step in steps
-            ),
-        )
+        return await recorded_outcome(self.store, run_id)
 
 
 async def _contained(work: Coroutine[Any, Any, None], name: str) -> None:
