@@ -16,27 +16,26 @@ from collections.abc import Coroutine, Mapping
 from contextlib import AsyncExitStack
 from datetime import datetime
 from pathlib import Path
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
 
 from nomaflow.actors.base import Reply
-from nomaflow.actors.errors import StoreUnavailable, UnknownJob
+from nomaflow.actors.errors import StoreUnavailable
 from nomaflow.actors.events import AnyEvent, RunFinished, RunSkipped, RunStarted
 from nomaflow.actors.jsonable import escape_unstorable, unstorable_part
 from nomaflow.actors.outcome import RunOutcome
-from nomaflow.actors.plan import JobPlan, RunRequest
+from nomaflow.actors.plan import RunRequest
 from nomaflow.actors.ports import Clock
 from nomaflow.actors.run_actor import Admission, RunActor
 from nomaflow.actors.supervisor import Dispatch, Supervisor
 from nomaflow.engine.clock import SystemClock
-from nomaflow.engine.config.decode import Collector
-from nomaflow.engine.config.jobs import JobDefinition, decode_job
+from nomaflow.engine.config.catalog import Catalog
+from nomaflow.engine.config.jobs import JobDefinition
 from nomaflow.engine.config.load import Install, load_install
 from nomaflow.engine.config.params import resolve_params
-from nomaflow.engine.config.problems import ConfigError, did_you_mean
 from nomaflow.engine.events.bus import EventBus
 from nomaflow.engine.events.tracker import Tracker
 from nomaflow.engine.running.executor import StepExecutor
@@ -65,21 +64,6 @@ TRIGGER_WAIT_SECONDS = 5.0
 RETRY_AFTER_SECONDS = 5
 
 
-class _Catalog:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._plans: dict[str, JobPlan] = {}
-
-    def plan(self, job: str) -> JobPlan:
-        plan = self._plans.get(job)
-        if plan is None:
-            plan = self._plans[job] = self._engine.job(job).plan()
-        return plan
-
-    def forget(self, job: str) -> None:
-        self._plans.pop(job, None)
-
-
 class Engine:
     def __init__(
         self,
@@ -98,7 +82,7 @@ class Engine:
         self._scheduler_enabled = install.settings.jobs.scheduler_enabled if scheduler is None else scheduler
         # A fresh id per engine process (never the hostname): two replicas on one host stay distinct.
         self.instance_id = instance_id or uuid.uuid4().hex
-        self._jobs: dict[str, JobDefinition] = dict(install.jobs)
+        self._catalog = Catalog(install)
         self.bus = EventBus()
         self.tracker = Tracker()
         self.bus.add_listener(self.tracker)
@@ -106,7 +90,6 @@ class Engine:
         # Log records of steps into their runs' logs, and tracing (docs/logging.md).
         self.telemetry = RunTelemetry(install, opentelemetry=opentelemetry, tracer_provider=tracer_provider)
         self.telemetry.listen(self.bus)
-        self._catalog = _Catalog(self)
         self._exit_stack: AsyncExitStack | None = None
         self._group: TaskGroup | None = None
         self._store: SqlStore | None = None
@@ -127,8 +110,6 @@ class Engine:
             if type(step_type).run_ended is not StepType.run_ended
         ]
         self.bus.add_listener(self._run_ended, only=(RunFinished,))
-        for job in list(self._jobs.values()):
-            self._jobs.update({hook.name: hook for hook in job.hooks})
 
     def _run_ended(self, event: AnyEvent) -> None:
         for step_type in self._keeping_per_run:
@@ -142,33 +123,14 @@ class Engine:
 
     @property
     def jobs(self) -> Mapping[str, JobDefinition]:
-        return dict(self._jobs)
+        return dict(self._catalog.jobs)
 
     def job(self, name: str) -> JobDefinition:
-        job = self._jobs.get(name)
-        if job is None:
-            raise UnknownJob(f"no job named '{name}'{did_you_mean(name, self._jobs)}")
-        return job
+        return self._catalog.job(name)
 
     def define_job(self, *, app: str = "python", **table: Any) -> JobDefinition:
         """Declare a job in Python, with exactly the checks a jobs.toml table gets."""
-        collector = Collector("<python>")
-        job = decode_job(
-            table,
-            "",
-            collector.report,
-            default_app=app,
-            default_timezone=self.install.settings.jobs.timezone,
-            step_types=self.install.step_types,
-            source="<python>",
-        )
-        if job is not None and job.name in self._jobs:
-            collector.report("name", f"job '{job.name}' is already declared in {self._jobs[job.name].source}")
-        if job is None or collector.problems:
-            raise ConfigError(collector.problems)
-        self._jobs[job.name] = job
-        self._jobs.update({hook.name: hook for hook in job.hooks})
-        self._catalog.forget(job.name)
+        job = self._catalog.define(table, app=app)
         self._reschedule()
         return job
 
@@ -205,7 +167,7 @@ class Engine:
         """The jobs cron may fire: enabled, scheduled, and not paused by an operator."""
         return [
             job
-            for job in self._jobs.values()
+            for job in self._catalog.jobs.values()
             if job.enabled and job.schedule is not None and not self.paused(job.name)
         ]
 
@@ -278,7 +240,7 @@ class Engine:
             )
             self.install.environment.resources["job_store"] = self._store
             self._hooks = Hooks(
-                jobs=MappingProxyType(self._jobs),
+                jobs=self._catalog.jobs,
                 store=self._store,
                 health=self.store_health,
                 clock=self.clock,
@@ -309,7 +271,7 @@ class Engine:
                 clock=self.clock,
                 owner=self.instance_id,
                 in_flight=self.in_flight,
-                jobs=MappingProxyType(self._jobs),
+                jobs=self._catalog.jobs,
                 retry=self.retry,
             )
             self._group.start_soon(self.recovery.run)
@@ -335,7 +297,7 @@ class Engine:
         log.info(
             "engine started (instance %s, %d jobs, scheduler %s)",
             self.instance_id,
-            len(self._jobs),
+            len(self._catalog.jobs),
             "on" if self._scheduler_enabled else "off",
         )
         return self
