@@ -1,13 +1,18 @@
-"""Clocks: the system clock the engine runs on, and a manual one that tests move by hand.
+"""Clocks: the system clock the engine runs on, and a manual one that tests move by hand; `within`
+bounds a wait on either.
 
 Nothing else in engine/ or actors/ reads the time: they are handed one of these.
 """
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import anyio
+
+from nomaflow.actors.ports import Clock
 
 
 class SystemClock:
@@ -82,3 +87,19 @@ class ManualClock:
     def _notify(self) -> None:
         self._sleepers_changed.set()
         self._sleepers_changed = anyio.Event()
+
+
+async def within(clock: Clock, seconds: float, work: Coroutine[Any, Any, None]) -> bool:
+    """Await `work` for at most `seconds` on `clock`; False if it was cut short."""
+    done = False
+    async with anyio.create_task_group() as race:
+
+        async def deadline() -> None:
+            await clock.sleep(seconds)
+            race.cancel_scope.cancel()
+
+        race.start_soon(deadline)
+        await work
+        done = True
+        race.cancel_scope.cancel()
+    return done

@@ -24,19 +24,20 @@ from anyio.abc import TaskGroup
 
 from nomaflow.actors.base import Reply
 from nomaflow.actors.errors import StoreUnavailable
-from nomaflow.actors.events import AnyEvent, RunFinished, RunSkipped, RunStarted
+from nomaflow.actors.events import AnyEvent, RunFinished
 from nomaflow.actors.jsonable import escape_unstorable, unstorable_part
 from nomaflow.actors.outcome import RunOutcome
 from nomaflow.actors.plan import RunRequest
 from nomaflow.actors.ports import Clock
 from nomaflow.actors.run_actor import Admission, RunActor
 from nomaflow.actors.supervisor import Dispatch, Supervisor
-from nomaflow.engine.clock import SystemClock
+from nomaflow.engine.clock import SystemClock, within
 from nomaflow.engine.config.catalog import Catalog
 from nomaflow.engine.config.jobs import JobDefinition
 from nomaflow.engine.config.load import Install, load_install
 from nomaflow.engine.config.params import resolve_params
 from nomaflow.engine.events.bus import EventBus
+from nomaflow.engine.events.run_logging import LOGGED, log_run_event
 from nomaflow.engine.events.tracker import Tracker
 from nomaflow.engine.running.executor import StepExecutor
 from nomaflow.engine.running.handle import RunHandle, recorded_outcome
@@ -53,7 +54,6 @@ from nomaflow.engine.steps.base import StepType
 from nomaflow.engine.store import SqlStore, WriterStats, create_engine, open_store
 from nomaflow.engine.store.health import StoreHealth
 from nomaflow.engine.store.job_state import JobState
-from nomaflow.engine.telemetry.fields import run_fields
 from nomaflow.engine.telemetry.observed import RunTelemetry
 
 log = logging.getLogger("nomaflow.engine")
@@ -86,7 +86,7 @@ class Engine:
         self.bus = EventBus()
         self.tracker = Tracker()
         self.bus.add_listener(self.tracker)
-        self.bus.add_listener(_log_run_event, only=(RunStarted, RunFinished, RunSkipped))
+        self.bus.add_listener(log_run_event, only=LOGGED)
         # Log records of steps into their runs' logs, and tracing (docs/logging.md).
         self.telemetry = RunTelemetry(install, opentelemetry=opentelemetry, tracer_provider=tracer_provider)
         self.telemetry.listen(self.bus)
@@ -395,15 +395,7 @@ class Engine:
         StoreUnavailable, which tells the caller when to ask again. Nothing waits in memory for a run
         that has not begun."""
         health = self.store_health
-        async with anyio.create_task_group() as race:
-
-            async def patience() -> None:
-                await self.clock.sleep(TRIGGER_WAIT_SECONDS)
-                race.cancel_scope.cancel()
-
-            race.start_soon(patience)
-            await health.wait_ok()
-            race.cancel_scope.cancel()
+        await within(self.clock, TRIGGER_WAIT_SECONDS, health.wait_ok())
         if not health.ok:
             raise StoreUnavailable(
                 f"the job store is unavailable ({health.reason}); nothing was started",
@@ -474,29 +466,6 @@ async def _contained(work: Coroutine[Any, Any, None], name: str) -> None:
 def _audit_line(actor: RunActor, message: str, action: str, audit: Mapping[str, Any]) -> None:
     """An operator action as a line of the run's log (ly2_job_logs), numbered in the run's sequence."""
     actor.log("info", message, {"event": "audit", "action": action, **audit})
-
-
-def _log_run_event(event: AnyEvent) -> None:
-    """Runs starting and ending, in the process log, where operators look first."""
-    extra = run_fields(event.run_id, event.job)
-    if isinstance(event, RunStarted):
-        when = f", scheduled for {event.scheduled_for.isoformat()}" if event.scheduled_for else ""
-        log.info(
-            "run of %s started (%s, id %s%s)", event.job, event.triggered_by, event.run_id, when, extra=extra
-        )
-    elif isinstance(event, RunFinished):
-        level = logging.INFO if event.status == "succeeded" else logging.WARNING
-        tail = f": {event.error}" if event.error else ""
-        log.log(level, "run of %s %s (id %s)%s", event.job, event.status, event.run_id, tail, extra=extra)
-    elif isinstance(event, RunSkipped):
-        log.warning(
-            "run of %s skipped (%s, id %s): %s",
-            event.job,
-            event.triggered_by,
-            event.run_id,
-            event.reason,
-            extra=extra,
-        )
 
 
 __all__ = ["Engine", "RetryRefused", "RunHandle"]

@@ -7,13 +7,12 @@ left to crash recovery (engine/running/recovery.py), here or in another engine.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
-
-import anyio
 
 from nomaflow.actors.ports import Clock
 from nomaflow.actors.supervisor import Supervisor
+from nomaflow.engine.clock import within
 from nomaflow.engine.running.log_writer import LogWriter
 
 # The engine's logger: its stop is logged where it always was.
@@ -80,19 +79,3 @@ async def _drain(supervisor: Supervisor, logs: LogWriter, grace: float, aborted:
         aborted.extend(ids)
     await logs.close()
     await logs.finished.wait()
-
-
-async def within(clock: Clock, seconds: float, work: Coroutine[Any, Any, None]) -> bool:
-    """Await `work` for at most `seconds` on `clock`; False if it was cut short."""
-    done = False
-    async with anyio.create_task_group() as race:
-
-        async def deadline() -> None:
-            await clock.sleep(seconds)
-            race.cancel_scope.cancel()
-
-        race.start_soon(deadline)
-        await work
-        done = True
-        race.cancel_scope.cancel()
-    return done
