@@ -27,7 +27,7 @@ _PUBLIC = {
     "ManualClock": "nomaflow.engine.clock",
     "Nomaflow": "nomaflow.engine.server.host",
     "NomaflowClient": "nomaflow.engine.client",
-    "RunHandle": "nomaflow.engine.running.handle",
+    "RunHandle": "nomaflow.engine.engine",
     "RunOutcome": "nomaflow.actors.outcome",
     "StepContext": "nomaflow.actors.ports",
     "StepOutcome": "nomaflow.actors.outcome",
@@ -43,8 +43,7 @@ if TYPE_CHECKING:
     from nomaflow.engine.client import NomaflowClient
     from nomaflow.engine.clock import ManualClock, SystemClock
     from nomaflow.engine.config.problems import ConfigError
-    from nomaflow.engine.engine import Engine
-    from nomaflow.engine.running.handle import RunHandle
+    from nomaflow.engine.engine import Engine, RunHandle
     from nomaflow.engine.server.host import Nomaflow
     from nomaflow.engine.store.opening import StoreUnusable
 
