@@ -1,9 +1,9 @@
 """Catch-up: the cron fires that were due while no engine was scheduling, and running them.
 
 When the scheduler starts (at engine start, when this engine becomes the leader, when the store returns
-after an outage) it knows each job's last recorded fire (`last_fires` in engine/store/recovery.py) and
-asks `plan_catch_up` which fires to run now, by the job's `catch_up` policy (`skip`, `latest`, `all`)
-and `catch_up_window`. Restarting twice never adds runs: the second start finds the first one's fires
+after an outage) it knows each job's last recorded fire (the store's `last_fires`) and asks
+`plan_catch_up` which fires to run now, by the job's `catch_up` policy (`skip`, `latest`, `all`) and
+`catch_up_window`. Restarting twice never adds runs: the second start finds the first one's fires
 recorded (and the store's unique (job, scheduled_for) absorbs a fire dispatched twice). `CatchUp` then
 runs each job's missed fires one after another, oldest first, since a job never overlaps itself.
 """
