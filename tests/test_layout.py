@@ -94,13 +94,6 @@ KNOWN_CYCLES: list[frozenset[str]] = [
         f"nomaflow.engine.server.{name}"
         for name in ("api.jobs", "api.login", "api.routes", "api.runs", "api.system", "deps", "host")
     ),
-    # Two pairs in telemetry/ (h12-logging's, issue 12 part 4/5), which landed on main while this test
-    # was being written; left to their owner. fields.py types its `current_step` with capture.py's
-    # StepCapture (under TYPE_CHECKING) while capture.py reads `current_step`; tracing.py loads
-    # otel.py's RunTracer (a function-local import, and under TYPE_CHECKING) while otel.py takes
-    # `trace_injector` from tracing.py. Remove each entry when its cycle is gone.
-    frozenset({"nomaflow.engine.telemetry.capture", "nomaflow.engine.telemetry.fields"}),
-    frozenset({"nomaflow.engine.telemetry.otel", "nomaflow.engine.telemetry.tracing"}),
 ]
 
 

@@ -9,14 +9,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from nomaflow.engine.telemetry.capture import StepCapture
+    from nomaflow.actors.ports import StepContext
+
+
+class CapturedStep(Protocol):
+    """What a record made during a step attempt is told about it (engine.telemetry.capture's
+    StepCapture is the one kind): a Protocol so that this light module needs nothing of the capture."""
+
+    @property
+    def ctx(self) -> StepContext: ...
+
+    @property
+    def level(self) -> int: ...
+
+    def take(self, record: logging.LogRecord) -> None: ...
+
 
 # The step attempt running in this context, if any: set and reset around each attempt
 # (engine.telemetry.observed); tasks the step starts and worker threads of anyio.to_thread inherit it.
-current_step: ContextVar[StepCapture | None] = ContextVar("nomaflow_current_step", default=None)
+current_step: ContextVar[CapturedStep | None] = ContextVar("nomaflow_current_step", default=None)
 
 FIELDS = ("run_id", "job", "step")
 

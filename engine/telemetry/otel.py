@@ -21,7 +21,7 @@ from opentelemetry import propagate, trace
 from nomaflow import __version__
 from nomaflow.actors.events import AnyEvent, RunFinished, RunSkipped, RunStarted
 from nomaflow.actors.ports import StepContext
-from nomaflow.engine.telemetry.tracing import trace_injector
+from nomaflow.engine.telemetry.trace_context import trace_injector
 
 # Span attributes (docs/logging.md#opentelemetry).
 JOB = "nomaflow.job"

@@ -20,7 +20,7 @@ from nomaflow.engine.steps.redaction import (
     redact_url,
     shown_url,
 )
-from nomaflow.engine.telemetry.tracing import inject_trace_context
+from nomaflow.engine.telemetry.trace_context import inject_trace_context
 
 # Response headers every output carries; `response_headers` adds others.
 DEFAULT_RESPONSE_HEADERS = (
