@@ -17,7 +17,6 @@ REST catch-up that makes what it yields gap-free (docs/socketio.md).
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 import math
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -394,29 +393,15 @@ class RunFollower:
 
 
 def _connect_failure(server: str, error: Exception, refusals: list[Any]) -> Exception:
-    """Why the Socket.IO connection failed: the server refused our token (a 401, as over REST), or we
-    never got as far as asking."""
+    """Why the Socket.IO connection failed: the server refused us (with the status REST would answer,
+    401 for a bad token), or we never got as far as asking."""
     for refusal in refusals:
-        reason = _token_refused(refusal)
-        if reason is not None:
-            return NomaflowError(401, f"Socket.IO connection refused: {reason}")
-    said = "; ".join(str(refusal) for refusal in refusals if refusal)
+        data = refusal.get("data") if isinstance(refusal, dict) else None
+        if isinstance(data, dict) and isinstance(data.get("status"), int):
+            return NomaflowError(data["status"], f"Socket.IO connection refused: {data.get('detail')}")
+    said = "; ".join(_said(refusal) for refusal in refusals if refusal)
     return FollowError(f"cannot open a Socket.IO connection to {server}: {said or error}")
 
 
-def _token_refused(refusal: Any) -> str | None:
-    """The reason, when `refusal` is the server's {"message": "unauthorized", "detail": why}. python-socketio
-    5 delivers a refusal's single argument as the text of the message, so the dict may come as its repr."""
-    if not isinstance(refusal, dict):
-        return None
-    message = refusal.get("message")
-    if message == "unauthorized":
-        return str(refusal.get("detail") or "unauthorized")
-    if isinstance(message, str) and message.startswith("{"):
-        try:
-            inner = ast.literal_eval(message)  # literals only: nothing the server sends is run
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            return None
-        if isinstance(inner, dict) and inner.get("message") == "unauthorized":
-            return str(inner.get("detail") or "unauthorized")
-    return None
+def _said(refusal: Any) -> str:
+    return str(refusal.get("message", refusal)) if isinstance(refusal, dict) else str(refusal)

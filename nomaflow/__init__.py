@@ -22,11 +22,21 @@ __version__ = "0.2.0"
 
 # name -> the module that defines it
 _PUBLIC = {
+    "AnyEvent": "nomaflow.actors.events",
+    "LogLine": "nomaflow.actors.events",
+    "RunFinished": "nomaflow.actors.events",
+    "RunSkipped": "nomaflow.actors.events",
+    "RunStarted": "nomaflow.actors.events",
+    "StepFinished": "nomaflow.actors.events",
+    "StepRetrying": "nomaflow.actors.events",
+    "StepStarted": "nomaflow.actors.events",
     "ConfigError": "nomaflow.engine.config.problems",
     "Engine": "nomaflow.engine.engine",
     "ManualClock": "nomaflow.engine.clock",
     "Nomaflow": "nomaflow.engine.server.host",
     "NomaflowClient": "nomaflow.engine.client",
+    "Principal": "nomaflow.engine.server.auth.tokens",
+    "Role": "nomaflow.engine.server.auth.tokens",
     "RunHandle": "nomaflow.engine.engine",
     "RunOutcome": "nomaflow.actors.outcome",
     "StepContext": "nomaflow.actors.ports",
@@ -38,12 +48,23 @@ _PUBLIC = {
 
 if TYPE_CHECKING:
     from nomaflow.actors.errors import StoreUnavailable
+    from nomaflow.actors.events import (
+        AnyEvent,
+        LogLine,
+        RunFinished,
+        RunSkipped,
+        RunStarted,
+        StepFinished,
+        StepRetrying,
+        StepStarted,
+    )
     from nomaflow.actors.outcome import RunOutcome, StepOutcome
     from nomaflow.actors.ports import StepContext
     from nomaflow.engine.client import NomaflowClient
     from nomaflow.engine.clock import ManualClock, SystemClock
     from nomaflow.engine.config.problems import ConfigError
     from nomaflow.engine.engine import Engine, RunHandle
+    from nomaflow.engine.server.auth.tokens import Principal, Role
     from nomaflow.engine.server.host import Nomaflow
     from nomaflow.engine.store.opening import StoreUnusable
 
@@ -62,15 +83,25 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AnyEvent",
     "ConfigError",
     "Engine",
+    "LogLine",
     "ManualClock",
     "Nomaflow",
     "NomaflowClient",
+    "Principal",
+    "Role",
+    "RunFinished",
     "RunHandle",
     "RunOutcome",
+    "RunSkipped",
+    "RunStarted",
     "StepContext",
+    "StepFinished",
     "StepOutcome",
+    "StepRetrying",
+    "StepStarted",
     "StoreUnavailable",
     "StoreUnusable",
     "SystemClock",

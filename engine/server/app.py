@@ -1,7 +1,7 @@
 """The FastAPI application `nomaflow serve` runs, and the lifespan for apps that only want the engine.
 
-To put Nomaflow's API and Socket.IO inside an existing FastAPI app, use `nomaflow.engine.server.Nomaflow`
-(docs/embedding.md); `create_app` is that, on an app of its own.
+To put Nomaflow inside an existing FastAPI app, use `Nomaflow(...).mount(app, prefix)` (docs/embedding.md);
+`create_app` is the same app, served at the root of its own.
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ from fastapi import FastAPI
 
 from nomaflow.engine.config import Install, load_install
 from nomaflow.engine.engine import Engine
-from nomaflow.engine.server.api.routes import DESCRIPTION, TITLE, VERSION
 from nomaflow.engine.server.host import Nomaflow
-from nomaflow.engine.server.spa import mount_spa
 
 
 def nomaflow_lifespan(
@@ -37,9 +35,7 @@ def nomaflow_lifespan(
 
 
 def create_app(install: Install | str | Path | Nomaflow, **engine_options: Any) -> FastAPI:
-    """Nomaflow on an app of its own: REST under /admin, /health, /metrics, Socket.IO at /socket.io."""
+    """Nomaflow on an app of its own: the UI at /, REST under /admin, /health, /metrics, Socket.IO at
+    /socket.io; the app's lifespan runs the engine."""
     host = install if isinstance(install, Nomaflow) else Nomaflow(install, **engine_options)
-    app = FastAPI(title=TITLE, version=VERSION, description=DESCRIPTION, lifespan=host.lifespan)
-    host.mount(app)
-    mount_spa(app)  # the web UI at /: after every API route, as it catches the rest
-    return app
+    return host.standalone_app()

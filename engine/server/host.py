@@ -1,65 +1,64 @@
-"""`Nomaflow`: the engine hosted by a FastAPI app — its lifespan, its routes, its Socket.IO server.
+"""`Nomaflow`: the engine hosted by a FastAPI app — its lifespan, its routes, its Socket.IO server, its UI.
 
     nomaflow = Nomaflow("app.toml")
-    app = FastAPI(lifespan=nomaflow.lifespan)
-    nomaflow.mount(app)  # REST under /admin, /health, /metrics, Socket.IO at /socket.io
+    nomaflow.mount(app, "/ops/jobs", auth=role_of)  # REST, Socket.IO, /health, /metrics and the UI
 
-One object per app, holding everything the routes need; the routes find it on `app.state.nomaflow_host`.
+Everything Nomaflow serves is one FastAPI app of its own, mounted under the host's prefix: its body
+limit, error answers and catch-all UI route see only requests under that prefix, matched by whole path
+segments (Starlette's Mount), so the host's routes keep their own behaviour. `mount` also runs the
+engine in the host's lifespan. `nomaflow serve` runs the same app at the root (app.py).
+
 While it runs, the log handlers the process has are given Nomaflow's secret filter (engine.log_redaction),
 unless `redact_logs=False`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI
 
-from nomaflow.engine.config import Install, load_install
+from nomaflow.engine.config import Install
 from nomaflow.engine.engine import Engine
 from nomaflow.engine.server.api.idempotency import IdempotencyKeys
 from nomaflow.engine.server.api.outage import add_outage_handlers
-from nomaflow.engine.server.auth.login_limits import LoginLimiter
-from nomaflow.engine.server.auth.password_checks import PasswordChecks
-from nomaflow.engine.server.auth.tokens import Tokens
+from nomaflow.engine.server.api.routes import DESCRIPTION, TITLE, VERSION, include_routes
+from nomaflow.engine.server.auth.callers import HostAuth
 from nomaflow.engine.server.limits import BodyLimit
-from nomaflow.engine.server.metrics import Metrics
 from nomaflow.engine.server.realtime.socketio import Realtime
+from nomaflow.engine.server.services import Services
+from nomaflow.engine.server.spa import mount_spa
 from nomaflow.engine.steps.redaction import Scrubber
 from nomaflow.engine.store import StoreUnusable
 from nomaflow.engine.telemetry.fields import attach_step_fields
 from nomaflow.engine.telemetry.secret_filter import SecretFilter, attach, known_secrets
 
+_SEGMENT = re.compile(r"^[A-Za-z0-9._~-]+$")
 
-class Nomaflow:
+
+class Nomaflow(Services):
     def __init__(
         self,
         install: Install | str | Path,
         *,
-        prefix: str = "",
         environ: Mapping[str, str] | None = None,
         redact_logs: bool = True,
         **engine_options: Any,
     ) -> None:
-        self.install = install if isinstance(install, Install) else load_install(install)
+        super().__init__(install, environ)
         settings = self.install.settings
-        self.prefix = prefix.rstrip("/")
-        self.tokens = Tokens(settings.auth, environ)  # a bad [auth] fails here, before serving
         known = known_secrets(self.install)
         if self.tokens.secret:
             known = known | Scrubber([self.tokens.secret])
         self.log_filter = SecretFilter(known)
         self._redact_logs = redact_logs
-        limits = settings.auth.login_limits
-        self.login_limiter = LoginLimiter(limits)
-        self.password_checks = PasswordChecks(slots=limits.hashing_slots, queue=limits.hashing_queue)
-        self.metrics = Metrics()
         self.realtime = Realtime(
-            self.tokens,
+            self.callers,
             redis_url=settings.server.socketio_redis_url,
             redis_channel=settings.server.socketio_redis_channel,
             cors_origins=settings.server.cors_origins,
@@ -67,44 +66,58 @@ class Nomaflow:
             metrics=self.metrics,
         )
         self._engine_options = engine_options
-        self._engine: Engine | None = None
-        self._idempotency: IdempotencyKeys | None = None
+        self.app: FastAPI | None = None  # Nomaflow's own app, once built by mount() or create_app()
 
-    @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            raise HTTPException(503, "the engine is not running")
-        return self._engine
+    def mount(
+        self, app: FastAPI, prefix: str, *, auth: HostAuth | None = None, lifespan: bool = True
+    ) -> FastAPI:
+        """Serve everything under `prefix` of `app`: the REST API (`<prefix>/admin/...`), Socket.IO
+        (`<prefix>/socket.io/`), `<prefix>/health`, `<prefix>/metrics` and the web UI (`<prefix>/`).
 
-    @property
-    def idempotency(self) -> IdempotencyKeys:
-        if self._idempotency is None:
-            raise HTTPException(503, "the engine is not running")
-        return self._idempotency
+        `auth`: the host's own sign-in, a callable given the request (a Starlette `HTTPConnection`) that
+        answers a `Principal` or None; without it, Nomaflow's own tokens and users decide. `lifespan`:
+        start the engine when `app` starts and stop it when it stops (after your own lifespan has
+        started, before it ends); False if you run `nomaflow.running(app)` in your lifespan yourself.
+        Answers Nomaflow's own app, as mounted."""
+        _check_prefix(prefix)
+        self.callers.host_auth = auth
+        own = self._build(lifespan=None)
+        app.mount(prefix, own)
+        if lifespan:
+            outer = app.router.lifespan_context
 
-    @property
-    def socketio_path(self) -> str:
-        return f"{self.prefix}/socket.io"
+            @asynccontextmanager
+            async def with_nomaflow(host_app: Any) -> AsyncIterator[Any]:
+                async with outer(host_app) as state, self.running(app):
+                    yield state
 
-    def mount(self, app: FastAPI) -> None:
-        """Add Nomaflow's routes and Socket.IO endpoint to `app` (whose lifespan must run `running`)."""
-        from nomaflow.engine.server.api.routes import include_routes
+            app.router.lifespan_context = with_nomaflow
+        return own
 
+    def standalone_app(self) -> FastAPI:
+        """Nomaflow on an app of its own, served at the root, its lifespan running the engine."""
+        return self._build(lifespan=self.lifespan)
+
+    def _build(self, lifespan: Any) -> FastAPI:
+        if self.app is not None:
+            raise RuntimeError(
+                "this Nomaflow object already serves an app: create another Nomaflow(...) for another app"
+            )
+        app = FastAPI(title=TITLE, version=VERSION, description=DESCRIPTION, lifespan=lifespan)
         app.state.nomaflow_host = self
-        include_routes(app, self.prefix)
-        app.mount(self.socketio_path, self.realtime.asgi)
-        add_outage_handlers(app, (f"{self.prefix}/admin", f"{self.prefix}/health", f"{self.prefix}/metrics"))
-        # Only Nomaflow's own paths are limited: the host app's routes keep whatever limits it has.
-        app.add_middleware(
-            BodyLimit,
-            max_bytes=self.install.settings.server.max_body_bytes,
-            prefixes=(f"{self.prefix}/admin", self.socketio_path),
-        )
+        include_routes(app)
+        app.mount("/socket.io", self.realtime.asgi)
+        add_outage_handlers(app)
+        app.add_middleware(BodyLimit, max_bytes=self.install.settings.server.max_body_bytes)
+        mount_spa(app)  # the web UI: after every other route, as it catches the rest
+        self.app = app
+        return app
 
     @asynccontextmanager
     async def running(self, app: FastAPI | None = None) -> AsyncIterator[Engine]:
         """Start the engine and the live event bridge; stop both (gracefully) on exit. A store that
-        cannot be used fails start-up with StoreUnusable as it is (not inside an ExceptionGroup)."""
+        cannot be used fails start-up with StoreUnusable as it is (not inside an ExceptionGroup).
+        While it runs, the engine is also `app.state.nomaflow`."""
         detach = attach(self.log_filter) if self._redact_logs else None
         detach_fields = attach_step_fields()  # run_id, job, step on the records of steps
         try:
@@ -153,8 +166,10 @@ class Nomaflow:
             yield
 
 
-def host_of(request: Request) -> Nomaflow:
-    host = getattr(request.app.state, "nomaflow_host", None)
-    if not isinstance(host, Nomaflow):
-        raise HTTPException(503, "Nomaflow is not mounted on this app")
-    return host
+def _check_prefix(prefix: object) -> None:
+    segments = prefix.split("/")[1:] if isinstance(prefix, str) and prefix.startswith("/") else []
+    if not segments or any(not _SEGMENT.match(part) or part in (".", "..") for part in segments):
+        raise ValueError(
+            "mount(app, prefix): the prefix must be a path of one or more segments of letters, digits, "
+            f"'.', '_', '~' or '-', such as '/ops/jobs' (a leading '/', no trailing '/'), not {prefix!r}"
+        )

@@ -1,6 +1,10 @@
 """Request body size limit for Nomaflow's paths: 413 before a large body is read, or as soon as a
 streamed one (no Content-Length) goes over. A plain ASGI middleware, so the limit also covers Socket.IO
-long-polling posts."""
+long-polling posts.
+
+It wraps Nomaflow's own app only (host.py): mounted in a host application, it sees the requests under
+Nomaflow's prefix, matched by whole path segments, and nothing of the host's (`/administration/upload`
+is not under `/admin`, nor `/ops/jobsite` under `/ops/jobs`)."""
 
 from __future__ import annotations
 
@@ -16,13 +20,12 @@ class BodyTooLarge(HTTPException):
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, *, max_bytes: int, prefixes: tuple[str, ...] = ("",)) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.prefixes = prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.prefixes):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")

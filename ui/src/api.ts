@@ -7,11 +7,23 @@ import { noteJobZones } from "./time";
 export type Role = "viewer" | "operator" | "admin";
 export type RunStatus = "running" | "succeeded" | "failed" | "aborted" | "skipped";
 
+/** Who is signed in. `token` is null when the application Nomaflow is mounted in signed the user in
+ * (its own cookie or header goes with every request): then there is no Nomaflow sign-in to end. */
 export interface Session {
-  token: string;
+  token: string | null;
   subject: string;
   role: Role;
-  expires_at: string;
+  expires_at: string | null;
+}
+
+/** GET admin/session: whether the server already knows the caller without a token of ours. */
+interface SessionInfo {
+  signed_in: boolean;
+  subject: string | null;
+  role: Role | null;
+  reason: string | null;
+  password_sign_in: boolean;
+  host_sign_in: boolean;
 }
 
 export interface RunSummary {
@@ -111,7 +123,8 @@ const SESSION_KEY = "nomaflow.session";
 export function loadSession(): Session | null {
   try {
     const session = JSON.parse(localStorage.getItem(SESSION_KEY) ?? "null") as Session | null;
-    if (session && typeof session.token === "string" && Date.parse(session.expires_at) > Date.now()) return session;
+    if (session && typeof session.token === "string" && Date.parse(session.expires_at ?? "") > Date.now())
+      return session;
   } catch {
     // a damaged entry is the same as none
   }
@@ -125,6 +138,26 @@ export function saveSession(session: Session): void {
 
 export function clearSession(): void {
   localStorage.removeItem(SESSION_KEY);
+  hostSignedIn = null;
+}
+
+// A session the host application holds (no token of ours): kept in memory only, the host's cookie or
+// header is what the server checks.
+let hostSignedIn: Session | null = null;
+
+/** The session to use: ours from a sign-in, else the host application's when it has signed the user in
+ * (asked once, on start-up), else null (the sign-in form). `offer` says what the form should tell. */
+export async function hostSession(): Promise<{ session: Session | null; notice: string | null }> {
+  const info = await request<SessionInfo>("admin/session");
+  if (info.signed_in && info.subject && info.role) {
+    hostSignedIn = { token: null, subject: info.subject, role: info.role, expires_at: null };
+    return { session: hostSignedIn, notice: null };
+  }
+  const notice =
+    info.host_sign_in && !info.password_sign_in
+      ? `Sign in to the application that hosts Nomaflow, then reload this page (${info.reason}).`
+      : null;
+  return { session: null, notice };
 }
 
 /** An error answer; `fields` maps a body field (e.g. a param's name) to what was wrong with it.
@@ -177,9 +210,9 @@ async function errorOf(response: Response): Promise<ApiError> {
 
 /** `path` is relative to the app's base: "admin/jobs". */
 export async function request<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
-  const session = loadSession();
+  const session = loadSession() ?? hostSignedIn;
   const headers: Record<string, string> = { Accept: "application/json" };
-  if (session) headers.Authorization = `Bearer ${session.token}`;
+  if (session?.token) headers.Authorization = `Bearer ${session.token}`;
   if (init.body !== undefined) headers["Content-Type"] = "application/json";
   let response: Response;
   try {

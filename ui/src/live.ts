@@ -40,12 +40,13 @@ export class Live {
   private statusHandlers = new Set<(connected: boolean) => void>();
   private refused: (why: string) => void = () => {};
 
-  connect(token: string, onRefused: (why: string) => void): void {
+  /** `token` null: the host application's sign-in (its cookie or header) is what the server checks. */
+  connect(token: string | null, onRefused: (why: string) => void): void {
     this.disconnect();
     this.refused = onRefused;
     const socket = io(BASE.origin, {
       path: `${BASE_PATH}socket.io`,
-      auth: { token },
+      auth: token === null ? {} : { token },
       reconnectionDelay: 500,
       reconnectionDelayMax: 3000,
     });
@@ -54,13 +55,13 @@ export class Live {
       this.statusHandlers.forEach((handler) => handler(true));
     });
     socket.on("disconnect", () => this.statusHandlers.forEach((handler) => handler(false)));
-    socket.on("connect_error", (error: Error) => {
+    socket.on("connect_error", (error: Error & { data?: { status?: number; detail?: string } }) => {
       this.statusHandlers.forEach((handler) => handler(false));
-      // The server refuses a bad token for good: reconnecting with it would never work. (Its refusal
-      // arrives as the text of {"message": "unauthorized", "detail": ...}, not as separate fields.)
-      if (error.message.includes("unauthorized")) {
+      // The server refuses a caller it does not know (401) for good: reconnecting as the same caller
+      // would never work. Its message is a sentence; `data` has the status and the reason alone.
+      if (error.data?.status === 401) {
         this.disconnect();
-        this.refused(/detail'?"?:\s*['"]([^'"]+)/.exec(error.message)?.[1] ?? "refused by the server");
+        this.refused(error.data.detail ?? error.message);
       }
     });
     socket.onAny((event: string, data: unknown) => this.handlers.forEach((handler) => handler(event, data)));

@@ -1,7 +1,7 @@
 // Nomaflow's web UI: Login, Jobs (with In flight), Runs, and the run drawer (`?run=<id>`).
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { clearSession, loadSession, login, onUnauthorized, sessionRefused, type Session } from "./api";
+import { clearSession, hostSession, loadSession, login, onUnauthorized, sessionRefused, type Session } from "./api";
 import { pathOf, routeOf } from "./base";
 import { RunDrawer } from "./drawer";
 import { JobsPage } from "./jobs";
@@ -113,9 +113,21 @@ function NavLink({ route, label, current }: { route: string; label: string; curr
 
 function App() {
   const [session, setSession] = useState<Session | null>(loadSession);
+  // Without a sign-in of ours, the server is asked first whether the host application signed the user in.
+  const [asking, setAsking] = useState(session === null);
   const [notice, setNotice] = useState<string | null>(null);
   const { route, query } = useLocation();
 
+  useEffect(() => {
+    if (!asking) return;
+    hostSession()
+      .then((found) => {
+        setSession(found.session);
+        setNotice(found.notice);
+      })
+      .catch((error: Error) => setNotice(error.message))
+      .finally(() => setAsking(false));
+  }, []);
   useEffect(
     () =>
       onUnauthorized((why) => {
@@ -130,6 +142,7 @@ function App() {
     return () => live.disconnect();
   }, [session]);
 
+  if (asking) return <main class="login" aria-busy="true" />;
   if (!session)
     return (
       <Login
@@ -156,15 +169,17 @@ function App() {
         <span class="user small">
           {session.subject} <span class="muted">({session.role})</span>
         </span>
-        <button
-          type="button"
-          onClick={() => {
-            clearSession();
-            setSession(null);
-          }}
-        >
-          Sign out
-        </button>
+        {session.token !== null && (
+          <button
+            type="button"
+            onClick={() => {
+              clearSession();
+              setSession(null);
+            }}
+          >
+            Sign out
+          </button>
+        )}
       </header>
       <main class="content">
         <OfflineBanner />

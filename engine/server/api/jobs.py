@@ -27,15 +27,11 @@ from nomaflow.engine.server.api.schemas import (
     TriggerOut,
 )
 from nomaflow.engine.server.auth.audit import audit, who
-from nomaflow.engine.server.deps import Admin, Client, EngineDep, Host, Operator, Viewer
+from nomaflow.engine.server.deps import AUTH_ERRORS, Admin, Client, EngineDep, Host, Operator, Viewer
 from nomaflow.engine.store import RunRow
 
 router = APIRouter(prefix="/admin/jobs", tags=["jobs"], route_class=BoundaryRoute)
 
-AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "No token, or a bad one."},
-    403: {"model": Problem, "description": "The token's role is too low."},
-}
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No such job."}}
 # A claim whose run never appeared in this long was left by a request that died: it may be taken over.
 STALE_CLAIM = timedelta(seconds=60)

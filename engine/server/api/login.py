@@ -1,4 +1,6 @@
 """POST /admin/login: a UI user (from app.toml's [auth.users]) trades a password for a token.
+GET /admin/session: who the server takes the caller to be (so the UI knows when the host application
+has signed its user in).
 
 Guessing is slowed down before any password is hashed: per username and per address (login_limits.py),
 and by the bound on password checks in flight (password_checks.py). Both answer 429 with Retry-After.
@@ -11,12 +13,12 @@ from datetime import timedelta
 from fastapi import APIRouter, HTTPException, Request
 
 from nomaflow.engine.server.api.boundary import BODY_ERRORS, BoundaryRoute
-from nomaflow.engine.server.api.schemas import LoginIn, Problem, TokenOut
+from nomaflow.engine.server.api.schemas import LoginIn, Problem, SessionOut, TokenOut
 from nomaflow.engine.server.auth.audit import audit
 from nomaflow.engine.server.auth.login_limits import Refusal
 from nomaflow.engine.server.auth.password_checks import Busy
 from nomaflow.engine.server.auth.tokens import AuthError, Principal
-from nomaflow.engine.server.deps import Host
+from nomaflow.engine.server.deps import Credentials, Host, identify
 
 router = APIRouter(prefix="/admin", tags=["auth"], route_class=BoundaryRoute)
 
@@ -79,3 +81,21 @@ async def login(body: LoginIn, host: Host, request: Request) -> TokenOut:
         subject=body.username,
         role=role.name,  # type: ignore[arg-type]
     )
+
+
+@router.get("/session", response_model=SessionOut)
+async def session(host: Host, request: Request, credentials: Credentials) -> SessionOut:
+    """Who the server takes the caller to be, if anyone (never a 401: not being signed in is an answer
+    here), and which ways to sign in it offers. The UI asks on start-up when it holds no token of its
+    own: a caller signed in by the host application needs no Nomaflow sign-in form."""
+    settings = host.install.settings.auth
+    offers = {
+        "password_sign_in": host.tokens.configured and bool(settings.users),
+        "host_sign_in": host.callers.host_auth is not None,
+    }
+    try:
+        caller = await identify(host, request, credentials)
+    except AuthError as exc:
+        return SessionOut.model_validate({"signed_in": False, "reason": str(exc), **offers})
+    seen = {"subject": caller.subject, "role": caller.role.name, "kind": caller.kind}
+    return SessionOut.model_validate({"signed_in": True, **seen, **offers})

@@ -2,8 +2,8 @@
 
 A trigger refused because the store cannot take writes (StoreUnavailable), and a read or a write of a
 route that meets a store that is down, restarting, full or read-only (see engine.store.faults), answer
-503 with a `Retry-After` header and a sentence saying why. Only Nomaflow's own paths are answered so:
-the host application's routes keep whatever error handling they have.
+503 with a `Retry-After` header and a sentence saying why. The handlers belong to Nomaflow's own app
+(host.py), so a host application that mounts it keeps whatever error handling its routes have.
 """
 
 from __future__ import annotations
@@ -22,18 +22,16 @@ from nomaflow.engine.store.faults import transient_reason
 log = logging.getLogger("nomaflow.server")
 
 
-def add_outage_handlers(app: FastAPI, prefixes: tuple[str, ...]) -> None:
-    """Answer store outages on paths starting with one of `prefixes` with 503 + Retry-After."""
+def add_outage_handlers(app: FastAPI) -> None:
+    """Answer store outages on `app`'s routes with 503 + Retry-After."""
 
     async def unavailable(request: Request, error: Exception) -> JSONResponse:
-        if not request.url.path.startswith(prefixes):
-            raise error
         assert isinstance(error, StoreUnavailable)
         return _answer(str(error), error.retry_after)
 
     async def database_error(request: Request, error: Exception) -> JSONResponse:
         reason = transient_reason(error)
-        if reason is None or not request.url.path.startswith(prefixes):
+        if reason is None:
             raise error
         return _answer(f"the job store is unavailable ({reason}); try again later", None)
 

@@ -16,7 +16,6 @@ from nomaflow.engine.engine import Engine, RetryRefused
 from nomaflow.engine.events.bus import Lagged
 from nomaflow.engine.events.diagrams import run_diagram, step_diagram, transition_paths
 from nomaflow.engine.server.api.boundary import BODY_ERRORS, BoundaryRoute
-from nomaflow.engine.server.api.jobs import AUTH_ERRORS
 from nomaflow.engine.server.api.schemas import (
     AbortIn,
     AbortOut,
@@ -35,7 +34,7 @@ from nomaflow.engine.server.api.schemas import (
     TriggerOut,
 )
 from nomaflow.engine.server.auth.audit import audit, who
-from nomaflow.engine.server.deps import Client, EngineDep, Operator, Viewer
+from nomaflow.engine.server.deps import AUTH_ERRORS, Client, EngineDep, Operator, Viewer
 from nomaflow.engine.store import BadCursor, RunRow
 
 router = APIRouter(prefix="/admin/runs", tags=["runs"], route_class=BoundaryRoute)

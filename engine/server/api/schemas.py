@@ -281,6 +281,24 @@ class TokenOut(BaseModel):
     role: RoleName
 
 
+class SessionOut(BaseModel):
+    signed_in: bool
+    subject: str | None = Field(None, description="Who the server takes the caller to be.")
+    role: RoleName | None = None
+    kind: Literal["user", "service", "host"] | None = Field(
+        None,
+        description="`user`: a token from POST /admin/login; `service`: a token from "
+        "`nomaflow token create`; `host`: signed in by the application Nomaflow is mounted in.",
+    )
+    reason: str | None = Field(None, description="Why the caller is not signed in.")
+    password_sign_in: bool = Field(
+        description="POST /admin/login can be used: [auth] has a secret and users."
+    )
+    host_sign_in: bool = Field(
+        description="The application Nomaflow is mounted in signs its users in itself."
+    )
+
+
 class StoreOut(BaseModel):
     status: Literal["ok", "degraded"] = Field(
         description="`degraded` while the job store does not take writes (down, restarting, disk full, "

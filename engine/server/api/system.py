@@ -1,16 +1,15 @@
-"""/health and /metrics: for load balancers and Prometheus, outside /admin."""
+"""/health and /metrics: for load balancers and Prometheus, beside /admin under the same prefix."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, Response
-from fastapi.security import HTTPAuthorizationCredentials
+from fastapi import APIRouter, Request, Response
 
 from nomaflow.engine.server.api.boundary import BoundaryRoute
 from nomaflow.engine.server.api.schemas import HealthOut, Problem, StoreOut
 from nomaflow.engine.server.auth.tokens import Role
-from nomaflow.engine.server.deps import EngineDep, Host, bearer, require
+from nomaflow.engine.server.deps import Credentials, EngineDep, Host, authorize
 from nomaflow.engine.server.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["system"], route_class=BoundaryRoute)
@@ -38,12 +37,10 @@ async def health(engine: EngineDep) -> HealthOut:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format."}},
 )
-async def metrics(
-    host: Host, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Response:
+async def metrics(host: Host, request: Request, credentials: Credentials) -> Response:
     """Runs by job and status, step durations, runs in flight, scheduler leadership, Socket.IO clients.
-    Open like /health, unless `[server] metrics_auth = true` (then a viewer token is needed)."""
+    Open like /health, unless `[server] metrics_auth = true` (then a viewer is needed)."""
     if host.install.settings.server.metrics_auth:
-        await require(Role.viewer)(host, credentials)
+        await authorize(host, request, credentials, Role.viewer)
     _ = host.engine  # 503 while the engine is not running
     return Response(host.metrics.render(), media_type=CONTENT_TYPE)

@@ -14,11 +14,12 @@ log = logging.getLogger("nomaflow.audit")
 
 def who(principal: Principal, client: str | None) -> dict[str, Any]:
     """The fields that say who acted, as kept in the run's log line."""
+    via = {"user": "ui", "service": "api", "host": "host"}[principal.kind]
     return {
         "subject": principal.subject,
         "role": principal.role.name,
         "token": principal.kind,
-        "via": client or ("ui" if principal.kind == "user" else "api"),
+        "via": client or via,
     }
 
 
@@ -27,7 +28,8 @@ def audit(principal: Principal | None, client: str | None, action: str, **detail
         actor = "anonymous"
     else:
         fields = who(principal, client)
-        actor = f"{principal.subject} ({fields['role']}, {fields['token']} token, via {fields['via']})"
+        how = "signed in by the host app" if principal.kind == "host" else f"{principal.kind} token"
+        actor = f"{principal.subject} ({fields['role']}, {how}, via {fields['via']})"
     facts = " ".join(f"{key}={value}" for key, value in details.items() if value is not None)
     extra = {"action": action, "details": details}
     # The run and job acted on as top-level fields too, like every record of Nomaflow about a run.

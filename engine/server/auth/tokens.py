@@ -34,6 +34,7 @@ MAX_TTL = timedelta(days=366)
 LEEWAY_SECONDS = 10  # clock skew tolerated on exp/iat between the token's issuer and this server
 
 TokenKind = Literal["user", "service"]
+CallerKind = Literal["user", "service", "host"]  # host: signed in by the host application
 _ENV_REFERENCE = re.compile(r"^\$\{env\.([A-Za-z_][A-Za-z0-9_]*)\}$")
 _TTL = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
 _TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -66,19 +67,31 @@ class AuthConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Principal:
+    """Who is calling, with which role. From a Nomaflow token (`user`: a UI user's sign-in, `service`:
+    `nomaflow token create`), or from the host application's own sign-in (`host`, the default, so a
+    host's auth callable answers `Principal("ada@example.com", Role.operator)`)."""
+
     subject: str
     role: Role
-    kind: TokenKind
+    kind: CallerKind = "host"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.role, Role):
+            raise TypeError(
+                f"a Principal's role must be Role.viewer, Role.operator or Role.admin, not {self.role!r}"
+            )
+        if not isinstance(self.subject, str) or not self.subject:
+            raise ValueError(f"a Principal's subject must be a non-empty string, not {self.subject!r}")
 
     def can(self, role: Role) -> bool:
         return self.role >= role
 
     def triggered_by(self, client: str | None = None) -> str:
-        """The run's `triggered_by`: `cli:<sub>` from the remote CLI, `user:<sub>` for a UI user's
-        token, else `api` (the subject is kept in the audit log instead)."""
+        """The run's `triggered_by`: `cli:<sub>` from the remote CLI, `user:<sub>` for a person (a UI
+        user's token or the host's sign-in), else `api` (the subject is kept in the audit log instead)."""
         if client == "cli":
             return f"cli:{self.subject}"
-        if self.kind == "user":
+        if self.kind in ("user", "host"):
             return f"user:{self.subject}"
         return "api"
 

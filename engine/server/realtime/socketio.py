@@ -1,6 +1,7 @@
 """Live events over Socket.IO (python-socketio), mounted in the same ASGI app as the REST API.
 
-A client connects with a token (`auth={"token": ...}` or an `Authorization: Bearer` header) and joins
+A client connects with a token (`auth={"token": ...}` or an `Authorization: Bearer` header), or with the
+host application's own sign-in (its cookie or header, when the host plugs in its auth), and joins
 rooms: `jobs` (runs starting and ending, step transitions, for every job) and `run:<id>` (one run's
 transitions and log lines). On join it is sent a `snapshot` of the room's current state, then every
 event the bus publishes — they are published after they are committed — under the event's own name
@@ -29,11 +30,14 @@ from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
 
 from nomaflow.actors.events import AnyEvent, LogLine
 from nomaflow.engine.engine import Engine
 from nomaflow.engine.events.bus import event_as_dict
-from nomaflow.engine.server.auth.tokens import AuthError, Tokens, bearer_token
+from nomaflow.engine.server.auth.callers import Callers, HostAuthError
+from nomaflow.engine.server.auth.tokens import AuthError, bearer_token
 from nomaflow.engine.server.metrics import Metrics
 from nomaflow.engine.server.realtime import join_state
 
@@ -53,6 +57,15 @@ def rooms_of(event: AnyEvent) -> str | list[str]:
     # Log lines go to the run's room only; a client in both rooms gets each other event once.
     room = run_room(event.run_id)
     return room if isinstance(event, LogLine) else [JOBS_ROOM, room]
+
+
+def refusal(status: int, detail: str) -> socketio.exceptions.ConnectionRefusedError:
+    """A refused connection: the client's `connect_error` gets a sentence as its message and, as its
+    data, the HTTP status REST would have answered with the same reason (401 for "who are you?")."""
+    what = "not authorized" if status in (401, 403) else "refused"
+    return socketio.exceptions.ConnectionRefusedError(
+        f"Socket.IO connection {what}: {detail}", {"status": status, "detail": detail}
+    )
 
 
 @dataclass(frozen=True)
@@ -81,7 +94,7 @@ def event_packet(name: str, data: Any) -> Any:
 class Realtime:
     def __init__(
         self,
-        tokens: Tokens,
+        callers: Callers,
         *,
         redis_url: str | None = None,
         redis_channel: str = "nomaflow",
@@ -89,7 +102,7 @@ class Realtime:
         max_payload_bytes: int = 1024 * 1024,
         metrics: Metrics | None = None,
     ) -> None:
-        self._tokens = tokens
+        self._callers = callers
         self.metrics = metrics
         self._manager = socketio.AsyncRedisManager(redis_url, channel=redis_channel) if redis_url else None
         self.sio = socketio.AsyncServer(
@@ -206,11 +219,15 @@ class Realtime:
         if not isinstance(token, str):
             token = bearer_token(environ.get("HTTP_AUTHORIZATION"))
         try:
-            principal = self._tokens.verify(token)
+            # The handshake as the host's auth callable sees a REST request: headers, cookies, client.
+            principal = await self._callers.identify(HTTPConnection(environ["asgi.scope"]), token)
         except AuthError as exc:
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"message": "unauthorized", "detail": str(exc)}
-            ) from None
+            raise refusal(401, str(exc)) from None
+        except HTTPException as exc:  # the host's auth callable said no in its own words
+            raise refusal(exc.status_code, str(exc.detail)) from None
+        except HostAuthError as exc:
+            log.error("%s", exc)
+            raise refusal(500, str(exc)) from None
         await self.sio.save_session(sid, {"subject": principal.subject, "role": principal.role.name})
         self._count_clients(+1)
 

@@ -1,67 +1,104 @@
-"""The docs stay true: the embedding example runs as written, and the REST reference names every route
-of the OpenAPI document."""
+"""The docs stay true: the embedding page's examples run as written, and the REST reference names every
+route of the OpenAPI document."""
 
 from __future__ import annotations
 
 import importlib.util
 import re
 import sys
-from datetime import timedelta
 from pathlib import Path
+from types import ModuleType
 
 import httpx
 import pytest
 
 from nomaflow.engine.server.api.routes import openapi_document
-from nomaflow.engine.server.auth.tokens import Role
 from tests.engine.server.conftest import ENVIRON, INSTALL
 
 pytestmark = pytest.mark.anyio
 DOCS = Path(__file__).parents[3] / "docs"
 
 
-def _python_block(page: str) -> str:
-    found = re.search(r"```python\n(.*?)```", (DOCS / page).read_text(encoding="utf-8"), re.DOTALL)
-    assert found, f"no python example in {page}"
-    return found.group(1)
+RUNS_AS_WRITTEN = "<!-- runs as written: tests/engine/server/test_docs.py -->\n```python\n"
 
 
-async def test_the_embedding_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The example opens "app.toml" in the working directory: give it the tests' install there.
+def _runnable_blocks(page: str) -> list[str]:
+    """The python blocks of a page marked as running as written, in order."""
+    text = (DOCS / page).read_text(encoding="utf-8")
+    blocks = re.findall(re.escape(RUNS_AS_WRITTEN) + r"(.*?)```", text, re.DOTALL)
+    assert blocks, f"no runnable python example in {page}"
+    return blocks
+
+
+@pytest.fixture
+def install_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The examples open "app.toml" in the working directory: the tests' install, there."""
     app_toml = INSTALL.read_text(encoding="utf-8").replace(
         "[jobs]\n", f'[jobs]\nplugins = "{INSTALL.parent / "plugins"}"\n', 1
     )
     (tmp_path / "app.toml").write_text(app_toml, encoding="utf-8")
-    (tmp_path / "billing_app.py").write_text(_python_block("embedding.md"), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     for name, value in ENVIRON.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("NOMAFLOW_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'nomaflow.db'}")
-    spec = importlib.util.spec_from_file_location("billing_app", tmp_path / "billing_app.py")
+    return tmp_path
+
+
+def _load(source: str, name: str, folder: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    (folder / f"{name}.py").write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "billing_app", module)
+    monkeypatch.setitem(sys.modules, name, module)
     spec.loader.exec_module(module)
-    app, nomaflow = module.app, module.nomaflow
+    return module
 
+
+async def test_the_embedding_example_runs_as_written(
+    install_here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = _load(_runnable_blocks("embedding.md")[0], "billing_app", install_here, monkeypatch)
+    app = module.app
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://billing") as http:
             assert (await http.get("/invoices/7")).json() == {"number": 7}
-            assert (await http.get("/health")).json()["status"] == "ok"
+            assert (await http.get("/ops/jobs/health")).json()["status"] == "ok"
             rebuilt = await http.post("/invoices/rebuild")
             assert rebuilt.status_code == 202 and rebuilt.json()["status"] == "running"
-            token = nomaflow.tokens.issue(
-                "doc", Role.viewer, "service", timedelta(minutes=5), nomaflow.engine.clock.now()
-            )
-            run = await http.get(
-                f"/admin/runs/{rebuilt.json()['run_id']}",
-                params={"wait": 30},
-                headers={"Authorization": f"Bearer {token}"},
-            )
+            run_path = f"/ops/jobs/admin/runs/{rebuilt.json()['run_id']}"
+            assert (await http.get(run_path)).status_code == 401
+            http.cookies.set("billing_session", "vic")
+            run = await http.get(run_path, params={"wait": 30})
             assert run.status_code == 200 and run.json()["status"] == "succeeded"
-            schema = (await http.get("/openapi.json")).json()
-            assert "/invoices/{number}" in schema["paths"] and "/admin/jobs/{name}/run" in schema["paths"]
+            refused = await http.post("/ops/jobs/admin/jobs/quick/run")
+            assert refused.status_code == 403
+            http.cookies.set("billing_session", "olga")
+            assert (await http.post("/ops/jobs/admin/jobs/quick/run")).json()["triggered_by"] == "user:olga"
+            assert "/invoices/{number}" in (await http.get("/openapi.json")).json()["paths"]
+            own = (await http.get("/ops/jobs/openapi.json")).json()
+            assert "/admin/jobs/{name}/run" in own["paths"]
+
+
+async def test_the_lifespan_example_runs_as_written(
+    install_here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = _load(_runnable_blocks("embedding.md")[1], "billing_lifespan", install_here, monkeypatch)
+    app, nomaflow = module.app, module.nomaflow
+    async with app.router.lifespan_context(app):
+        assert app.state.nomaflow is nomaflow.engine
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://billing") as http:
+            assert (await http.get("/ops/jobs/health")).json()["status"] == "ok"
+
+
+def test_the_python_api_example_runs_as_written(
+    install_here: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _load(_runnable_blocks("embedding.md")[2], "billing_script", install_here, monkeypatch)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "step talk: succeeded after 1 attempt(s)"
+    assert re.fullmatch(r"run [0-9a-f-]{36}: succeeded", printed[1]), printed
 
 
 def test_the_rest_reference_names_every_route() -> None:
