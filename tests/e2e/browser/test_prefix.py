@@ -1,14 +1,12 @@
-"""The same build under a prefix: a host FastAPI app mounts Nomaflow (API, Socket.IO and UI) at
-/ops/jobs, as an install inside an existing service or behind a reverse proxy's sub-path does. The UI
-must find its assets, API, live events and pages there with nothing configured. Costs about 4 s.
+"""The UI of Nomaflow embedded in a host FastAPI service under /ops/jobs (tests/e2e/embedded_host.py),
+the host signing its staff in with a cookie of its own: the UI must find its assets, API, live events and
+pages under the prefix with nothing configured, and open signed in as the host's user, with that user's
+role, without Nomaflow's sign-in form. About 6 s.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,100 +14,41 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.browser.conftest import BUILD, INSTALL, check_a11y, sign_in
-from tests.e2e.conftest import free_port
-from tests.engine.server.conftest import SECRET
-from tests.engine.server.processes import Output, Server
+from tests.e2e.browser.conftest import BUILD, INSTALL, Browse, check_a11y
+from tests.e2e.embedded_host import COOKIE, HostServer
 
 pytestmark = pytest.mark.e2e
 
-PREFIX = "/ops/jobs"
-HOST_APP = f'''
-"""A host service with Nomaflow mounted under {PREFIX}."""
-import os
-from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
-
-from nomaflow.engine.server import Nomaflow
-from nomaflow.engine.server.spa import mount_spa
-
-nomaflow = Nomaflow(os.environ["NOMAFLOW_CONFIG"])
-jobs = FastAPI()
-nomaflow.mount(jobs)
-mount_spa(jobs)
-
-
-@asynccontextmanager
-async def lifespan(app):
-    async with nomaflow.running(jobs):
-        yield
-
-
-app = FastAPI(lifespan=lifespan)
-
-
-@app.get("/")
-async def home() -> dict[str, str]:
-    return {{"service": "billing"}}
-
-
-app.mount("{PREFIX}", jobs)
-'''
-
-
-class HostServer(Server):
-    """uvicorn serving the host app; tokens and auth as for `nomaflow serve`."""
-
-    def __init__(self, folder: Path) -> None:
-        (folder / "billing_host.py").write_text(HOST_APP)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}{PREFIX}"
-        self.env = {
-            **os.environ,
-            "NOMAFLOW_CONFIG": str(INSTALL / "app.toml"),
-            "NOMAFLOW_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'nomaflow.db'}",
-            "NOMAFLOW_JWT_SECRET": SECRET,
-            "PYTHONUNBUFFERED": "1",
-        }
-        from nomaflow.engine.config import load_install
-        from nomaflow.engine.server.auth.tokens import Tokens
-
-        self.tokens = Tokens(load_install(INSTALL / "app.toml").settings.auth, self.env)
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "billing_host:app",
-                "--port",
-                str(self.port),
-                "--app-dir",
-                str(folder),
-            ],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.output = Output(self.process)
-        self.ready()
-
-
-@pytest.fixture
-def host(tmp_path: Path) -> Iterator[HostServer]:
-    running = HostServer(tmp_path)
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostServer]:
+    running = HostServer(tmp_path_factory.mktemp("embedded-ui"), INSTALL / "app.toml")
     try:
         yield running
     finally:
         running.stop()
 
 
-def test_the_ui_works_under_a_host_apps_prefix(host: HostServer, page: Page, tmp_path: Path) -> None:
-    assert httpx.get(host.url.removesuffix(PREFIX) + "/", timeout=10).json() == {"service": "billing"}
-    sign_in(page, host, "alice", path="/")  # /ops/jobs/: assets, login and Socket.IO under the prefix
+def open_as(browse: Browse, host: HostServer, user: str | None, path: str = "/") -> Page:
+    """A page of the UI under the prefix, with the host's sign-in cookie for `user` (None: nobody)."""
+    page = browse.new()
+    if user is not None:
+        page.context.add_cookies([{"name": COOKIE, "value": user, "url": host.root}])
+    page.goto(host.url + path)
+    return page
+
+
+def test_the_ui_under_a_prefix_opens_as_the_user_the_host_signed_in(
+    host: HostServer, browse: Browse, tmp_path: Path
+) -> None:
+    assert httpx.get(f"{host.root}/", timeout=10).json() == {"service": "billing"}
+    page = open_as(browse, host, "olga")
+    expect(page.locator(".live-on")).to_be_visible()  # Socket.IO connected with the host's cookie
+    expect(page.locator(".user")).to_have_text("olga (operator)")
+    expect(page.get_by_label("Username")).to_have_count(0)  # no Nomaflow sign-in form
+    expect(page.get_by_role("button", name="Sign out")).to_have_count(0)  # signing out is the host's
     expect(page.get_by_test_id("jobs-table")).to_be_visible()
-    check_a11y(page, "the Jobs page under a prefix")
+    check_a11y(page, "the Jobs page under a prefix, signed in by the host")
 
     gate = tmp_path / "gate"
     gate.touch()
@@ -126,12 +65,24 @@ def test_the_ui_works_under_a_host_apps_prefix(host: HostServer, page: Page, tmp
     page.get_by_role("link", name="Runs").click()
     expect(page).to_have_url(f"{host.url}/runs")
     page.reload()  # the server serves the app at its own routes under the prefix too
-    row = page.get_by_test_id("runs-table").locator("tr[data-job='sales-report']")
+    row = page.get_by_test_id("runs-table").locator("tr[data-job='sales-report']").first
     expect(row.locator("[data-status]")).to_have_text("succeeded")
+    expect(row).to_contain_text("user:olga")
     row.get_by_role("link").click()
     expect(page).to_have_url(re.compile(rf"^{re.escape(host.url)}/runs\?run="))
     page.get_by_test_id("run-drawer").get_by_role("tab", name="Log").click()
     expect(page.get_by_test_id("log-tail")).to_contain_text("summarised 40 orders")
+
+
+def test_the_host_decides_what_the_ui_offers(host: HostServer, browse: Browse) -> None:
+    viewer = open_as(browse, host, "vic")
+    expect(viewer.locator(".user")).to_have_text("vic (viewer)")
+    expect(viewer.get_by_test_id("jobs-table")).to_be_visible()
+    expect(viewer.get_by_role("button", name="Run sales-report")).to_have_count(0)
+
+    # Nobody signed in by the host: the install has UI users of its own, so their sign-in form is offered.
+    nobody = open_as(browse, host, None)
+    expect(nobody.get_by_label("Username")).to_be_visible()
 
 
 def test_the_build_holds_no_absolute_path_of_the_server() -> None:
