@@ -14,6 +14,7 @@ unless `redact_logs=False`.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -50,6 +51,7 @@ class Nomaflow(Services):
         redact_logs: bool = True,
         **engine_options: Any,
     ) -> None:
+        _check_engine_options(engine_options)
         super().__init__(install, environ)
         settings = self.install.settings
         known = known_secrets(self.install)
@@ -164,6 +166,18 @@ class Nomaflow(Services):
     async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         async with self.running(app):
             yield
+
+
+def _check_engine_options(options: Mapping[str, Any]) -> None:
+    """Refused here, not when the engine starts in the lifespan, far from the mistake."""
+    accepted = [name for name in inspect.signature(Engine).parameters if name != "install"]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        moved = " (the prefix is given to mount(app, prefix) now)" if "prefix" in unknown else ""
+        raise TypeError(
+            f"Nomaflow() got unknown option(s) {', '.join(unknown)}{moved}; besides environ and "
+            f"redact_logs it passes these on to the engine: {', '.join(accepted)}"
+        )
 
 
 def _check_prefix(prefix: object) -> None:

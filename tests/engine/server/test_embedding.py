@@ -202,3 +202,10 @@ def test_a_principal_says_what_it_needs() -> None:
         Principal("ada", "admin")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="subject must be a non-empty string"):
         Principal("", Role.admin)
+
+
+def test_an_option_nomaflow_does_not_take_is_refused_at_once() -> None:
+    with pytest.raises(
+        TypeError, match=r"unknown option\(s\) prefix \(the prefix is given to mount\(app, prefix\)"
+    ):
+        Nomaflow(INSTALL, environ=ENVIRON, prefix="/jobs")
