@@ -30,14 +30,31 @@ def _runnable_blocks(page: str) -> list[str]:
     return blocks
 
 
+README = DOCS.parent / "README.md"
+# What the README's job calls (plugins/billing/invoicing.py in its example).
+INVOICING = """
+def rebuild_vat(period: str = "", previous_month: str = "") -> dict[str, str]:
+    return {"period": period or previous_month}
+"""
+
+
 @pytest.fixture
 def install_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The examples open "app.toml" in the working directory: the tests' install, there."""
+    """The examples open "app.toml" in the working directory: an install there holding the README's
+    job (billing-nightly-rebuild) and the tests' [auth]."""
+    readme_job = re.search(r"```toml\n(\[\[jobs\]\].*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+    assert readme_job, "the README shows no jobs.toml"
+    billing = tmp_path / "plugins" / "billing"
+    billing.mkdir(parents=True)
+    (billing / "__init__.py").write_text("")
+    (billing / "invoicing.py").write_text(INVOICING)
+    (billing / "jobs.toml").write_text(readme_job.group(1))
     app_toml = INSTALL.read_text(encoding="utf-8").replace(
-        "[jobs]\n", f'[jobs]\nplugins = "{INSTALL.parent / "plugins"}"\n', 1
+        "[jobs]\n", f'[jobs]\nplugins = "{tmp_path / "plugins"}"\n', 1
     )
     (tmp_path / "app.toml").write_text(app_toml, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path / "plugins"))
     for name, value in ENVIRON.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("NOMAFLOW_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'nomaflow.db'}")
@@ -71,10 +88,10 @@ async def test_the_embedding_example_runs_as_written(
             http.cookies.set("billing_session", "vic")
             run = await http.get(run_path, params={"wait": 30})
             assert run.status_code == 200 and run.json()["status"] == "succeeded"
-            refused = await http.post("/ops/jobs/admin/jobs/quick/run")
-            assert refused.status_code == 403
+            by_hand = "/ops/jobs/admin/jobs/billing-nightly-rebuild/run"
+            assert (await http.post(by_hand)).status_code == 403
             http.cookies.set("billing_session", "olga")
-            assert (await http.post("/ops/jobs/admin/jobs/quick/run")).json()["triggered_by"] == "user:olga"
+            assert (await http.post(by_hand)).json()["triggered_by"] == "user:olga"
             assert "/invoices/{number}" in (await http.get("/openapi.json")).json()["paths"]
             own = (await http.get("/ops/jobs/openapi.json")).json()
             assert "/admin/jobs/{name}/run" in own["paths"]
@@ -97,8 +114,9 @@ def test_the_python_api_example_runs_as_written(
 ) -> None:
     _load(_runnable_blocks("embedding.md")[2], "billing_script", install_here, monkeypatch)
     printed = capsys.readouterr().out.splitlines()
-    assert printed[0] == "step talk: succeeded after 1 attempt(s)"
+    assert printed[0] == "step rebuild-vat: succeeded after 1 attempt(s)"
     assert re.fullmatch(r"run [0-9a-f-]{36}: succeeded", printed[1]), printed
+    assert re.fullmatch(r"succeeded \{'period': '\d{4}-\d{2}'\}", printed[2]), printed
 
 
 def test_the_rest_reference_names_every_route() -> None:
