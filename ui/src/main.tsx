@@ -113,7 +113,8 @@ function NavLink({ route, label, current }: { route: string; label: string; curr
 
 function App() {
   const [session, setSession] = useState<Session | null>(loadSession);
-  // Without a sign-in of ours, the server is asked first whether the host application signed the user in.
+  // Without a sign-in of ours (at start, or once the server refused it), the server is asked first
+  // whether the host application has signed the user in.
   const [asking, setAsking] = useState(session === null);
   const [notice, setNotice] = useState<string | null>(null);
   const { route, query } = useLocation();
@@ -123,16 +124,18 @@ function App() {
     hostSession()
       .then((found) => {
         setSession(found.session);
-        setNotice(found.notice);
+        if (found.session) setNotice(null);
+        else if (found.notice) setNotice(found.notice);
       })
       .catch((error: Error) => setNotice(error.message))
       .finally(() => setAsking(false));
-  }, []);
+  }, [asking]);
   useEffect(
     () =>
       onUnauthorized((why) => {
         setNotice(why);
         setSession(null);
+        setAsking(true);
       }),
     [],
   );
