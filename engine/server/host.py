@@ -82,8 +82,8 @@ class Nomaflow(Services):
         started, before it ends); False if you run `nomaflow.running(app)` in your lifespan yourself.
         Answers Nomaflow's own app, as mounted."""
         _check_prefix(prefix)
-        self.callers.host_auth = auth
         own = self._build(lifespan=None)
+        self.callers.host_auth = auth
         app.mount(prefix, own)
         if lifespan:
             outer = app.router.lifespan_context
