@@ -3,6 +3,7 @@ prefix, guarded by the host's own sign-in, beside host routes that keep their ow
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -209,3 +210,28 @@ def test_an_option_nomaflow_does_not_take_is_refused_at_once() -> None:
         TypeError, match=r"unknown option\(s\) prefix \(the prefix is given to mount\(app, prefix\)"
     ):
         Nomaflow(INSTALL, environ=ENVIRON, prefix="/jobs")
+
+
+async def _socketio_handshake(host: Hosted, headers: dict[str, str]) -> str:
+    """Engine.IO's polling handshake, then a Socket.IO CONNECT: the server's answer to the CONNECT."""
+    path = f"{PREFIX}/socket.io/"
+    opened = await host.http.get(path, params={"EIO": "4", "transport": "polling"}, headers=headers)
+    assert opened.text.startswith("0"), opened.text  # Engine.IO OPEN
+    sid = json.loads(opened.text[1:])["sid"]
+    session = {"EIO": "4", "transport": "polling", "sid": sid}
+    assert (await host.http.post(path, params=session, content="40", headers=headers)).text == "OK"
+    return (await host.http.get(path, params=session, headers=headers)).text
+
+
+async def test_a_socketio_handshake_is_decided_by_the_host_sign_in(host: Hosted) -> None:
+    assert (await _socketio_handshake(host, host.as_("vic"))).startswith('40{"sid":')  # connected
+    for user, status, detail in [
+        (None, 401, "not signed in: the host application did not recognise this request"),
+        ("mallory", 403, "mallory is banned from the operations pages"),
+    ]:
+        answer = await _socketio_handshake(host, host.as_(user) if user else {})
+        assert answer.startswith("44"), answer  # CONNECT_ERROR
+        assert json.loads(answer[2:]) == {
+            "message": f"Socket.IO connection not authorized: {detail}",
+            "data": {"status": status, "detail": detail},
+        }
