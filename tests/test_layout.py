@@ -87,13 +87,6 @@ def test_engine_keeps_at_most_six_top_level_modules() -> None:
 # Cycles known today, each left to the branch that owns its modules, as the exact set of modules that
 # import one another; the test fails on any other cycle, and on an entry here that is no longer a cycle.
 KNOWN_CYCLES: list[frozenset[str]] = [
-    # The server's dependencies: deps -> host -> (a function-local import of) api.routes -> api.* ->
-    # deps. h12-embed moves the server's dependencies into one module the API modules import (issue 17
-    # item 2); remove this entry when that lands.
-    frozenset(
-        f"nomaflow.engine.server.{name}"
-        for name in ("api.jobs", "api.login", "api.routes", "api.runs", "api.system", "deps", "host")
-    ),
 ]
 
 
