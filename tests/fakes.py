@@ -186,6 +186,10 @@ class MemoryStore:
         await anyio.lowlevel.checkpoint()
         return self.tables.get_logs(run_id, after_seq, limit)
 
+    async def last_logs(self, run_id: str, *, limit: int) -> list[LogRow]:
+        await anyio.lowlevel.checkpoint()
+        return self.tables.get_logs(run_id, 0, 10**9)[-limit:]
+
     def step_statuses(self, run_id: str) -> list[str]:
         return [step.status for (rid, _), step in sorted(self.steps.items()) if rid == run_id]
 

@@ -26,6 +26,7 @@ from nomaflow.engine.running.ports import Retry, RunRecords
 from nomaflow.engine.store.faults import transient_reason
 from nomaflow.engine.store.health import StoreHealth
 from nomaflow.engine.store.interrupted import InterruptedRun
+from nomaflow.engine.store.rows import LogRow
 from nomaflow.engine.telemetry.fields import run_fields
 from nomaflow.states import RunState
 
@@ -40,6 +41,8 @@ class RecoveryStore(RunRecords, Protocol):
     reading such a run back."""
 
     async def heartbeat(self, owner: str, at: datetime, run_ids: Sequence[str]) -> int: ...
+
+    async def last_logs(self, run_id: str, *, limit: int) -> Sequence[LogRow]: ...
 
     async def fail_interrupted(
         self, *, cutoff: datetime, at: datetime, me: str, carried: Collection[str] = ()
@@ -115,11 +118,13 @@ class Recovery:
             error,
             extra=run_fields(run.run_id, run.job_name),
         )
+        # The run's last row, whatever its length: get_logs reads from the start, a page at a time.
+        last = await self._store.last_logs(run.run_id, limit=1) if stored else []
         self._events.publish(
             RunFinished(
                 run_id=run.run_id,
                 job=run.job_name,
-                seq=(await self._store.get_logs(run.run_id))[-1].seq if stored else 0,
+                seq=last[-1].seq if last else 0,
                 at=self._clock.now(),
                 status=RunState.FAILED,
                 error=error,

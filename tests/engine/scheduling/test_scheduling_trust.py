@@ -352,3 +352,44 @@ async def test_dead_mans_switch_alerts_once_per_silent_period(install: Install) 
         assert text.startswith("no successful run since") and "26h" in text
         clock.advance(26 * 3600)
         assert await hooks.check_silence(T0) == ["payroll"]
+
+
+async def test_an_interrupted_runs_end_follows_its_last_log_row_past_a_page(install: Install) -> None:
+    # More log rows than one page of get_logs (1000): the RunFinished that recovery publishes must
+    # carry the sequence number after the run's last row, not the last of the first page.
+    from nomaflow.actors.events import AnyEvent, LogLine, RunFinished
+
+    clock = ManualClock(T0)
+    install.settings.jobs.interrupted_after_seconds = 30
+    async with Engine(quiet_install(install), clock=clock, scheduler=False) as engine:
+        engine.define_job(name="chatty", steps=[python_step("talk", "add", a=1, b=2)])
+        dead = str(uuid.uuid4())
+        await engine.store.admit(
+            RunRecord(
+                id=dead,
+                job_name="chatty",
+                app="python",
+                status="running",
+                triggered_by="cron",
+                params={},
+                dry_run=False,
+                started_at=T0 - timedelta(minutes=5),
+                owner="dead-engine",
+            ),
+            [StepRecord(run_id=dead, position=0, step_name="talk", type="python")],
+            1,
+        )
+        at = T0 - timedelta(minutes=4)
+        await engine.store.append_logs(
+            [
+                LogLine(run_id=dead, job="chatty", seq=seq, at=at, step="talk", level="info", message="hi")
+                for seq in range(2, 1202)
+            ]
+        )
+        ends: list[AnyEvent] = []
+        engine.bus.add_listener(ends.append, only=(RunFinished,))
+        assert engine.recovery is not None
+        assert [run.run_id for run in await engine.recovery.beat()] == [dead]
+        [end] = [event for event in ends if isinstance(event, RunFinished) and event.run_id == dead]
+        last = await engine.store.last_logs(dead, limit=1)
+        assert last[-1].seq >= 1201 and end.seq == last[-1].seq
