@@ -17,15 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from nomaflow.engine.resources.connectors import Dialect
-from nomaflow.engine.steps.sql.types import (
-    Kind,
-    SqlType,
-    ValueMismatch,
-    parse,
-    reader_normalizer,
-    to_kind,
-    writer_adapter,
-)
+from nomaflow.engine.steps.sql.types import Kind, SqlType, ValueMismatch, parse
+from nomaflow.engine.steps.sql.values import reader_normalizer, to_kind, writer_adapter
 
 Convert = Callable[[Any], Any]
 

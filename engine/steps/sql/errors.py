@@ -14,7 +14,7 @@ from sqlalchemy import exc as sa_exc
 from nomaflow.actors.errors import PermanentStepFailure, StepFailure
 from nomaflow.engine.resources.connectors import Connector, ConnectorError
 from nomaflow.engine.resources.queries import QueryError
-from nomaflow.engine.steps.sql.dialects import BadName
+from nomaflow.engine.steps.sql.names import BadName
 from nomaflow.engine.steps.sql.types import ValueMismatch, describe_value
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-import nomaflow.engine.steps.sql.copy as sql_copy_module
+import nomaflow.engine.steps.sql.copy_pipeline as copy_pipeline
 from nomaflow.actors.errors import PermanentStepFailure, StepFailure
 from tests.engine.steps.conftest import Logged, PgPair, SqlInstall
 
@@ -208,7 +208,7 @@ async def kill_source_half_way(
         "SELECT g::bigint AS id, g::bigint AS v FROM generate_series(1, 100000) g\n"
         "WHERE g < 5000 OR pg_sleep(20) IS NOT NULL\n",
     )
-    monkeypatch.setattr(sql_copy_module, "PASSTHROUGH_PROGRESS_BYTES", 16 * 1024)
+    monkeypatch.setattr(copy_pipeline, "PASSTHROUGH_PROGRESS_BYTES", 16 * 1024)
     sql_install.connector("src", pg_pair.source).connector("dst", target.url)
     progressed = anyio.Event()
     log = Logged(on_line=lambda level, message, fields: progressed.set())

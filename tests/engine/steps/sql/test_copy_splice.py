@@ -17,7 +17,8 @@ from nomaflow.engine.steps.sql.copy_splice import (
     Recode,
     RowRejected,
 )
-from nomaflow.engine.steps.sql.types import ValueMismatch, converter, parse_postgres
+from nomaflow.engine.steps.sql.types import ValueMismatch, parse_postgres
+from nomaflow.engine.steps.sql.values import converter
 
 Row = tuple[bytes | None, ...]
 HEADER = SIGNATURE + bytes(8)  # no flags, no header extension

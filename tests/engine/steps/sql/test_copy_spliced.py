@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-import nomaflow.engine.steps.sql.copy as sql_copy_module
+import nomaflow.engine.steps.sql.copy_plan as copy_plan
 from nomaflow.actors.errors import PermanentStepFailure
 from tests.engine.steps.conftest import Logged, PgPair, SqlInstall
 
@@ -96,7 +96,7 @@ async def test_spliced_rows_are_those_of_the_generic_path(
     )
 
     # The same copy with splicing ruled out: every row through asyncpg's decoding and encoding.
-    monkeypatch.setattr(sql_copy_module, "_spliceable", lambda have, wanted: False)
+    monkeypatch.setattr(copy_plan, "_spliceable", lambda have, wanted: False)
     output, log = await copy(sql_install, source, generic, mode=mode, key=key)
     assert output["rows"] == 4 and "converting" not in log.text
 
@@ -169,7 +169,7 @@ async def test_a_type_without_a_codec_takes_the_generic_path(
     source, table = unique("plain"), unique("generic")
     await execute(pg_pair.source, f"CREATE TABLE {source} AS SELECT 1 AS id, true AS flag")
     await execute(pg_pair.target, f"CREATE TABLE {table} (id integer, flag text)")
-    monkeypatch.setattr(sql_copy_module, "encoder", lambda t: None)
+    monkeypatch.setattr(copy_plan, "encoder", lambda t: None)
     try:
         output, log = await copy(sql_install, source, table)
     finally:

@@ -18,14 +18,13 @@ from nomaflow.engine.steps.sql.types import (
     Kind,
     SqlType,
     ValueMismatch,
-    compatible,
     parse_mysql,
     parse_override,
     parse_postgres,
     parse_sqlite,
     render,
-    to_kind,
 )
+from nomaflow.engine.steps.sql.values import compatible, to_kind
 from tests.engine.steps.conftest import SqlInstall
 
 # --- placeholders -----------------------------------------------------------------------------------

@@ -1,0 +1,251 @@
+"""The moving part of a copy: the source's rows read ahead of the writer on their own task, converted by
+the plan, counted for progress; and between two PostgreSQL databases the COPY data relayed from one server
+to the other, spliced where a column is converted in Python.
+
+`CopyRun` is one attempt of a copy, built whole once the source is described and the target is open;
+the target database's `load` drives it (`dialects.base.CopyJob`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, Literal
+
+import anyio
+
+from nomaflow.actors.ports import StepContext
+from nomaflow.engine.config.problems import did_you_mean
+from nomaflow.engine.resources.connectors import Connector, Connectors
+from nomaflow.engine.steps.sql.copy_plan import CopyFailed, Plan, Planner
+from nomaflow.engine.steps.sql.copy_splice import RowRejected
+from nomaflow.engine.steps.sql.dialects import Database, Postgres
+from nomaflow.engine.steps.sql.dialects.base import Batches, Loaded
+from nomaflow.engine.steps.sql.names import Column, TableName
+from nomaflow.engine.steps.sql.types import Kind, SqlType
+from nomaflow.engine.steps.sql.values import canonical_type
+
+# In pass-through mode rows are never decoded, so progress is counted in bytes.
+PASSTHROUGH_PROGRESS_BYTES = 64 * 1024 * 1024
+QUEUE = 4  # batches (or COPY chunks) read ahead of the writer
+
+
+class Source:
+    """What a copy reads: the open source database, the statement and its arguments, its columns, and
+    its rows as an iterator of batches (already started when the first batch was sniffed for types)."""
+
+    def __init__(
+        self, database: Database, sql: str, args: Sequence[Any], columns: list[Column], rows: Batches
+    ) -> None:
+        self.database, self.sql, self.args, self.columns, self.rows = database, sql, args, columns, rows
+
+    @classmethod
+    async def sniffed(
+        cls, database: Database, sql: str, args: Sequence[Any], columns: list[Column], rows: Batches
+    ) -> Source:
+        """The source, its untyped columns (SQLite expressions) typed by their first values."""
+        if any(c.type.kind is Kind.OTHER and not c.type.declared for c in columns):
+            first = await anext(rows, None)
+            return cls(database, sql, args, sniff(columns, first or []), _chain(first, rows))
+        return cls(database, sql, args, columns, rows)
+
+
+class CopyRun:
+    """One attempt of one copy, from its open source into its target table."""
+
+    def __init__(
+        self,
+        ctx: StepContext,
+        planner: Planner,
+        source: Source,
+        *,
+        mode: Literal["replace", "append", "upsert"],
+        create: bool,
+        progress_every: int,
+        connectors: Connectors,
+        target: Connector,
+    ) -> None:
+        self.ctx = ctx
+        self.step = ctx.step
+        self.planner = planner
+        self.table: TableName = planner.table
+        self.key = planner.key if mode == "upsert" else ()
+        self.mode: Literal["replace", "append", "upsert"] = mode
+        self.source = source
+        self.create = create
+        self.progress_every = progress_every
+        self.connectors = connectors
+        self.target = target
+        self.rows = 0
+        self.started = anyio.current_time()
+        self._next_progress = progress_every
+
+    async def into(self, target: Database) -> Loaded:
+        """Load the rows into the target (`target.load` drives the rest of this class)."""
+        return await target.load(self)
+
+    # --- planning ---
+
+    async def plan_for(self, target: Database, existing: list[Column] | None) -> Plan:
+        if existing is None and not self.create:
+            raise await self._missing_table(target)
+        return self.planner.plan(self.source.columns, existing)
+
+    async def _missing_table(self, target: Database) -> CopyFailed:
+        try:
+            names = await target.table_names(self.table.schema)
+        except Exception:
+            names = []
+        hint = did_you_mean(self.table.name, names)
+        if not hint:
+            folded = [n for n in names if n.lower() == self.table.name.lower()]
+            hint = f' (did you mean "{folded[0]}"?)' if folded else ""
+        return CopyFailed(
+            f"step '{self.step}': table '{self.table}' does not exist on connector "
+            f"'{self.target.name}'{hint}; set create = true to create it from the source's columns"
+        )
+
+    # --- progress ---
+
+    def counted(self, rows: int) -> None:
+        self.rows += rows
+        if self.rows >= self._next_progress:
+            elapsed = max(anyio.current_time() - self.started, 1e-9)
+            self.ctx.log.info(
+                f"{self.rows:,} rows copied ({self.rows / elapsed:,.0f} rows/s)",
+                rows=self.rows,
+                rows_per_second=round(self.rows / elapsed),
+            )
+            every = self.progress_every
+            self._next_progress = (self.rows // every + 1) * every
+
+    # --- moving rows ---
+
+    @asynccontextmanager
+    async def batches(self, plan: Plan) -> AsyncIterator[Batches]:
+        """The source's batches, converted by a task that reads ahead of the writer (memory holds at
+        most `QUEUE` batches). Leaving the block early stops the reader."""
+        send, receive = anyio.create_memory_object_stream[Sequence[Sequence[Any]]](QUEUE)
+
+        async def produce() -> None:
+            offset = 0
+            async with send:
+                async for batch in self.source.rows:
+                    await send.send(plan.apply(self.step, batch, offset))
+                    offset += len(batch)
+
+        with single_errors():
+            async with anyio.create_task_group() as group, receive:
+                group.start_soon(produce)
+                yield receive
+
+    async def relay(self, target: Database, plan: Plan, into: TableName) -> None:
+        """The source's COPY TO STDOUT (binary) into the target's COPY FROM STDIN: as it comes in
+        pass-through, through the plan's rewriter when it splices."""
+        source = self.source.database
+        if not isinstance(source, Postgres) or not isinstance(target, Postgres):
+            raise CopyFailed(f"step '{self.step}': COPY data is relayed only between PostgreSQL databases")
+        send, receive = anyio.create_memory_object_stream[bytes](QUEUE * 4)
+        rewriter = plan.rewriter() if plan.recoded else None
+        if rewriter is not None:
+            names = ", ".join(plan.source[i].name for i in plan.recoded)
+            self.ctx.log.info(f"converting {names} in Python; the other columns' COPY data passes through")
+        sql = self.source.sql
+        if plan.casts:
+            sql = f"SELECT {plan.select_list(source.quote)} FROM (\n{sql}\n) AS nf_source"
+
+        async def rewrite(chunk: bytes) -> None:
+            assert rewriter is not None
+            before = rewriter.rows
+            data = rewriter.feed(chunk)
+            self.counted(rewriter.rows - before)
+            if data:  # nothing when the chunk ended before its first complete row
+                await send.send(data)
+
+        async def produce() -> None:
+            async with send:
+                await source.copy_out(sql, self.source.args, send.send if rewriter is None else rewrite)
+                if rewriter is not None:
+                    rewriter.finish()
+
+        try:
+            with single_errors():
+                async with anyio.create_task_group() as group:
+                    group.start_soon(produce)
+                    chunks = receive if rewriter is not None else self._logged(receive)
+                    self.rows = await target.copy_in(into, plan.names, _closing(receive, chunks))
+        except RowRejected as exc:
+            raise CopyFailed(f"step '{self.step}': {exc}") from None
+
+    async def _logged(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """Pass-through chunks, with a progress line every `PASSTHROUGH_PROGRESS_BYTES` (spliced copies
+        count rows instead)."""
+        streamed, next_log = 0, PASSTHROUGH_PROGRESS_BYTES
+        async for chunk in chunks:
+            yield chunk
+            streamed += len(chunk)
+            if streamed >= next_log:
+                next_log += PASSTHROUGH_PROGRESS_BYTES
+                elapsed = max(anyio.current_time() - self.started, 1e-9)
+                self.ctx.log.info(
+                    f"{streamed / 2**20:,.0f} MiB of COPY data passed through "
+                    f"({streamed / 2**20 / elapsed:,.1f} MiB/s)",
+                    bytes=streamed,
+                )
+
+    async def drop_quietly(self, target: Database, table: TableName) -> None:
+        statement = f"DROP TABLE IF EXISTS {target.qualified(table)}"
+        try:
+            await target.execute(statement)
+            return
+        except Exception:
+            pass
+        try:
+            async with self.connectors.connect(self.target.name) as link:
+                await Database.of(link).execute(statement)
+        except Exception as exc:
+            self.ctx.log.error(f"could not drop {table} after the failure: {self.target.scrub(str(exc))}")
+
+
+async def _closing(stream: Any, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async with stream:
+        async for chunk in chunks:
+            yield chunk
+
+
+@contextmanager
+def single_errors() -> Iterator[None]:
+    """Raise the one real error of a task group as itself, not inside an ExceptionGroup: a reader and a
+    writer work together, and when one fails the other is only cancelled."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        errors = _leaves(group)
+        real = [e for e in errors if not isinstance(e, anyio.get_cancelled_exc_class())]
+        raise (real or errors)[0] from None
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return found
+
+
+def sniff(columns: list[Column], first: Sequence[Sequence[Any]]) -> list[Column]:
+    """Columns without a declared type get the kind of their first non-NULL value (text if none)."""
+    typed = []
+    for index, column in enumerate(columns):
+        if column.type.kind is Kind.OTHER and not column.type.declared:
+            value = next((row[index] for row in first if row[index] is not None), None)
+            kind = canonical_type(value) if value is not None else Kind.TEXT
+            column = Column(column.name, SqlType(kind, ""), column.nullable)
+        typed.append(column)
+    return typed
+
+
+async def _chain(first: Sequence[Sequence[Any]] | None, rest: Batches) -> Batches:
+    if first:
+        yield first
+    async for batch in rest:
+        yield batch

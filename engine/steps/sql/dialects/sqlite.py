@@ -1,0 +1,158 @@
+"""SQLite through aiosqlite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from nomaflow.engine.resources.connectors import Dialect
+from nomaflow.engine.steps.sql.dialects.base import CopyJob, Database, Loaded
+from nomaflow.engine.steps.sql.names import Column, ResultColumn, TableName, side_name
+from nomaflow.engine.steps.sql.types import parse_sqlite
+
+
+class Sqlite(Database):
+    dialect: Dialect = "sqlite"
+
+    def quote(self, name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def _plain_param(self, name: str, value: Any) -> Any:
+        if isinstance(value, dict | list):
+            return msgspec.json.encode(value).decode()
+        if isinstance(value, Decimal):
+            return str(value)
+        if hasattr(value, "isoformat"):
+            return value.isoformat()
+        return value
+
+    @asynccontextmanager
+    async def read_transaction(self, readonly: bool = True) -> AsyncIterator[None]:
+        await self.driver.execute("BEGIN DEFERRED")
+        async with self._finishing(self._rollback):
+            yield
+
+    async def describe(self, sql: str, args: Sequence[Any], table: TableName | None) -> list[Column]:
+        if table is not None:
+            columns = await self.table_columns(table)
+            if columns is not None:
+                return columns
+        # A temporary view over the query gives each column the declared type of what it selects.
+        # Views take no parameters; the types do not depend on them, so NULL stands in for each.
+        view = side_name("probe", "v")
+        probe_sql = _null_placeholders(sql) if args else sql
+        await self.driver.execute(f"CREATE TEMP VIEW {self.quote(view)} AS\n{probe_sql}")
+        try:
+            rows = await self.fetch(f"PRAGMA temp.table_info({self.quote(view)})")
+        finally:
+            await self.driver.execute(f"DROP VIEW temp.{self.quote(view)}")
+        return [Column(r[1], parse_sqlite(r[2] or "")) for r in rows]
+
+    async def batches(
+        self, sql: str, args: Sequence[Any], size: int
+    ) -> AsyncGenerator[Sequence[Sequence[Any]], None]:
+        cursor = await self.driver.execute(sql, tuple(args))
+        try:
+            while rows := await cursor.fetchmany(size):
+                yield rows
+        finally:
+            await cursor.close()
+
+    async def result_columns(self, sql: str, args: Sequence[Any]) -> list[ResultColumn]:
+        return [ResultColumn(c.name, c.type.kind) for c in await self.describe(sql, args, None)]
+
+    async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        cursor = await self.driver.execute(sql, tuple(args))
+        try:
+            return list(await cursor.fetchall())
+        finally:
+            await cursor.close()
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
+        cursor = await self.driver.execute(sql, tuple(args))
+        try:
+            return int(cursor.rowcount)
+        finally:
+            await cursor.close()
+
+    async def _begin(self) -> None:
+        await self.driver.execute("BEGIN IMMEDIATE")
+
+    async def _commit(self) -> None:
+        await self.driver.execute("COMMIT")
+
+    async def _rollback(self) -> None:
+        await self.driver.execute("ROLLBACK")
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self.driver.executemany(sql, rows)
+
+    async def write(
+        self, sql: str, args: Sequence[Any], keep: int
+    ) -> tuple[int, list[str], list[Sequence[Any]]]:
+        cursor = await self.driver.execute(sql, tuple(args))
+        try:
+            if not cursor.description:
+                return int(cursor.rowcount), [], []
+            names = [d[0] for d in cursor.description]
+            rows = list(await cursor.fetchall())
+            return len(rows), names, rows[:keep]
+        finally:
+            await cursor.close()
+
+    async def table_columns(self, table: TableName) -> list[Column] | None:
+        schema = self.quote(table.schema or "main")
+        rows = await self.fetch(f"PRAGMA {schema}.table_xinfo({self.quote(table.name)})")
+        if not rows:
+            return None
+        # table_xinfo's `hidden`: 0 a plain column, 1 hidden (virtual tables), 2 or 3 generated.
+        return [Column(r[1], parse_sqlite(r[2] or ""), not r[3], r[6] in (2, 3)) for r in rows if r[6] != 1]
+
+    async def table_names(self, schema: str | None) -> list[str]:
+        rows = await self.fetch(
+            f"SELECT name FROM {self.quote(schema or 'main')}.sqlite_master WHERE type IN ('table', 'view')"
+        )
+        return [r[0] for r in rows]
+
+    # --- loading a copy: one write transaction (`replace` deletes and reloads inside it) ---
+
+    async def load(self, job: CopyJob) -> Loaded:
+        async with self.write_transaction():
+            existing = await self.table_columns(job.table)
+            plan = await job.plan_for(self, existing)
+            if existing is None:
+                await self.execute(self.create_table_sql(job.table, plan, job.key))
+            elif job.mode == "replace":
+                await self.execute(f"DELETE FROM {self.qualified(job.table)}")
+            await self.insert_rows(job, plan, job.table)
+        return Loaded(plan, created=existing is None)
+
+    def insert_sql(self, into: TableName, names: Sequence[str], key: Sequence[str]) -> str:
+        marks = ", ".join(["?"] * len(names))
+        statement = f"INSERT INTO {self.qualified(into)} ({self.column_list(names)}) VALUES ({marks})"
+        if not key:
+            return statement
+        others = [n for n in names if n not in key]
+        updates = ", ".join(f"{self.quote(n)} = excluded.{self.quote(n)}" for n in others)
+        action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+        return f"{statement} ON CONFLICT ({self.column_list(key)}) {action}"
+
+
+def _null_placeholders(sql: str) -> str:
+    """The SQL with each `?` placeholder written by `Template.render` replaced by NULL.
+
+    The template put every `?` outside quotes and comments, and a `?` inside a literal is kept, because
+    the text is re-parsed here with the same rules."""
+    from nomaflow.engine.resources.queries import parse_sql
+
+    template = parse_sql(sql.replace("?", ":nf_p"), "sqlite")
+    out: list[str] = []
+    for index, part in enumerate(template.parts):
+        out.append(part.replace(":nf_p", "?"))
+        if index < len(template.names):
+            out.append("NULL")
+    return "".join(out)
