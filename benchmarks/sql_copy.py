@@ -244,13 +244,18 @@ def parse_arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def run_child(encoded: str) -> int:
+    """The child side of `child()`: one measured copy, its report as JSON on stdout."""
+    spec = json.loads(encoded)
+    result = run_pandas(spec) if spec["kind"] == "pandas" else asyncio.run(run_step(spec))
+    print(json.dumps(result))
+    return 0
+
+
 def main() -> int:
     args = parse_arguments()
     if args.child:
-        spec = json.loads(args.child)
-        result = run_pandas(spec) if spec["kind"] == "pandas" else asyncio.run(run_step(spec))
-        print(json.dumps(result))
-        return 0
+        return run_child(args.child)
     rows, big = args.rows, args.big_rows
     pandas_rows = rows if args.pandas_rows is None else args.pandas_rows
     maria_rows = rows if args.maria_rows is None else args.maria_rows
@@ -346,17 +351,29 @@ def main() -> int:
     report.check("passthrough", ratio(best_ours["seconds"], best_pipe))
     report.check("cast_by_source", ratio(best_coerced["seconds"], best_pipe))
     report.check("converted_in_python", ratio(best_python["seconds"], best_pipe))
-    for label, best in (("pass-through", best_ours), ("converted in Python", best_python)):
-        if panda is None:
-            report.skip("against_pandas", why_no_pandas or "", where=label)
-            continue
-        ours_rate, pandas_rate = rows / best["seconds"], panda["rows"] / panda["seconds"]
-        report.check("against_pandas", ratio(ours_rate, pandas_rate), where=label)
+    check_pandas(
+        report, rows, {"pass-through": best_ours, "converted in Python": best_python}, panda, why_no_pandas
+    )
     for (label, size), result in memory.items():
         report.check(
             "memory_growth", result["peak_rss"] - result["baseline_rss"], where=f"{label}, {size:,} rows"
         )
     return report.finish()
+
+
+def check_pandas(
+    report: Report,
+    rows: int,
+    bests: dict[str, dict[str, Any]],
+    panda: dict[str, Any] | None,
+    why_not: str | None,
+) -> None:
+    for label, best in bests.items():
+        if panda is None:
+            report.skip("against_pandas", why_not or "", where=label)
+            continue
+        ours_rate, pandas_rate = rows / best["seconds"], panda["rows"] / panda["seconds"]
+        report.check("against_pandas", ratio(ours_rate, pandas_rate), where=label)
 
 
 if __name__ == "__main__":
