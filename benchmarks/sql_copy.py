@@ -35,6 +35,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks.*`, run as a script
 
+from benchmarks.copy_across import DIRECTIONS, run_across
 from benchmarks.harness.databases import ThrowawayDatabases, mysql_arguments
 from benchmarks.harness.report import Report, say
 from benchmarks.harness.stats import ratio
@@ -239,7 +240,19 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--big-rows", type=int, default=5_000_000, help="for the memory figure (0: skip)")
     parser.add_argument("--pandas-rows", type=int, default=None, help="rows for pandas (default: --rows)")
     parser.add_argument("--maria-rows", type=int, default=None, help="MariaDB -> PostgreSQL rows (0: skip)")
-    parser.add_argument("--repeat", type=int, default=2, help="best of N for the timed PostgreSQL copies")
+    parser.add_argument("--repeat", type=int, default=2, help="best of N for the timed copies")
+    parser.add_argument(
+        "--across-rows",
+        type=int,
+        default=None,
+        help="rows for the cross-database copies (default: --rows; 0: skip)",
+    )
+    parser.add_argument(
+        "--directions",
+        default=",".join(d.name for d in DIRECTIONS),
+        help="the cross-database directions to run, comma-separated",
+    )
+    parser.add_argument("--across-only", action="store_true", help="only the cross-database copies")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -256,6 +269,11 @@ def main() -> int:
     args = parse_arguments()
     if args.child:
         return run_child(args.child)
+    across_rows = args.rows if args.across_rows is None else args.across_rows
+    if args.across_only:
+        report = Report("sql_copy", "sql_copy benchmark, across databases")
+        run_across(report, across_rows, args.repeat, args.directions.split(","), child)
+        return report.finish()
     rows, big = args.rows, args.big_rows
     pandas_rows = rows if args.pandas_rows is None else args.pandas_rows
     maria_rows = rows if args.maria_rows is None else args.maria_rows
@@ -347,6 +365,8 @@ def main() -> int:
             f"{maria['rows']:,} rows", f"{maria['seconds']:.2f} s, {rate(maria['rows'], maria['seconds'])}"
         )
 
+    if across_rows:
+        run_across(report, across_rows, args.repeat, args.directions.split(","), child)
     report.section("targets")
     report.check("passthrough", ratio(best_ours["seconds"], best_pipe))
     report.check("cast_by_source", ratio(best_coerced["seconds"], best_pipe))

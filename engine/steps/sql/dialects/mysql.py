@@ -12,6 +12,7 @@ import anyio
 from nomaflow.actors.errors import StepFailure
 from nomaflow.engine.resources.connectors import Dialect
 from nomaflow.engine.steps.sql.copy_plan import Plan
+from nomaflow.engine.steps.sql.dialects import mysql_infile
 from nomaflow.engine.steps.sql.dialects.base import CopyJob, Database, Loaded
 from nomaflow.engine.steps.sql.names import Column, ResultColumn, TableName, side_name
 from nomaflow.engine.steps.sql.types import Kind, SqlType, parse_mysql
@@ -248,6 +249,23 @@ class MySql(Database):
                 with anyio.CancelScope(shield=True):
                     await job.drop_quietly(self, job.table)
             raise
+
+    async def insert_rows(self, job: CopyJob, plan: Plan, into: TableName) -> None:
+        """Append or replace: the rows streamed into LOAD DATA LOCAL INFILE (see mysql_infile). Upserts
+        keep INSERT ... ON DUPLICATE KEY UPDATE, which LOAD DATA has no form of."""
+        if job.key:
+            await super().insert_rows(job, plan, into)
+            return
+        kinds = [t.kind for t in plan.types]
+        name = mysql_infile.stream_name()
+        statement = mysql_infile.load_statement(self.quote, self.qualified(into), plan.names, kinds, name)
+        async with job.batches(plan) as batches:
+            chunks = mysql_infile.encoded(batches, mysql_infile.encoders(kinds), job.counted)
+            mysql_infile.serve(self.driver, name, chunks)
+            try:
+                await self.execute(statement)
+            finally:
+                mysql_infile.serve(self.driver, name, None)
 
     def insert_sql(self, into: TableName, names: Sequence[str], key: Sequence[str]) -> str:
         marks = ", ".join(["%s"] * len(names))
