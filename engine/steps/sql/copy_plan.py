@@ -62,22 +62,20 @@ class Plan:
         return CopyRewriter(columns)
 
     def apply(self, step: str, batch: Sequence[Sequence[Any]], offset: int) -> Sequence[Sequence[Any]]:
-        if not self.converters:
+        """The batch with the plan's conversions done; `offset` rows came before it (for messages)."""
+        if not self.converters or not batch:
             return batch
-        converters = [(index, convert) for index, convert, _ in self.converters]
-        out: list[list[Any]] = []
+        # Column by column: one comprehension per converted column and C-level transposes cost about
+        # half of a Python loop over every row.
+        columns: list[Sequence[Any]] = list(zip(*batch, strict=True))
         try:
-            for row in batch:
-                values = list(row)
-                for index, convert in converters:
-                    value = values[index]
-                    if value is not None:
-                        values[index] = convert(value)
-                out.append(values)
+            for index, convert, _ in self.converters:
+                columns[index] = [None if v is None else convert(v) for v in columns[index]]
         except (ValueError, TypeError, ArithmeticError):
-            self._explain(step, batch[len(out)], offset + len(out) + 1)
+            for number, row in enumerate(batch, start=offset + 1):
+                self._explain(step, row, number)
             raise
-        return out
+        return list(zip(*columns, strict=True))
 
     def _explain(self, step: str, row: Sequence[Any], number: int) -> None:
         """Raise CopyFailed naming the row, column and value that failed (found again, slowly)."""

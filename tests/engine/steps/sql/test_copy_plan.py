@@ -51,7 +51,7 @@ def test_a_python_conversion_splices_only_that_column() -> None:
     plan = planner().plan(SOURCE, target)
     assert not plan.passthrough and plan.recoded == [2]
     assert [(index, described) for index, _, described in plan.converters] == [(2, "boolean -> text")]
-    assert plan.apply("load", [(1, Decimal("1.00"), True)], 0) == [[1, Decimal("1.00"), "true"]]
+    assert plan.apply("load", [(1, Decimal("1.00"), True)], 0) == [(1, Decimal("1.00"), "true")]
 
 
 def test_across_databases_each_row_is_converted_for_the_target_driver() -> None:
@@ -132,6 +132,6 @@ def test_sqlite_values_of_any_storage_class_are_converted_to_the_target_kind() -
     source = [Column("n", SqlType(Kind.TEXT, "")), Column("amount", parse_sqlite("DECIMAL_TEXT(12,2)"))]
     target = [pg("n", "bigint"), pg("amount", "numeric(12,2)")]
     plan = planner("sqlite", "postgresql").plan(source, target)
-    assert plan.apply("load", [("12", "3.50")], 0) == [[12, Decimal("3.50")]]
+    assert plan.apply("load", [("12", "3.50")], 0) == [(12, Decimal("3.50"))]
     with pytest.raises(CopyFailed, match=r"^step 'load': row 2, column 'n'"):
         plan.apply("load", [("1", "1"), ("x", "1")], 0)
