@@ -271,9 +271,12 @@ def _create_engine(connector: Connector) -> AsyncEngine:
     }
     if connector.dialect == "mysql":
         # Every TIMESTAMP is read and written in UTC, whatever the server's own zone.
-        # local_infile: sql_copy streams rows into LOAD DATA LOCAL INFILE; the sender it installs serves
-        # only that stream, never a file (engine/steps/sql/dialects/mysql_infile.py).
-        options["connect_args"] = {"init_command": "SET time_zone = '+00:00'", "local_infile": True}
+        options["connect_args"] = {"init_command": "SET time_zone = '+00:00'"}
+        if "local_infile" not in connector.url.query:
+            # sql_copy streams rows into LOAD DATA LOCAL INFILE; the sender it installs serves only that
+            # stream, never a file (engine/steps/sql/dialects/mysql_infile.py). ?local_infile=0 in the
+            # URL turns it off, and copies fall back to INSERTs.
+            options["connect_args"]["local_infile"] = True
     if connector.dialect == "postgresql":
         # json/jsonb values travel as their JSON text both ways, as with the other drivers; decoding
         # them here would only be re-encoded by the next COPY.

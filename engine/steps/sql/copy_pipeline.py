@@ -119,6 +119,9 @@ class CopyRun:
             every = self.progress_every
             self._next_progress = (self.rows // every + 1) * every
 
+    def log(self, message: str) -> None:
+        self.ctx.log.info(message)
+
     # --- moving rows ---
 
     @asynccontextmanager

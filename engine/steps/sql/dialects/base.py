@@ -41,6 +41,10 @@ class CopyJob(Protocol):
         """`rows` more rows are written (progress)."""
         ...
 
+    def log(self, message: str) -> None:
+        """A line in the step's log."""
+        ...
+
     async def relay(self, target: Database, plan: Plan, into: TableName) -> None:
         """PostgreSQL to PostgreSQL: the source's COPY data into `into`, spliced where the plan says."""
         ...
@@ -212,10 +216,12 @@ class Database(ABC):
 
     async def insert_rows(self, job: CopyJob, plan: Plan, into: TableName) -> None:
         """Batched multi-row INSERTs (upserts in `upsert` mode) of the plan's rows."""
-        statement = self.insert_sql(into, plan.names, job.key)
         async with job.batches(plan) as batches:
-            async for batch in batches:
-                if batch and not isinstance(batch[0], tuple | list):
-                    batch = [tuple(row) for row in batch]  # asyncpg Records: drivers want plain sequences
-                await self.executemany(statement, batch)
-                job.counted(len(batch))
+            await self.insert_batches(job, self.insert_sql(into, plan.names, job.key), batches)
+
+    async def insert_batches(self, job: CopyJob, statement: str, batches: Batches) -> None:
+        async for batch in batches:
+            if batch and not isinstance(batch[0], tuple | list):
+                batch = [tuple(row) for row in batch]  # asyncpg Records: drivers want plain sequences
+            await self.executemany(statement, batch)
+            job.counted(len(batch))

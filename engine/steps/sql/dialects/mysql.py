@@ -260,10 +260,16 @@ class MySql(Database):
         name = mysql_infile.stream_name()
         statement = mysql_infile.load_statement(self.quote, self.qualified(into), plan.names, kinds, name)
         async with job.batches(plan) as batches:
-            chunks = mysql_infile.encoded(batches, mysql_infile.encoders(kinds), job.counted)
+            chunks = mysql_infile.Encoded(batches, mysql_infile.encoders(kinds), job.counted)
             mysql_infile.serve(self.driver, name, chunks)
             try:
                 await self.execute(statement)
+            except Exception as exc:
+                if chunks.started or not mysql_infile.refused(exc):
+                    raise
+                # The server (or the connector's ?local_infile=0) allows no LOCAL INFILE: INSERTs then.
+                job.log(f"LOAD DATA LOCAL INFILE is not allowed here ({exc}); loading with INSERTs")
+                await self.insert_batches(job, self.insert_sql(into, plan.names, ()), batches)
             finally:
                 mysql_infile.serve(self.driver, name, None)
 

@@ -99,22 +99,44 @@ def stream_name() -> str:
     return f"nomaflow-stream-{secrets.token_hex(8)}"
 
 
-async def encoded(
-    batches: AsyncIterator[Sequence[Sequence[Any]]], columns: list[Encode], counted: Callable[[int], None]
-) -> AsyncIterator[bytes]:
-    """The rows of `batches` in the load's text format, a batch at a time."""
-    async for batch in batches:
-        lines = [
-            "\t".join(
-                "\\N" if value is None else encode(value) for encode, value in zip(columns, row, strict=True)
-            )
-            for row in batch
-        ]
-        yield ("\n".join(lines) + "\n").encode()
-        counted(len(batch))
+class Encoded:
+    """The rows of `batches` in the load's text format, a batch at a time; `started` once the server
+    has asked for the first one."""
+
+    def __init__(
+        self,
+        batches: AsyncIterator[Sequence[Sequence[Any]]],
+        columns: list[Encode],
+        counted: Callable[[int], None],
+    ) -> None:
+        self.batches, self.columns, self.counted = batches, columns, counted
+        self.started = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        self.started = True
+        columns = self.columns
+        async for batch in self.batches:
+            lines = [
+                "\t".join(
+                    "\\N" if value is None else encode(value)
+                    for encode, value in zip(columns, row, strict=True)
+                )
+                for row in batch
+            ]
+            yield ("\n".join(lines) + "\n").encode()
+            self.counted(len(batch))
 
 
-def serve(driver: Any, name: str, chunks: AsyncIterator[bytes] | None) -> None:
+# The server's "LOCAL INFILE is disabled" errors: MySQL 5.x/MariaDB < 10.5, MySQL 8, MariaDB >= 10.5.
+_REFUSED = {1148, 3948, 4166}
+
+
+def refused(exc: BaseException) -> bool:
+    """Whether `exc` is the server refusing LOAD DATA LOCAL INFILE (before any data was sent)."""
+    return bool(exc.args) and exc.args[0] in _REFUSED
+
+
+def serve(driver: Any, name: str, chunks: Encoded | None) -> None:
     """Register (or, with None, remove) the stream a LOAD DATA on `driver` reads as `name`."""
     install()
     setattr(driver, _STREAM, None if chunks is None else (name, chunks))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.steps.conftest import PgPair, SqlInstall
+from tests.engine.steps.conftest import Logged, PgPair, SqlInstall
 from tests.engine.steps.sql.test_copy_roundtrip import pg_execute, unique
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
@@ -104,3 +104,22 @@ async def test_every_type_at_its_extremes_goes_there_and_back(
     original, returned = await rows_of(pg_pair.source, extremes), await rows_of(pg_pair.target, back)
     for before, after in zip(original, returned, strict=True):
         assert after == before, f"{middle}: row {before[0]} came back changed"
+
+
+async def test_without_local_infile_mariadb_is_loaded_with_inserts(
+    pg_pair: PgPair, extremes: str, sql_install: SqlInstall, mariadb_url: str
+) -> None:
+    # ?local_infile=0: the client does not offer LOCAL INFILE, so the server refuses LOAD DATA LOCAL, as
+    # a MySQL 8 server does by default. The copy says so and loads the same rows with INSERTs.
+    sql_install.connector("src", pg_pair.source).connector("mid", f"{mariadb_url}?local_infile=0")
+    sql_install.connector("dst", pg_pair.target)
+    there, back = unique("there"), unique("back")
+    log = Logged()
+    out = await sql_install.run(
+        "sql_copy", source="src", source_table=extremes, target="mid", table=there, create=True, log=log
+    )
+    assert out["rows"] == 3004
+    assert "LOAD DATA LOCAL INFILE is not allowed here" in log.text and "loading with INSERTs" in log.text
+    await pg_execute(pg_pair.target, DDL.format(name=back))
+    await sql_install.run("sql_copy", source="mid", source_table=there, target="dst", table=back)
+    assert await rows_of(pg_pair.target, back) == await rows_of(pg_pair.source, extremes)
