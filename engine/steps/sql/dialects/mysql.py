@@ -252,11 +252,13 @@ class MySql(Database):
 
     async def insert_rows(self, job: CopyJob, plan: Plan, into: TableName) -> None:
         """Append or replace: the rows streamed into LOAD DATA LOCAL INFILE (see mysql_infile). Upserts
-        keep INSERT ... ON DUPLICATE KEY UPDATE, which LOAD DATA has no form of."""
-        if job.key:
+        keep INSERT ... ON DUPLICATE KEY UPDATE, which LOAD DATA has no form of, and so do columns of a
+        type the map does not know."""
+        kinds = [t.kind for t in plan.types]
+        if job.key or Kind.OTHER in kinds:
+            # Types the map does not know (bit, geometry...) have no text form it could write safely.
             await super().insert_rows(job, plan, into)
             return
-        kinds = [t.kind for t in plan.types]
         name = mysql_infile.stream_name()
         statement = mysql_infile.load_statement(self.quote, self.qualified(into), plan.names, kinds, name)
         async with job.batches(plan) as batches:
