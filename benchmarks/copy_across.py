@@ -59,20 +59,34 @@ class Across:
         return f"sqlite:///{self.sqlite}"
 
 
-async def prepare(databases: ThrowawayDatabases, folder: Path, rows: int) -> Across:
-    import asyncmy
+async def prepare(databases: ThrowawayDatabases, folder: Path, rows: int, names: list[str]) -> Across:
+    """The databases the directions `names` use, each source filled with `rows` rows."""
     import asyncpg
 
-    across = Across(await databases.postgresql(), await databases.mariadb(), str(folder / "across.db"))
+    maria_used = any(name.startswith("maria") or name.endswith("maria") for name in names)
+    sqlite_used = any("sqlite" in name for name in names)
+    across = Across(
+        await databases.postgresql(),
+        await databases.mariadb() if maria_used else "",
+        str(folder / "across.db"),
+    )
     pg = await asyncpg.connect(across.pg)
     for table, schema in (("src", PG_SCHEMA), ("dst", PG_SCHEMA), ("dst_python", _python(PG_SCHEMA))):
         await pg.execute(f"CREATE TABLE {table} {schema}")
     await pg.execute(PG_FILL.format(rows=rows))
     await pg.execute("ANALYZE")
     await pg.close()
-    maria = await asyncmy.connect(
-        **mysql_arguments(across.maria), db=make_url(across.maria).database, autocommit=True
-    )
+    if maria_used:
+        await _fill_maria(across.maria, rows)
+    if sqlite_used:
+        _fill_sqlite(across)
+    return across
+
+
+async def _fill_maria(url: str, rows: int) -> None:
+    import asyncmy
+
+    maria = await asyncmy.connect(**mysql_arguments(url), db=make_url(url).database, autocommit=True)
     async with maria.cursor() as cursor:
         for table, schema in (
             ("src", MARIA_SCHEMA),
@@ -82,6 +96,9 @@ async def prepare(databases: ThrowawayDatabases, folder: Path, rows: int) -> Acr
             await cursor.execute(f"CREATE TABLE {table} {schema}")
         await cursor.execute(MARIA_FILL.format(rows=rows))
     maria.close()
+
+
+def _fill_sqlite(across: Across) -> None:
     with sqlite3.connect(across.sqlite) as lite:
         for table, schema in (
             ("src", SQLITE_SCHEMA),
@@ -94,7 +111,6 @@ async def prepare(databases: ThrowawayDatabases, folder: Path, rows: int) -> Acr
         f'psql -X -q -d "{across.pg}" -c "COPY (SELECT id, name, amount, at, flag::int, doc FROM src) '
         f'TO STDOUT (FORMAT csv)" | sqlite3 {across.sqlite} ".import --csv /dev/stdin src"'
     )
-    return across
 
 
 def _python(schema: str) -> str:
@@ -265,7 +281,7 @@ def run_across(
         databases = ThrowawayDatabases("across", Path(folder))
         say(f"preparing {rows:,} rows in PostgreSQL, MariaDB and SQLite ...")
         try:
-            across = asyncio.run(prepare(databases, Path(folder), rows))
+            across = asyncio.run(prepare(databases, Path(folder), rows, names))
             results = {d.name: measure(d, across, repeat, child) for d in chosen}
         finally:
             asyncio.run(databases.drop_all())

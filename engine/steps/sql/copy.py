@@ -11,7 +11,8 @@ so is its dialect class's `load` (engine/steps/sql/dialects/):
   streams from one server to the other: with the same column types it is never decoded, and a column
   converted in Python is decoded alone, the other fields passing through as bytes (copy_splice).
 - MariaDB/MySQL target: DDL commits on its own there, so `replace` loads a staging table in a transaction
-  and swaps it in with one atomic `RENAME TABLE`; a failure drops the staging table.
+  and swaps it in with one atomic `RENAME TABLE`; a failure drops the staging table. Rows stream into
+  `LOAD DATA LOCAL INFILE` (INSERTs where the server refuses it, and for upserts).
 - SQLite target: one write transaction (`replace` deletes and reloads inside it).
 
 The parts: copy_options (options and their checks), copy_plan (the pure column planner), copy_pipeline
