@@ -101,12 +101,23 @@ class MySql(Database):
     ) -> AsyncGenerator[Sequence[Sequence[Any]], None]:
         from asyncmy.cursors import SSCursor
 
+        # asyncmy reads the socket whenever data arrives, however far behind its reader is: a consumer
+        # slower than the server (a copy converting in Python) would let the whole result pile up in
+        # its buffer (518 MiB for a million rows). Reading is paused between two batches, so TCP's own
+        # flow control holds the server back instead.
+        transport = self.driver._proto.transport
         cursor = self.driver.cursor(SSCursor)
         try:
             await cursor.execute(sql, tuple(args))
-            while rows := await cursor.fetchmany(size):
+            while True:
+                transport.resume_reading()
+                rows = await cursor.fetchmany(size)
+                transport.pause_reading()
+                if not rows:
+                    return
                 yield rows
         finally:
+            transport.resume_reading()
             await cursor.close()
 
     async def result_columns(self, sql: str, args: Sequence[Any]) -> list[ResultColumn]:
