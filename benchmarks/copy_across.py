@@ -271,6 +271,8 @@ def run_across(
     report: Any, rows: int, repeat: int, names: list[str], child: Callable[[dict[str, Any]], dict[str, Any]]
 ) -> None:
     """Prepare, measure each direction named in `names`, and report it with its targets."""
+    if not rows:
+        return
     import tempfile
 
     from benchmarks.harness.report import say

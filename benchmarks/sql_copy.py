@@ -265,11 +265,20 @@ def run_child(encoded: str) -> int:
     return 0
 
 
+def pandas_missing(pandas_rows: int) -> str | None:
+    """Why the pandas baseline is not run, or None when it is."""
+    if not pandas_rows:
+        return "left out (--pandas-rows 0)"
+    if find_spec("pandas") is None or find_spec("psycopg") is None:
+        return "pandas is not installed (the bench extra: .venv/bin/pip install -e '.[dev,bench]')"
+    return None
+
+
 def main() -> int:
     args = parse_arguments()
     if args.child:
         return run_child(args.child)
-    across_rows = args.rows if args.across_rows is None else args.across_rows
+    across_rows = args.rows if args.across_rows is None else args.across_rows  # 0: left out
     if args.across_only:
         report = Report("sql_copy", "sql_copy benchmark, across databases")
         run_across(report, across_rows, args.repeat, args.directions.split(","), child)
@@ -277,13 +286,7 @@ def main() -> int:
     rows, big = args.rows, args.big_rows
     pandas_rows = rows if args.pandas_rows is None else args.pandas_rows
     maria_rows = rows if args.maria_rows is None else args.maria_rows
-    why_no_pandas = (
-        "left out (--pandas-rows 0)"
-        if not pandas_rows
-        else "pandas is not installed (the bench extra: .venv/bin/pip install -e '.[dev,bench]')"
-        if find_spec("pandas") is None or find_spec("psycopg") is None
-        else None
-    )
+    why_no_pandas = pandas_missing(pandas_rows)
     report = Report("sql_copy", "sql_copy benchmark")
     databases = ThrowawayDatabases("copy")
     say(f"preparing {rows:,} rows (and {big:,} for memory) ...")
@@ -365,8 +368,7 @@ def main() -> int:
             f"{maria['rows']:,} rows", f"{maria['seconds']:.2f} s, {rate(maria['rows'], maria['seconds'])}"
         )
 
-    if across_rows:
-        run_across(report, across_rows, args.repeat, args.directions.split(","), child)
+    run_across(report, across_rows, args.repeat, args.directions.split(","), child)
     report.section("targets")
     report.check("passthrough", ratio(best_ours["seconds"], best_pipe))
     report.check("cast_by_source", ratio(best_coerced["seconds"], best_pipe))
