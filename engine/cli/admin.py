@@ -41,7 +41,7 @@ def check(ctx: typer.Context, output: OutputOption = Output.table) -> None:
 
     path = settings(ctx).config_path()
     try:
-        install = load_install(path)
+        install = load_install(path, to_serve=True)  # every problem `serve` would stop on
     except ConfigError as exc:
         if output is Output.json:
             problems = [
@@ -134,7 +134,7 @@ def serve(
     from nomaflow.engine.telemetry.process_log import LogConfigError, configure_process_logging
     from nomaflow.engine.telemetry.secret_filter import SecretFilter, known_secrets
 
-    install = settings(ctx).install()
+    install = settings(ctx).install(to_serve=True)
     # Scrubbed from the first line on: no record reaches the handler without passing the filter.
     try:
         configure_process_logging(

@@ -63,12 +63,12 @@ class Settings:
         from_env = os.environ.get("NOMAFLOW_CONFIG")
         return Path(from_env) if from_env else Path("app.toml")
 
-    def install(self) -> Install:
+    def install(self, *, to_serve: bool = False) -> Install:
         from nomaflow.engine.config import ConfigError, load_install
 
         path = self.config_path()
         try:
-            return load_install(path)
+            return load_install(path, to_serve=to_serve)
         except ConfigError as exc:
             fail_config(exc)
 

@@ -6,6 +6,7 @@ so each field is converted on its own and every failure becomes a `Problem` with
 
 from __future__ import annotations
 
+import enum
 import functools
 import re
 import types
@@ -49,24 +50,83 @@ def _dict_of_structs(annotation: Any) -> type[msgspec.Struct] | None:
     return None
 
 
-def describe_error(error: msgspec.ValidationError, path: str) -> tuple[str, str]:
-    """msgspec's "Expected `int`, got `str` - at `$.a[0]`" as (full path, message)."""
+def describe_error(error: msgspec.ValidationError, path: str, annotation: Any = None) -> tuple[str, str]:
+    """msgspec's "Expected `int`, got `str` - at `$.a[0]`" as (full path, message). With the
+    `annotation` that was converted, a refused enum value is answered with the values allowed there."""
     text = str(error)
+    suffix = ""
     match = _AT.search(text)
     if match:
         text = text[: match.start()]
         suffix = match.group("path")
         path = f"{path}{suffix}" if path else suffix.lstrip(".")
+    enum_value = _ENUM.match(text)
+    if enum_value is not None and annotation is not None:
+        allowed = allowed_values(type_at(annotation, suffix))
+        if allowed:
+            return path, f"{enum_value[1]} is not one of {', '.join(allowed)}"
     # In TOML's words: msgspec calls a table an object.
     text = text.replace("`object`", "`table`").replace("`", "'")
     return path, text[0].lower() + text[1:] if text else text
+
+
+_ENUM = re.compile(r"^Invalid enum value (.*)$", re.DOTALL)
+# One step of msgspec's path: `.field`, `[0]` (an item), or `[...]` (a table's value, whatever its key).
+_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[\.\.\.\]")
+
+
+def _members(annotation: Any) -> tuple[Any, ...]:
+    """The types an annotation may hold: a union's members, an Annotated's type, else itself."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return tuple(m for a in typing.get_args(annotation) for m in _members(a))
+    if origin is typing.Annotated:
+        return _members(typing.get_args(annotation)[0])
+    return (annotation,)
+
+
+def type_at(annotation: Any, suffix: str) -> Any:
+    """The type found at `suffix` (msgspec's `.field[0].key` path) inside `annotation`, or None."""
+    current: Any = annotation
+    for step in _STEP.finditer(suffix):
+        key, index = step.group(1), step.group(2)
+        current = next(
+            (found for member in _members(current) if (found := _child(member, key, index)) is not None), None
+        )
+        if current is None:
+            return None
+    return current
+
+
+def _child(annotation: Any, key: str | None, index: str | None) -> Any:
+    origin = typing.get_origin(annotation)
+    if index is not None and origin in (list, tuple, set, frozenset):
+        return typing.get_args(annotation)[0]
+    if origin is dict:
+        return typing.get_args(annotation)[1]
+    if key is None:
+        return None
+    if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
+        return next((f.type for f in msgspec.structs.fields(annotation) if f.encode_name == key), None)
+    return None
+
+
+def allowed_values(annotation: Any) -> list[str]:
+    """The values an enum or Literal (or a union holding them) allows, as written in TOML."""
+    found: list[str] = []
+    for member in _members(annotation):
+        if typing.get_origin(member) is typing.Literal:
+            found.extend(str(value) for value in typing.get_args(member))
+        elif isinstance(member, type) and issubclass(member, enum.Enum):
+            found.extend(str(item.value) for item in member)
+    return found
 
 
 def convert_value(value: Any, annotation: Any, path: str, report: Report) -> tuple[bool, Any]:
     try:
         return True, msgspec.convert(value, annotation, strict=True)
     except msgspec.ValidationError as exc:
-        where, message = describe_error(exc, path)
+        where, message = describe_error(exc, path, annotation)
         bound = _BOUND.match(str(exc))
         if where == path and bound is not None and (bounds := _bounds(annotation)):
             # msgspec names the one bound that failed; say the whole range, and what was written.
@@ -134,37 +194,40 @@ def decode_struct(
                 report(join(path, encoded), "required field is missing")
                 ok = False
             continue
-        value = raw[encoded]
-        here = join(path, encoded)
-        if field.nested is not None and isinstance(value, dict):
-            decoded: Any = decode_struct(value, field.nested, here, report)
-            converted = decoded is not None
-        elif field.mapping is not None and isinstance(value, dict):
-            decoded = {}
-            converted = True
-            for key, item in value.items():
-                one = decode_struct(item, field.mapping, join(here, key), report)
-                converted &= one is not None
-                decoded[key] = one
-        else:
-            converted, decoded = convert_value(value, field.info.type, here, report)
+        converted, decoded = _decode_field(raw[encoded], field, join(path, encoded), report)
         if not converted:
             failed.add(field.info.name)
         ok &= converted
         if decoded is not None or field.info.name not in values:
             values[field.info.name] = decoded
-    if not ok and not lenient:
-        return None
     if lenient:
-        # A refused value is dropped, not kept as None: `params = 5` must leave the default {} for the
-        # checks that follow, which would otherwise meet None where the type says a dict.
-        required = _required_of(cls)
-        values = {k: v for k, v in values.items() if k not in failed and (v is not None or k not in required)}
-        try:
-            return cls(**values)
-        except TypeError:
-            return None
-    return cls(**values)
+        return _build_lenient(cls, values, failed)
+    return cls(**values) if ok else None
+
+
+def _decode_field(value: Any, field: _Field, here: str, report: Report) -> tuple[bool, Any]:
+    """(whether `value` was accepted, its decoded form) for one field, every problem reported."""
+    if field.nested is not None and isinstance(value, dict):
+        decoded = decode_struct(value, field.nested, here, report)
+        return decoded is not None, decoded
+    if field.mapping is not None and isinstance(value, dict):
+        items = {
+            key: decode_struct(item, field.mapping, join(here, key), report) for key, item in value.items()
+        }
+        return all(item is not None for item in items.values()), items
+    return convert_value(value, field.info.type, here, report)
+
+
+def _build_lenient(cls: type[T], values: dict[str, Any], failed: set[str]) -> T | None:
+    """`cls` from the fields that were accepted; None if a required one is missing."""
+    # A refused value is dropped, not kept as None: `params = 5` must leave the default {} for the
+    # checks that follow, which would otherwise meet None where the type says a dict.
+    required = _required_of(cls)
+    kept = {k: v for k, v in values.items() if k not in failed and (v is not None or k not in required)}
+    try:
+        return cls(**kept)
+    except TypeError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -221,8 +284,8 @@ class Collector:
     def __init__(self, file: str, locate: Callable[[str], int | None] | None = None) -> None:
         self.file = file
         self.problems: list[Problem] = []
-        self._locate = locate
+        self.locate = locate
 
     def report(self, path: str, message: str) -> None:
-        line = self._locate(path) if self._locate else None
+        line = self.locate(path) if self.locate else None
         self.problems.append(Problem(self.file, path, message, line))

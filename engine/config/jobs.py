@@ -23,7 +23,7 @@ from nomaflow.engine.config.decode import Counter, Report, decode_struct, join
 from nomaflow.engine.config.durations import DurationError, parse_duration
 from nomaflow.engine.config.model import STEP_COMMON_KEYS, JobSettings, StepSettings
 from nomaflow.engine.config.problems import did_you_mean
-from nomaflow.engine.config.templating import StaticContext, check, is_name, references
+from nomaflow.engine.config.templating import StaticContext, is_name, template_problems
 from nomaflow.engine.scheduling.cron import CronError, CronSchedule
 from nomaflow.engine.steps.base import StepType
 
@@ -159,12 +159,7 @@ def decode_job(
             # Named: in a file of many jobs, `jobs[7]` alone sends the reader counting tables.
             report(join(path, "schedule"), escaped(f"job '{settings.name}': {exc}"))
     _retry_problems(settings.retry, join(path, "retry"), report)
-    for key, default in settings.params.items():
-        if not is_name(key):
-            report(join(path, f"params.{key}"), f"'{escaped(key)}' is not a valid param name")
-        elif (fault := unstorable(default, join(path, f"params.{key}"))) is not None:
-            what, where = fault
-            report(where, f"{what}: a run could not store this default")
+    _param_problems(settings.params, path, report)
     if not settings.steps:
         report(join(path, "steps"), "a job needs at least one [[jobs.steps]]")
     timeout = settings.timeout_seconds  # its bounds are the model's (Timeout)
@@ -190,38 +185,17 @@ def decode_job(
         checks,
         job=settings.name,
     )
-    hooks: list[JobDefinition] = []
-    for kind, raw_steps in (("on-failure", settings.on_failure), ("on-success", settings.on_success)):
-        if not raw_steps:
-            continue
-        hook_steps = _decode_steps(
-            raw_steps,
-            join(path, kind.replace("-", "_")),
-            report,
-            step_types,
-            settings.retry,
-            HOOK_PARAMS,
-            environ,
-            checks,
-            steps_key="",
-            job=settings.name,
-        )
-        if hook_steps is not None:
-            hooks.append(
-                JobDefinition(
-                    name=f"{settings.name}.{kind}",
-                    app=settings.app or default_app,
-                    description=f"Runs after a run of {settings.name} {_ENDINGS[kind]}.",
-                    schedule=None,
-                    timezone=timezone if timezone_problem is None else "UTC",
-                    enabled=True,
-                    params=dict(HOOK_PARAMS),
-                    retry=settings.retry,
-                    steps=tuple(hook_steps),
-                    source=source,
-                    hook_of=settings.name,
-                )
-            )
+    hooks = _decode_hooks(
+        settings,
+        path,
+        report,
+        step_types,
+        environ,
+        checks,
+        app=settings.app or default_app,
+        timezone=timezone if timezone_problem is None else "UTC",
+        source=source,
+    )
     if steps is None or counter.count:
         return None
     return JobDefinition(
@@ -246,6 +220,64 @@ def decode_job(
 
 
 _ENDINGS = {"on-failure": "fails", "on-success": "succeeds"}
+
+
+def _param_problems(params: Mapping[str, Any], path: str, report: Report) -> None:
+    """Report each declared param whose name or default a run could not use."""
+    for key, default in params.items():
+        if not is_name(key):
+            report(join(path, f"params.{key}"), f"'{escaped(key)}' is not a valid param name")
+        elif (fault := unstorable(default, join(path, f"params.{key}"))) is not None:
+            what, where = fault
+            report(where, f"{what}: a run could not store this default")
+
+
+def _decode_hooks(
+    settings: JobSettings,
+    path: str,
+    report: Report,
+    step_types: Mapping[str, StepType],  # type: ignore[type-arg]
+    environ: Mapping[str, str] | None,
+    checks: StepChecks,
+    *,
+    app: str,
+    timezone: str,
+    source: str,
+) -> list[JobDefinition]:
+    """The job's on-failure and on-success hook jobs, for those it declares steps for."""
+    hooks: list[JobDefinition] = []
+    for kind, raw_steps in (("on-failure", settings.on_failure), ("on-success", settings.on_success)):
+        if not raw_steps:
+            continue
+        hook_steps = _decode_steps(
+            raw_steps,
+            join(path, kind.replace("-", "_")),
+            report,
+            step_types,
+            settings.retry,
+            HOOK_PARAMS,
+            environ,
+            checks,
+            steps_key="",
+            job=settings.name,
+        )
+        if hook_steps is not None:
+            hooks.append(
+                JobDefinition(
+                    name=f"{settings.name}.{kind}",
+                    app=app,
+                    description=f"Runs after a run of {settings.name} {_ENDINGS[kind]}.",
+                    schedule=None,
+                    timezone=timezone,
+                    enabled=True,
+                    params=dict(HOOK_PARAMS),
+                    retry=settings.retry,
+                    steps=tuple(hook_steps),
+                    source=source,
+                    hook_of=settings.name,
+                )
+            )
+    return hooks
 
 
 def _duration(text: str, path: str, report: Report) -> float | None:
@@ -344,11 +376,9 @@ def _decode_step(
             earlier_steps=tuple(earlier),
             environ=os.environ if environ is None else environ,
         )
-        for where, ref in references(options_raw):
-            problem = check(ref, static)
-            if problem is not None:
-                report(join(path, where), problem)
-                ok = False
+        for where, problem in template_problems(options_raw, static):
+            report(join(path, where), problem)
+            ok = False
         if options is not None:
             # The type's own checks see the options only: the step and its job are named here.
             for where, message in checks.problems(step_type, options_raw, options):

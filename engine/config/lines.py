@@ -69,8 +69,20 @@ class _Index:
             line = self._key_line(key, start, end)
             if line is not None:
                 return line
+            if self._has_nested(name, start, end):
+                # `[auth.users.ann]` with no `[auth]` or `[auth.users]` above it: go on down the path.
+                table = name
+                continue
             return best
         return best
+
+    def _has_nested(self, name: str, start: int, end: int) -> bool:
+        """Whether a header of a table inside `name` lies within lines [start, end)."""
+        nested = name + "."
+        first = bisect.bisect_left(self.numbers, start)
+        return any(
+            self.names[at].startswith(nested) for at in range(first, bisect.bisect_left(self.numbers, end))
+        )
 
     def _nth_header(self, name: str, n: int, start: int, end: int, *, array: bool = True) -> int | None:
         """The line of the n-th header `name` (0 is the first) within lines [start, end)."""

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from nomaflow.engine.config.checks import StepChecks
-from nomaflow.engine.config.decode import Collector, decode_struct
+from nomaflow.engine.config.decode import Collector, Report, decode_struct
 from nomaflow.engine.config.jobs import JobDefinition, check_timezone, decode_job
 from nomaflow.engine.config.lines import LineLocator
 from nomaflow.engine.config.model import AppSettings, JobsFile
 from nomaflow.engine.config.problems import ConfigError, Problem, display_path
 from nomaflow.engine.config.relations import relation_problems
 from nomaflow.engine.config.shape import MAX_DEPTH, deep_line, sound_shape
+from nomaflow.engine.config.signing import SigningSecretError, signing_secret
 from nomaflow.engine.config.store_url import DATABASE_URL_ENV, database_url
 from nomaflow.engine.resources.connectors import ConnectorError
 from nomaflow.engine.resources.drivers import installed, missing_driver
@@ -135,31 +136,20 @@ def _add_cleanup_job(
     return collector.problems
 
 
-def load_install(app_file: str | Path, *, environ: Mapping[str, str] | None = None) -> Install:
-    """Load and validate everything; raise ConfigError listing every problem found."""
+def load_install(
+    app_file: str | Path, *, environ: Mapping[str, str] | None = None, to_serve: bool = False
+) -> Install:
+    """Load and validate everything; raise ConfigError listing every problem found.
+
+    `to_serve` also judges what only serving needs (`nomaflow check` and `serve` ask for it): the
+    `[auth] secret` tokens are signed with. Commands that work on the install locally (`job run`,
+    `runs list`) never sign a token, so a secret they cannot read does not stop them."""
     app_path = Path(app_file).resolve()
     if app_path.is_dir():
         app_path = app_path / "app.toml"
     root = app_path.parent
-    app_collector = Collector(display_path(app_path), None)
-    read = _read_toml(app_path, app_collector)
-    if read is None:
-        raise ConfigError(app_collector.problems)
-    raw, text = read
-    app_collector = Collector(display_path(app_path), LineLocator(text))
-    if not sound_shape(raw, app_collector.report):
-        raise ConfigError(app_collector.problems)
-    settings = decode_struct(raw, AppSettings, "", app_collector.report)
-    problems = list(app_collector.problems)
-    if settings is None:
-        settings = AppSettings()  # keep going with defaults to list the jobs' problems too
-    else:
-        if (problem := check_timezone(settings.jobs.timezone)) is not None:
-            app_collector.report("jobs.timezone", problem)
-        for path, message in relation_problems(settings):
-            app_collector.report(path, message)
-        problems = list(app_collector.problems)
-
+    app = _load_app(app_path)
+    settings = app.settings or AppSettings()  # keep going with defaults to list the jobs' problems too
     plugins = (root / settings.jobs.plugins).resolve()
     if str(plugins) not in sys.path:
         # Python steps import "<app>.<module>" from the plugins folder.
@@ -167,58 +157,26 @@ def load_install(app_file: str | Path, *, environ: Mapping[str, str] | None = No
     try:
         store_url = database_url(root, settings)
     except ConnectorError as exc:
-        app_collector.report("connectors.default.url", str(exc))
-        problems = list(app_collector.problems)
+        app.collector.report("connectors.default.url", str(exc))
         store_url = ""
     for where, missing in _missing_drivers(settings, store_url):
-        app_collector.report(where, missing)
-        problems = list(app_collector.problems)
+        app.collector.report(where, missing)
     environment = StepEnvironment(
         root=root,
         store_url=store_url,
-        settings={key: value for key, value in raw.items() if isinstance(value, dict)},
+        settings={key: value for key, value in app.raw.items() if isinstance(value, dict)},
     )
     environment.settings["worker_threads"] = settings.jobs.worker_threads
     types = step_types(environment)
-
+    if to_serve:
+        _check_signing_secret(settings, environ, app.collector.report)
+    problems = list(app.collector.problems)
     jobs: dict[str, JobDefinition] = {}
     declared_in: dict[str, str] = {}
     checks = StepChecks()  # one load: one set of step types, one environment
     for jobs_file in sorted(plugins.glob("*/jobs.toml")):
-        shown = display_path(jobs_file, root)
-        collector = Collector(shown, None)
-        read = _read_toml(jobs_file, collector)
-        if read is None:
-            problems.extend(collector.problems)
-            continue
-        data, text = read
-        collector = Collector(shown, LineLocator(text))
-        if not sound_shape(data, collector.report):
-            problems.extend(collector.problems)
-            continue
-        top = decode_struct(data, JobsFile, "", collector.report)
-        for index, raw_job in enumerate(top.jobs if top else []):
-            job = decode_job(
-                raw_job,
-                f"jobs[{index}]",
-                collector.report,
-                default_app=jobs_file.parent.name,
-                default_timezone=settings.jobs.timezone,
-                step_types=types,
-                source=shown,
-                environ=environ,
-                checks=checks,
-            )
-            if job is None:
-                continue
-            if job.name in jobs:
-                collector.report(
-                    f"jobs[{index}].name", f"job '{job.name}' is already declared in {declared_in[job.name]}"
-                )
-                continue
-            jobs[job.name] = job
-            declared_in[job.name] = shown
-        problems.extend(collector.problems)
+        context = _JobsContext(settings, types, environ, checks, jobs, declared_in)
+        problems.extend(_load_jobs_file(jobs_file, root, context))
     if CLEANUP_JOB not in jobs:  # a job of the user's with that name replaces the built-in one
         problems.extend(_add_cleanup_job(jobs, settings, types))
     if problems:
@@ -227,8 +185,94 @@ def load_install(app_file: str | Path, *, environ: Mapping[str, str] | None = No
         root=root,
         app_file=app_path,
         settings=settings,
-        raw=raw,
+        raw=app.raw,
         jobs=jobs,
         step_types=types,
         environment=environment,
     )
+
+
+@dataclass
+class _App:
+    """app.toml as read: its settings (None if unusable), its data, and the problems found so far."""
+
+    settings: AppSettings | None
+    raw: dict[str, Any]
+    collector: Collector
+
+
+def _load_app(app_path: Path) -> _App:
+    """Read and decode app.toml. A file that cannot be read or is unsoundly shaped ends the load at once;
+    bad settings are reported and the load goes on to the jobs."""
+    collector = Collector(display_path(app_path), None)
+    read = _read_toml(app_path, collector)
+    if read is None:
+        raise ConfigError(collector.problems)
+    raw, text = read
+    collector = Collector(display_path(app_path), LineLocator(text))
+    if not sound_shape(raw, collector.report):
+        raise ConfigError(collector.problems)
+    settings = decode_struct(raw, AppSettings, "", collector.report)
+    if settings is not None:
+        if (problem := check_timezone(settings.jobs.timezone)) is not None:
+            collector.report("jobs.timezone", problem)
+        for path, message in relation_problems(settings):
+            collector.report(path, message)
+    return _App(settings, raw, collector)
+
+
+@dataclass(frozen=True)
+class _JobsContext:
+    """What every jobs.toml of one load is decoded against, and the jobs declared so far."""
+
+    settings: AppSettings
+    types: dict[str, StepType]  # type: ignore[type-arg]
+    environ: Mapping[str, str] | None
+    checks: StepChecks
+    jobs: dict[str, JobDefinition]
+    declared_in: dict[str, str]  # job name -> the file that declared it
+
+
+def _load_jobs_file(jobs_file: Path, root: Path, context: _JobsContext) -> list[Problem]:
+    """Decode one plugins/<app>/jobs.toml into `context.jobs`; its problems."""
+    shown = display_path(jobs_file, root)
+    collector = Collector(shown, None)
+    read = _read_toml(jobs_file, collector)
+    if read is None:
+        return collector.problems
+    data, text = read
+    collector = Collector(shown, LineLocator(text))
+    if not sound_shape(data, collector.report):
+        return collector.problems
+    top = decode_struct(data, JobsFile, "", collector.report)
+    for index, raw_job in enumerate(top.jobs if top else []):
+        job = decode_job(
+            raw_job,
+            f"jobs[{index}]",
+            collector.report,
+            default_app=jobs_file.parent.name,
+            default_timezone=context.settings.jobs.timezone,
+            step_types=context.types,
+            source=shown,
+            environ=context.environ,
+            checks=context.checks,
+        )
+        if job is None:
+            continue
+        if job.name in context.jobs:
+            collector.report(
+                f"jobs[{index}].name",
+                f"job '{job.name}' is already declared in {context.declared_in[job.name]}",
+            )
+            continue
+        context.jobs[job.name] = job
+        context.declared_in[job.name] = shown
+    return collector.problems
+
+
+def _check_signing_secret(settings: AppSettings, environ: Mapping[str, str] | None, report: Report) -> None:
+    """Report an `[auth] secret` the server could not sign tokens with, judged as the server does."""
+    try:
+        signing_secret(settings.auth.secret, environ)
+    except SigningSecretError as exc:
+        report("auth.secret", exc.reason)

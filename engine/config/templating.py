@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -49,17 +49,39 @@ def _parse(text: str) -> Reference:
 
 
 def references(value: Any, path: str = "") -> Iterator[tuple[str, Reference]]:
-    """Every `${...}` reference inside `value` (walking lists and tables), with its field path."""
-    if isinstance(value, str):
-        for match in _EXPR.finditer(value):
-            if match.group(0) != "$${":
-                yield path, _parse(match.group(1))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from references(item, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from references(item, f"{path}[{index}]")
+    """Every well-formed `${...}` reference inside `value` (walking lists and tables), with its field
+    path. Malformed ones (`${steps..output}`) are skipped here: `malformed` reports them."""
+    for where, text in _written(value, path):
+        try:
+            yield where, _parse(text)
+        except TemplateError:
+            continue
+
+
+def malformed(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(field path, problem) for every `${...}` inside `value` that is not a reference at all."""
+    for where, text in _written(value, path):
+        try:
+            _parse(text)
+        except TemplateError as exc:
+            yield where, str(exc)
+
+
+def _written(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """The text inside every `${...}` of `value`, with its field path; walked without recursion, as a
+    value may be nested as deep as the configuration allows."""
+    pending: list[tuple[Any, str]] = [(value, path)]
+    while pending:
+        current, where = pending.pop()
+        if isinstance(current, str):
+            for match in _EXPR.finditer(current):
+                if match.group(0) != "$${":
+                    yield where, match.group(1)
+        elif isinstance(current, dict):
+            items = [(item, f"{where}.{key}" if where else str(key)) for key, item in current.items()]
+            pending.extend(reversed(items))
+        elif isinstance(current, list):
+            pending.extend(reversed([(item, f"{where}[{index}]") for index, item in enumerate(current)]))
 
 
 @dataclass(frozen=True)
@@ -71,47 +93,88 @@ class StaticContext:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
+def template_problems(value: Any, ctx: StaticContext) -> Iterator[tuple[str, str]]:
+    """(field path, problem) for every `${...}` inside `value` that can never render."""
+    yield from malformed(value)
+    for where, ref in references(value):
+        problem = check(ref, ctx)
+        if problem is not None:
+            yield where, problem
+
+
 def check(ref: Reference, ctx: StaticContext) -> str | None:
     """Why `ref` can never render, or None if it may."""
-    root, rest = ref.root, ref.parts[1:]
+    root = ref.root
     if root not in ROOTS:
         return f"'${{{ref.text}}}': unknown name '{root}'{did_you_mean(root, ROOTS)}"
-    if root in ("today", "yesterday", "now") and rest:
-        return f"'${{{ref.text}}}': '{root}' has no fields"
-    if root == "month" and rest not in (("previous",), ("current",)):
-        return f"'${{{ref.text}}}': expected month.previous or month.current"
-    if root == "run" and rest != ("id",):
-        return f"'${{{ref.text}}}': expected run.id"
-    if root == "job" and rest != ("name",):
-        return f"'${{{ref.text}}}': expected job.name"
-    if root == "params":
-        if len(rest) < 1:
-            return f"'${{{ref.text}}}': expected params.<name>"
-        if rest[0] not in ctx.params:
-            declared = ", ".join(sorted(ctx.params)) or "none"
-            return (
-                f"'${{{ref.text}}}': param '{rest[0]}' is not declared in the job's params "
-                f"(declared: {declared}){did_you_mean(rest[0], ctx.params)}"
-            )
-    if root == "env":
-        if len(rest) != 1:
-            return f"'${{{ref.text}}}': expected env.<NAME>"
-        if rest[0] not in ctx.environ:
-            return f"'${{{ref.text}}}': environment variable {rest[0]} is not set"
-    if root == "previous":
-        if not ctx.earlier_steps:
-            return f"'${{{ref.text}}}': the first step has no previous step"
-        if rest[:1] != ("output",):
-            return f"'${{{ref.text}}}': expected previous.output[.<path>]"
-    if root == "steps":
-        if len(rest) < 2 or rest[1] != "output":
-            return f"'${{{ref.text}}}': expected steps.<name>.output[.<path>]"
-        if rest[0] not in ctx.earlier_steps:
-            return (
-                f"'${{{ref.text}}}': no earlier step named '{rest[0]}'"
-                f"{did_you_mean(rest[0], ctx.earlier_steps)}"
-            )
+    problem = _CHECKS[root](ref.parts[1:], ctx)
+    return None if problem is None else f"'${{{ref.text}}}': {problem}"
+
+
+def _check_date(root: str) -> _Check:
+    def check_date(rest: tuple[str, ...], ctx: StaticContext) -> str | None:
+        return f"'{root}' has no fields" if rest else None
+
+    return check_date
+
+
+def _check_fixed(expected: tuple[tuple[str, ...], ...], shown: str) -> _Check:
+    def check_fixed(rest: tuple[str, ...], ctx: StaticContext) -> str | None:
+        return None if rest in expected else f"expected {shown}"
+
+    return check_fixed
+
+
+def _check_params(rest: tuple[str, ...], ctx: StaticContext) -> str | None:
+    if not rest:
+        return "expected params.<name>"
+    if rest[0] not in ctx.params:
+        declared = ", ".join(sorted(ctx.params)) or "none"
+        return (
+            f"param '{rest[0]}' is not declared in the job's params "
+            f"(declared: {declared}){did_you_mean(rest[0], ctx.params)}"
+        )
     return None
+
+
+def _check_env(rest: tuple[str, ...], ctx: StaticContext) -> str | None:
+    if len(rest) != 1:
+        return "expected env.<NAME>"
+    if rest[0] not in ctx.environ:
+        return f"environment variable {rest[0]} is not set"
+    return None
+
+
+def _check_previous(rest: tuple[str, ...], ctx: StaticContext) -> str | None:
+    if not ctx.earlier_steps:
+        return "the first step has no previous step"
+    if rest[:1] != ("output",):
+        return "expected previous.output[.<path>]"
+    return None
+
+
+def _check_steps(rest: tuple[str, ...], ctx: StaticContext) -> str | None:
+    if len(rest) < 2 or rest[1] != "output":
+        return "expected steps.<name>.output[.<path>]"
+    if rest[0] not in ctx.earlier_steps:
+        return f"no earlier step named '{rest[0]}'{did_you_mean(rest[0], ctx.earlier_steps)}"
+    return None
+
+
+_Check = Callable[[tuple[str, ...], StaticContext], str | None]
+# What follows each root name, judged at load time: the message says what was expected.
+_CHECKS: dict[str, _Check] = {
+    "today": _check_date("today"),
+    "yesterday": _check_date("yesterday"),
+    "now": _check_date("now"),
+    "month": _check_fixed((("previous",), ("current",)), "month.previous or month.current"),
+    "run": _check_fixed((("id",),), "run.id"),
+    "job": _check_fixed((("name",),), "job.name"),
+    "params": _check_params,
+    "env": _check_env,
+    "previous": _check_previous,
+    "steps": _check_steps,
+}
 
 
 @dataclass(frozen=True)

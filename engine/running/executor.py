@@ -135,7 +135,7 @@ class StepExecutor:
         try:
             options = msgspec.convert(rendered, step_type.options, strict=False)
         except msgspec.ValidationError as exc:
-            where, message = describe_error(exc, "")
+            where, message = describe_error(exc, "", step_type.options)
             raise PermanentStepFailure(
                 f"step '{step.name}': after templating, {where or 'its settings'}: {message}"
             ) from exc

@@ -13,7 +13,6 @@ signature is even looked at.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import uuid
 from collections.abc import Iterable, Mapping
@@ -27,15 +26,14 @@ from argon2 import Parameters, PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from nomaflow.engine.config.model import AuthSettings, UserSettings
+from nomaflow.engine.config.signing import SigningSecretError, signing_secret
 
 ALGORITHM = "HS256"
-MIN_SECRET_LENGTH = 32
 MAX_TTL = timedelta(days=366)
 LEEWAY_SECONDS = 10  # clock skew tolerated on exp/iat between the token's issuer and this server
 
 TokenKind = Literal["user", "service"]
 CallerKind = Literal["user", "service", "host"]  # host: signed in by the host application
-_ENV_REFERENCE = re.compile(r"^\$\{env\.([A-Za-z_][A-Za-z0-9_]*)\}$")
 _TTL = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
 _TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -61,8 +59,9 @@ class AuthError(Exception):
     """The request carries no usable credentials (answered with 401)."""
 
 
-class AuthConfigError(ValueError):
-    """[auth] in app.toml cannot be used as it is."""
+# [auth] secret cannot be used as it is: judged by the one function `nomaflow check` also calls.
+AuthConfigError = SigningSecretError
+resolve_secret = signing_secret
 
 
 @dataclass(frozen=True)
@@ -99,27 +98,6 @@ class Principal:
         """Who did it, for records that have no `triggered_by` convention (a paused job's changed_by)."""
         by = self.triggered_by(client)
         return f"api:{self.subject}" if by == "api" else by
-
-
-def resolve_secret(value: str | None, environ: Mapping[str, str] | None = None) -> str | None:
-    """The signing secret from `[auth] secret`: a literal, or `${env.NAME}`. None when not configured."""
-    if value is None:
-        return None
-    env = os.environ if environ is None else environ
-    found = _ENV_REFERENCE.match(value.strip())
-    if found:
-        name = found.group(1)
-        if not env.get(name):
-            raise AuthConfigError(f"[auth] secret reads ${{env.{name}}}, which is not set")
-        value = env[name]
-    elif "${" in value:
-        raise AuthConfigError("[auth] secret must be the secret itself or exactly one ${env.NAME}")
-    if len(value) < MIN_SECRET_LENGTH:
-        raise AuthConfigError(
-            f"[auth] secret is {len(value)} characters long; HS256 needs at least {MIN_SECRET_LENGTH} "
-            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
-        )
-    return value
 
 
 def parse_ttl(text: str) -> timedelta:
