@@ -46,3 +46,6 @@ class RunRequest(msgspec.Struct, frozen=True, kw_only=True):
     # When resuming: the step to start at, and the outputs of the steps before it, by step name.
     start_at: int = 0
     reused_outputs: dict[str, Any] = msgspec.field(default_factory=dict)
+    # Who asked for the run and through what (the REST API's audit fields): written as the run's first
+    # log line, before any step's, so the log reads in the order things happened.
+    audit: dict[str, Any] | None = None

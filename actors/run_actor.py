@@ -35,6 +35,22 @@ from nomaflow.actors.step_actor import RunFacts, StepActor, describe
 from nomaflow.states import RUN_TABLE, Lifecycle, RunState, RunTrigger, StepState
 
 
+def step_failed(name: str, error: str | None) -> str:
+    """The run's error when step `name` failed, naming the step once: a step's own error starts with
+    `step '<name>':` (so that it reads alone in a log), which the run's error would otherwise repeat."""
+    own = f"step '{name}': "
+    detail = error[len(own) :] if error is not None and error.startswith(own) else error
+    return f"step '{name}' failed: {detail}" if detail else f"step '{name}' failed"
+
+
+def aborted(reason: str | None) -> str:
+    """The run's error after an abort, saying "aborted" once: a reason may already be a whole sentence
+    ("aborted by cli:bob"), or only the why ("wrong params (by api:sam)")."""
+    if not reason:
+        return "aborted"
+    return reason if reason.startswith("aborted") else f"aborted: {reason}"
+
+
 def only_error(error: BaseException) -> BaseException:
     """The one error inside task-group wrappings (an ExceptionGroup of one), else `error` itself."""
     while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
@@ -312,6 +328,9 @@ class RunActor:
                 steps=tuple(plan.name for plan in self.job.steps),
             )
         )
+        if self.request.audit is not None:
+            fields = {"event": "audit", "action": "run", **self.request.audit}
+            self.log("info", f"triggered by {self.request.triggered_by}", fields)
         for event in step_events:
             self._events.publish(event)
         for step in self._steps[: self.request.start_at]:
@@ -364,7 +383,7 @@ class RunActor:
                 # it ends, and both moves are committed together.
                 for index, step in enumerate(self._steps[start:], start=start):
                     if await step.execute() is not StepState.SUCCEEDED:
-                        trigger, error = RunTrigger.FAIL, f"step '{step.name}' failed: {step.error}"
+                        trigger, error = RunTrigger.FAIL, step_failed(step.name, step.error)
                         break
                     outputs[step.name] = step.output
                     if index + 1 < len(self._steps):
@@ -375,11 +394,11 @@ class RunActor:
             if self._walk_scope.cancelled_caught and self._timed_out:
                 trigger, error = RunTrigger.FAIL, f"the run timed out after {self.job.timeout_seconds:g} s"
             elif self._walk_scope.cancelled_caught:
-                trigger, error = RunTrigger.ABORT, f"aborted: {self._abort_reason}"
+                trigger, error = RunTrigger.ABORT, aborted(self._abort_reason)
         except anyio.get_cancelled_exc_class():
             # Cancelled from outside (the engine's task group): still record the run as ended.
             with anyio.CancelScope(shield=True):
-                await self._finish(RunTrigger.ABORT, "aborted: the engine stopped")
+                await self._finish(RunTrigger.ABORT, aborted("the engine stopped"))
             raise
         with anyio.CancelScope(shield=True):
             await self._finish(trigger, error)

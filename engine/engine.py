@@ -376,6 +376,7 @@ class Engine:
             resumed_from=resumed_from,
             start_at=start_at,
             reused_outputs=dict(reused_outputs or {}),
+            audit=None if audit is None else dict(audit),
         )
         if not self.store_health.ok:
             await self._wait_for_store()
@@ -386,8 +387,6 @@ class Engine:
         except BaseException:
             subscription.close()
             raise
-        if audit is not None and admission.actor is not None:
-            _audit_line(admission.actor, f"triggered by {triggered_by}", "run", audit)
         return RunHandle(self, admission, subscription)
 
     async def _wait_for_store(self) -> None:

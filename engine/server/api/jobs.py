@@ -42,7 +42,7 @@ def _job(engine: Engine, name: str) -> JobDefinition:
     try:
         return engine.job(name)
     except UnknownJob as exc:
-        raise HTTPException(404, str(exc).strip("'\"")) from None
+        raise HTTPException(404, str(exc)) from None
 
 
 def _job_out(

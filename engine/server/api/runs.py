@@ -256,7 +256,7 @@ async def retry_run(run_id: RunId, engine: EngineDep, principal: Operator, clien
     try:
         handle = await engine.retry(run.id, triggered_by=triggered_by, audit=who(principal, client))
     except (RetryRefused, UnknownJob) as exc:
-        raise HTTPException(409, str(exc).strip("'\"")) from None
+        raise HTTPException(409, str(exc)) from None
     except EngineStopping as exc:
         raise HTTPException(503, str(exc)) from None
     handle.detach()

@@ -8,6 +8,7 @@ from typing import Any
 import anyio
 
 from nomaflow.actors import StepContext
+from nomaflow.actors.errors import PermanentStepFailure
 
 _GATES: dict[str, threading.Event] = {}
 
@@ -63,3 +64,8 @@ def logs_surrogate(ctx: StepContext) -> dict[str, str]:
 
 def returns_nested_surrogate() -> dict[str, Any]:
     return {"rows": [{"name": "ok"}, {"name": "bad \ud800 name"}]}
+
+
+def refuse_row(ctx: StepContext) -> None:
+    # As the step types do, the error names its step, so that it reads alone in a log.
+    raise PermanentStepFailure(f"step '{ctx.step}': row 3, column 'v': value 'twelve' does not fit")
