@@ -1,0 +1,1 @@
+"""The billing app the docs' examples name (README.md, docs/configuration.md, docs/steps/)."""

@@ -1,0 +1,1 @@
+"""The payroll app docs/configuration.md names."""

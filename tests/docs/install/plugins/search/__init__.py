@@ -1,0 +1,1 @@
+"""The search app docs/steps/python.md names."""
