@@ -44,7 +44,7 @@ BLOCKS = every_block()
 FIXTURE = Path(__file__).parent / "install"
 SHOWN_ONLY = {
     "text": "output, a file tree or a diagram",
-    "mermaid": "a diagram",
+    "mermaid": "a diagram (tests/states/test_docs_diagrams.py compares it with the machines)",
     "js": "a browser's code",
     "nginx": "a reverse proxy's configuration",
     "ini": "a service manager's unit",
