@@ -81,7 +81,8 @@ class HttpStep(StepType[HttpOptions]):
         """The options' problems. As written (at load time) a field holding a template is checked as far
         as it can be; `rendered` (at run time) every field is checked in full, `${` being plain text."""
         if not rendered:
-            for _, reference in references(msgspec.to_builtins(options)):
+            # A job defined in Python may hold any object: only its text can hold a reference.
+            for _, reference in references(msgspec.to_builtins(options, enc_hook=str)):
                 if reference.root == "env" and len(reference.parts) == 2:
                     self._secret_env.add(reference.parts[1])
         problems: list[tuple[str, str]] = []

@@ -5,6 +5,8 @@ stray brackets), and, on the parsed data, values replaced by wrong types, huge o
 unicode and NUL text or nesting hundreds of levels deep, unknown keys added and keys removed at every
 level. Each mutant is judged by the same load `nomaflow check` runs (in-process, for speed); a few are
 also given to the real `nomaflow check` in a subprocess, which must exit 0 or 2 without a traceback.
+Jobs defined in Python (`define_job`) get the same mutations plus values TOML cannot hold (None, bytes,
+tuples, sets, arbitrary objects, keys that are not text): a ConfigError or a job, never anything else.
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nomaflow.engine import Engine
 from nomaflow.engine.config import ConfigError, load_install
 
 SEED = Path(__file__).parent / "fuzz_install"
 SEED_APP = (SEED / "app.toml").read_bytes()
 SEED_JOBS = (SEED / "plugins" / "fuzzjobs" / "jobs.toml").read_bytes()
 NOMAFLOW = str(Path(sys.executable).parent / "nomaflow")
-# Per test, four tests: 2,000 mutants in all, every table of the seeds reached many times over.
+# Per test (half that for define_job): 2,250 mutants in all, every table of the seeds reached many times.
 EXAMPLES = int(os.environ.get("NOMAFLOW_FUZZ_EXAMPLES", "500"))
 FUZZ = settings(
     max_examples=EXAMPLES,
@@ -310,3 +313,54 @@ def test_the_real_check_command_exits_0_or_2_without_a_traceback(install: Path) 
         shown = done.stdout + done.stderr
         assert done.returncode == status, shown
         assert all(needle in shown for needle in needles) and "Traceback" not in shown, shown
+
+
+# --- jobs defined in Python: the same tables, and values TOML cannot hold ---
+
+PYTHON_LEAF = st.one_of(
+    LEAF,
+    st.none(),
+    st.binary(max_size=4),
+    st.tuples(st.integers()),
+    st.frozensets(st.integers(), max_size=2),
+    st.just(object()),
+    st.integers().map(lambda number: {number: "a key that is not text"}),
+)
+PYTHON_VALUE = st.recursive(
+    PYTHON_LEAF,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=4,
+)
+
+
+@st.composite
+def mutated_job(draw: st.DrawFn) -> dict[str, Any]:
+    """One of the seed's jobs as define_job's keyword arguments, changed one to three times."""
+    jobs = pickle.loads(_parsed(SEED_JOBS))["jobs"]
+    job: dict[str, Any] = draw(st.sampled_from(jobs))
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        target = draw(st.sampled_from(list(_containers(job))))
+        keys: list[Any] = list(target) if isinstance(target, dict) else list(range(len(target)))
+        new = draw(PYTHON_VALUE)
+        if isinstance(target, dict) and (not keys or draw(st.booleans())):
+            target[draw(KEY)] = new
+        elif keys:
+            target[draw(st.sampled_from(keys))] = new
+    return job
+
+
+@pytest.fixture(scope="module")
+def engine(install: Path) -> Engine:
+    _write(install / "app.toml", SEED_APP)
+    _write(install / "plugins" / "fuzzjobs" / "jobs.toml", SEED_JOBS)
+    return Engine(load_install(install / "app.toml"), scheduler=False)
+
+
+@settings(FUZZ, max_examples=EXAMPLES // 2)
+@given(job=mutated_job())
+def test_define_job_with_changed_values_and_keys(engine: Engine, job: dict[str, Any]) -> None:
+    job["name"] = f"defined-{job.get('name')}" if isinstance(job.get("name"), str) else job.get("name")
+    try:
+        engine.define_job(**{str(key): value for key, value in job.items()})
+    except ConfigError as exc:
+        assert exc.problems and all(str(problem) for problem in exc.problems)
