@@ -174,8 +174,8 @@ def load_install(
     jobs: dict[str, JobDefinition] = {}
     declared_in: dict[str, str] = {}
     checks = StepChecks()  # one load: one set of step types, one environment
+    context = _JobsContext(settings, types, environ, checks, jobs, declared_in)
     for jobs_file in sorted(plugins.glob("*/jobs.toml")):
-        context = _JobsContext(settings, types, environ, checks, jobs, declared_in)
         problems.extend(_load_jobs_file(jobs_file, root, context))
     if CLEANUP_JOB not in jobs:  # a job of the user's with that name replaces the built-in one
         problems.extend(_add_cleanup_job(jobs, settings, types))
