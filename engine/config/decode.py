@@ -111,6 +111,14 @@ def _child(annotation: Any, key: str | None, index: str | None) -> Any:
     return None
 
 
+def _table_item_type(annotation: Any) -> Any:
+    """The value type of a `dict[str, X]` annotation (maybe `| None`), else None."""
+    for member in _members(annotation):
+        if typing.get_origin(member) is dict:
+            return typing.get_args(member)[1]
+    return None
+
+
 def allowed_values(annotation: Any) -> list[str]:
     """The values an enum or Literal (or a union holding them) allows, as written in TOML."""
     found: list[str] = []
@@ -126,6 +134,12 @@ def convert_value(value: Any, annotation: Any, path: str, report: Report) -> tup
     try:
         return True, msgspec.convert(value, annotation, strict=True)
     except msgspec.ValidationError as exc:
+        item_type = _table_item_type(annotation) if isinstance(value, dict) else None
+        if item_type is not None:
+            # msgspec names a table's key `[...]`: convert the items one by one to name each bad one.
+            results = [convert_value(item, item_type, join(path, key), report) for key, item in value.items()]
+            if not all(ok for ok, _ in results):
+                return False, None
         where, message = describe_error(exc, path, annotation)
         bound = _BOUND.match(str(exc))
         if where == path and bound is not None and (bounds := _bounds(annotation)):

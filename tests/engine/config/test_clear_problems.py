@@ -148,3 +148,35 @@ def test_a_secret_problem_is_listed_with_the_jobs_problems(tmp_path: Path) -> No
     found = _problems(write_install(tmp_path, ENUMS, SECRET_SHORT))
     assert found["auth.secret"][0] == 3
     assert "jobs[0].catch_up" in found
+
+
+STEP_ENUMS = """\
+    [[jobs]]
+    name = "mirror"
+
+    [[jobs.steps]]
+    name = "people"
+    type = "ldap_sync"
+    server = "ldap://ldap.example.org"
+    base_dn = "dc=example,dc=org"
+    connector = "app"
+    table = "people"
+    key = "login"
+    attributes = { uid = "login", tel = { column = "phones", multi = "joinn" } }
+
+    [[jobs.steps]]
+    name = "copy"
+    type = "sql_copy"
+    source = "app"
+    source_table = "people"
+    target = "app"
+    table = "people_copy"
+    mode = "merge"
+"""
+
+
+def test_enums_inside_step_options_and_their_tables_list_the_allowed_values(tmp_path: Path) -> None:
+    found = _problems(write_install(tmp_path, STEP_ENUMS, '[connectors.app]\nurl = "sqlite:///app.db"\n'))
+    # A table's key is named (not msgspec's `[...]`), with the line of the inline table.
+    assert found["jobs[0].steps[0].attributes.tel.multi"] == (12, "'joinn' is not one of first, join")
+    assert found["jobs[0].steps[1].mode"] == (21, "'merge' is not one of replace, append, upsert")
