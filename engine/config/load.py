@@ -226,7 +226,7 @@ class _JobsContext:
     """What every jobs.toml of one load is decoded against, and the jobs declared so far."""
 
     settings: AppSettings
-    types: dict[str, StepType]  # type: ignore[type-arg]
+    types: Mapping[str, StepType]  # type: ignore[type-arg]
     environ: Mapping[str, str] | None
     checks: StepChecks
     jobs: dict[str, JobDefinition]
