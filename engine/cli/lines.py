@@ -97,6 +97,9 @@ def _transition(fields: Mapping[str, Any]) -> list[Segment]:
     if fields.get("machine") == "run":
         if dest == "running":
             return [(" run ", ""), ("started", STATUS_STYLE["running"])]
+        if isinstance(error, str) and error.startswith(dest):
+            # The run's error already says how it ended ("aborted by cli:bob"): said once.
+            return [(" run ", ""), status, (error[len(dest) :], "")]
         return [(" run ", ""), status, (tail, "")]
     mark = f" {MARKS.get(dest, '?')} "
     name = (str(fields.get("step")), "bold")

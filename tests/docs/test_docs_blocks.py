@@ -54,7 +54,8 @@ APP_TABLES = {"connectors", "jobs", "server", "auth", "http"}
 ENV_NAMES = sorted(
     {name for block in BLOCKS for name in re.findall(r"\$\{env\.([A-Za-z_][A-Za-z0-9_]*)\}", block.text)}
 )
-RUN_ID = re.compile(r"^run id\s+(\S+)|run ([0-9a-f-]{36})", re.MULTILINE)
+# A run's id, as `job run` and `runs list` print it: what `<run-id>` in a later command stands for.
+RUN_ID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 
 
 def _readme_job() -> str:
@@ -209,7 +210,7 @@ def check_sh(block: Block, shared: dict[str, Any]) -> str:
         assert result.exit_code == 0, f"`{command}` exited {result.exit_code}:\n{result.output}"
         found = RUN_ID.search(result.output)
         if found:
-            shared["run_id"] = found[1] or found[2]
+            shared["run_id"] = found[0]
         ran += 1
     assert ran, "no command of this block could run here: mark it <!-- not-tested: why -->"
     return "sh commands run"

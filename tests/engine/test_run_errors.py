@@ -3,6 +3,8 @@ store, through the API's text and in the CLI."""
 
 from __future__ import annotations
 
+import re
+
 import anyio
 import pytest
 from typer.testing import CliRunner
@@ -53,5 +55,10 @@ async def test_stored_and_shown_errors_name_the_step_once_and_say_aborted_once(i
         # The CLI runs its own event loop: in a thread, as it would in its own process.
         shown = await anyio.to_thread.run_sync(CliRunner().invoke, app, arguments)
         assert shown.exit_code == 0, shown.output
-        assert f"error          {text}" in shown.output
+        assert re.search(rf"^  error +{re.escape(text)}$", shown.output, re.MULTILINE), shown.output
         assert "aborted: aborted" not in shown.output and "': step '" not in shown.output
+    # The run's log, as `job logs` shows it: the run's last line says "aborted" once.
+    arguments = ["--config", str(install.app_file), "job", "logs", stopped.run_id]
+    logs = await anyio.to_thread.run_sync(CliRunner().invoke, app, arguments)
+    assert logs.exit_code == 0, logs.output
+    assert re.search(r" run aborted by cli:bob$", logs.output, re.MULTILINE), logs.output
