@@ -223,9 +223,9 @@ class Engine:
         return self._store
 
     async def __aenter__(self) -> Engine:
-        stack = AsyncExitStack()
-        await stack.__aenter__()
-        try:
+        # What start-up enters is undone in reverse order if a later part fails; once everything
+        # stands, pop_all hands it to stop().
+        async with AsyncExitStack() as stack:
             for step_type in self.install.step_types.values():
                 stack.push_async_callback(
                     close_within, self.clock, f"closing the {step_type.name} steps", step_type.aclose
@@ -290,10 +290,7 @@ class Engine:
                 )
                 await self._group.start(self._cron.run)
                 self._group.start_soon(self._pauses.refresh_forever, self._store)
-        except BaseException:
-            await stack.__aexit__(None, None, None)
-            raise
-        self._exit_stack = stack
+            self._exit_stack = stack.pop_all()
         log.info(
             "engine started (instance %s, %d jobs, scheduler %s)",
             self.instance_id,
@@ -330,7 +327,7 @@ class Engine:
                 self._group.cancel_scope.cancel()
                 await close_store(self._store, self.clock)
         finally:
-            await stack.__aexit__(None, None, None)
+            await stack.aclose()
             self._supervisor = None
             self._stopped = True
             log.info("engine stopped (instance %s)", self.instance_id)

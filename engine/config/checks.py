@@ -48,7 +48,7 @@ class StepChecks:
 
     def problems(
         self,
-        step_type: StepType,  # type: ignore[type-arg]
+        step_type: StepType[Any],
         written: dict[str, Any],
         options: Any,
     ) -> Sequence[tuple[str, str]]:

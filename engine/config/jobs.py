@@ -127,7 +127,7 @@ def decode_job(
     *,
     default_app: str,
     default_timezone: str,
-    step_types: Mapping[str, StepType],  # type: ignore[type-arg]
+    step_types: Mapping[str, StepType[Any]],
     source: str,
     environ: Mapping[str, str] | None = None,
     checks: StepChecks | None = None,
@@ -236,7 +236,7 @@ def _decode_hooks(
     settings: JobSettings,
     path: str,
     report: Report,
-    step_types: Mapping[str, StepType],  # type: ignore[type-arg]
+    step_types: Mapping[str, StepType[Any]],
     environ: Mapping[str, str] | None,
     checks: StepChecks,
     *,
@@ -292,7 +292,7 @@ def _decode_steps(
     raw_steps: list[Any],
     job_path: str,
     report: Report,
-    step_types: Mapping[str, StepType],  # type: ignore[type-arg]
+    step_types: Mapping[str, StepType[Any]],
     job_retry: RetryPolicy,
     params: Mapping[str, Any],
     environ: Mapping[str, str] | None,
@@ -328,7 +328,7 @@ def _decode_step(
     path: str,
     position: int,
     report: Report,
-    step_types: Mapping[str, StepType],  # type: ignore[type-arg]
+    step_types: Mapping[str, StepType[Any]],
     job_retry: RetryPolicy,
     params: Mapping[str, Any],
     earlier: list[str],

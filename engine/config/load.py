@@ -37,7 +37,7 @@ class Install:
     settings: AppSettings
     raw: dict[str, Any]
     jobs: dict[str, JobDefinition]
-    step_types: Mapping[str, StepType]  # type: ignore[type-arg]
+    step_types: Mapping[str, StepType[Any]]
     environment: StepEnvironment
     problems: list[Problem] = field(default_factory=list)
 
@@ -111,7 +111,7 @@ def _read_toml(path: Path, collector: Collector) -> tuple[dict[str, Any], str] |
 def _add_cleanup_job(
     jobs: dict[str, JobDefinition],
     settings: AppSettings,
-    types: Mapping[str, StepType],  # type: ignore[type-arg]
+    types: Mapping[str, StepType[Any]],
 ) -> list[Problem]:
     """The built-in retention job, decoded and checked like any other."""
     collector = Collector("<built-in job nomaflow-cleanup>", None)
@@ -226,7 +226,7 @@ class _JobsContext:
     """What every jobs.toml of one load is decoded against, and the jobs declared so far."""
 
     settings: AppSettings
-    types: Mapping[str, StepType]  # type: ignore[type-arg]
+    types: Mapping[str, StepType[Any]]
     environ: Mapping[str, str] | None
     checks: StepChecks
     jobs: dict[str, JobDefinition]

@@ -38,7 +38,7 @@ _SCRUBBERS_KEPT = 256
 class PreparedCall:
     def __init__(
         self,
-        step_type: StepType,  # type: ignore[type-arg]
+        step_type: StepType[Any],
         options: Any,
         snapshot: dict[str, Any],
         scrubber: Scrubber = NO_SECRETS,
@@ -93,7 +93,9 @@ def _emit_scrubbed(
 
 
 class StepExecutor:
-    def __init__(self, step_types: Mapping[str, StepType], environ: Mapping[str, str] | None = None) -> None:  # type: ignore[type-arg]
+    def __init__(
+        self, step_types: Mapping[str, StepType[Any]], environ: Mapping[str, str] | None = None
+    ) -> None:
         self._types = step_types
         self._environ = environ if environ is not None else os.environ
         # Steps whose settings hold no template render to the same thing every run: their decoded
@@ -116,7 +118,9 @@ class StepExecutor:
             self._static[id(step.options)] = (step.options, prepared)
         return prepared
 
-    def _render(self, job: JobPlan, step: StepPlan, scope: RunScope, step_type: StepType) -> PreparedCall:  # type: ignore[type-arg]
+    def _render(
+        self, job: JobPlan, step: StepPlan, scope: RunScope, step_type: StepType[Any]
+    ) -> PreparedCall:
         template_scope = Scope(
             run_id=scope.run_id,
             job=scope.job,
@@ -142,7 +146,7 @@ class StepExecutor:
         snapshot = capped(to_jsonable(step_type.redact(shown)))
         return PreparedCall(step_type, options, snapshot, self._scrubber(step, step_type, options))
 
-    def _scrubber(self, step: StepPlan, step_type: StepType, options: Any) -> Scrubber:  # type: ignore[type-arg]
+    def _scrubber(self, step: StepPlan, step_type: StepType[Any], options: Any) -> Scrubber:
         secrets = [value for name in self._env_read(step.options) if (value := self._environ.get(name))]
         secrets += step_type.secrets(options)
         if not secrets:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from importlib import import_module
+from typing import Any
 
 from nomaflow.engine.steps.base import StepEnvironment, StepType
 
@@ -22,22 +23,22 @@ BUILTIN_STEP_TYPES: dict[str, str] = {
 }
 
 
-def step_type_class(name: str) -> type[StepType]:  # type: ignore[type-arg]
+def step_type_class(name: str) -> type[StepType[Any]]:
     """The class of the built-in step type `name` (KeyError for an unknown one), its module imported."""
     module, _, attribute = BUILTIN_STEP_TYPES[name].partition(":")
-    cls: type[StepType] = getattr(import_module(module), attribute)  # type: ignore[type-arg]
+    cls: type[StepType[Any]] = getattr(import_module(module), attribute)
     return cls
 
 
-class StepTypes(Mapping[str, StepType]):  # type: ignore[type-arg]
+class StepTypes(Mapping[str, StepType[Any]]):
     """One instance of every built-in step type, sharing one environment, each made on first lookup.
     Names are known without importing anything; iterating values makes them all."""
 
     def __init__(self, env: StepEnvironment) -> None:
         self._env = env
-        self._made: dict[str, StepType] = {}  # type: ignore[type-arg]
+        self._made: dict[str, StepType[Any]] = {}
 
-    def __getitem__(self, name: str) -> StepType:  # type: ignore[type-arg]
+    def __getitem__(self, name: str) -> StepType[Any]:
         made = self._made.get(name)
         if made is None:
             made = self._made[name] = step_type_class(name)(self._env)
