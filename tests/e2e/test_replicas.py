@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -29,6 +30,7 @@ RUN_SECONDS = 60
 # With leader_renew_seconds = 0.5, a follower holds the advisory lock within a second of the leader's
 # death (PostgreSQL drops the session of a killed process at once); catch-up then fills the gap.
 TAKEOVER_BOUND_SECONDS = 5.0
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @pytest.fixture
@@ -158,9 +160,8 @@ async def test_a_process_killed_mid_step_is_failed_then_resumed_at_that_step(
     )
     spawn.append(worker)
     started = read_until(worker, "waiting for")
-    run_id = next(
-        line.split(" run ")[1].split()[0] for line in started if " run " in line and "started" in line
-    )
+    # The run's id is the first UUID the CLI prints (its first line names the run it started).
+    run_id = next(match.group() for line in started if (match := UUID.search(line)))
     worker.send_signal(signal.SIGKILL)
     worker.wait(timeout=10)
     killed_at = time.time()
