@@ -31,7 +31,7 @@ import msgspec
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from nomaflow.actors.events import TERMINAL_EVENTS, AnyEvent
-from nomaflow.states import FINISHED
+from nomaflow.states import FINISHED, RunState
 
 LONG_POLL_SECONDS = 25.0  # under the usual 30 s proxy timeouts
 
@@ -354,7 +354,7 @@ class RunFollower:
                 self._last = event.seq
                 yield event
                 if isinstance(event, TERMINAL_EVENTS):
-                    self.status = getattr(event, "status", "skipped")
+                    self.status = getattr(event, "status", RunState.SKIPPED)
                     self.error = getattr(event, "error", None) or getattr(event, "reason", None)
             for line in self._pending:
                 yield line

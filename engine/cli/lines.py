@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from nomaflow.states import FINISHED
+from nomaflow.states import FINISHED, RunState, StepState
 from nomaflow.states import is_transition as _records_transition
 
 if TYPE_CHECKING:
@@ -23,24 +23,24 @@ if TYPE_CHECKING:
 # One styled piece of a line: (text, Rich style; "" for none).
 Segment = tuple[str, str]
 
-STATUS_STYLE = {
-    "running": "bold blue",
-    "retrying": "yellow",
-    "succeeded": "green",
-    "failed": "bold red",
-    "aborted": "magenta",
-    "skipped": "dim",
-    "pending": "dim",
+STATUS_STYLE: dict[str, str] = {
+    StepState.RUNNING: "bold blue",
+    StepState.RETRYING: "yellow",
+    StepState.SUCCEEDED: "green",
+    StepState.FAILED: "bold red",
+    StepState.ABORTED: "magenta",
+    StepState.SKIPPED: "dim",
+    StepState.PENDING: "dim",
 }
 LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "yellow", "error": "red"}
-MARKS = {
-    "running": "▶",
-    "retrying": "↻",
-    "succeeded": "✔",
-    "failed": "✖",
-    "aborted": "■",
-    "skipped": "·",
-    "pending": "…",
+MARKS: dict[str, str] = {
+    StepState.RUNNING: "▶",
+    StepState.RETRYING: "↻",
+    StepState.SUCCEEDED: "✔",
+    StepState.FAILED: "✖",
+    StepState.ABORTED: "■",
+    StepState.SKIPPED: "·",
+    StepState.PENDING: "…",
 }
 LEVEL_WIDTH = 7  # "warning"
 
@@ -95,8 +95,8 @@ def _transition(fields: Mapping[str, Any]) -> list[Segment]:
     tail = f": {error}" if error else ""
     status = (dest, STATUS_STYLE.get(dest, ""))
     if fields.get("machine") == "run":
-        if dest == "running":
-            return [(" run ", ""), ("started", STATUS_STYLE["running"])]
+        if dest == RunState.RUNNING:
+            return [(" run ", ""), ("started", STATUS_STYLE[StepState.RUNNING])]
         if isinstance(error, str) and error.startswith(dest):
             # The run's error already says how it ended ("aborted by cli:bob"): said once.
             return [(" run ", ""), status, (error[len(dest) :], "")]
@@ -104,10 +104,10 @@ def _transition(fields: Mapping[str, Any]) -> list[Segment]:
     mark = f" {MARKS.get(dest, '?')} "
     name = (str(fields.get("step")), "bold")
     attempt = fields.get("attempt")
-    if dest == "running":
+    if dest == StepState.RUNNING:
         again = f" (attempt {attempt})" if isinstance(attempt, int) and attempt > 1 else ""
         return [(mark, ""), name, (" ", ""), status, (again, "")]
-    if dest == "retrying":
+    if dest == StepState.RETRYING:
         delay = fields.get("delay_seconds")
         when = f" in {delay:g} s" if isinstance(delay, int | float) else ""
         after = f" after attempt {attempt}" if attempt is not None else ""
@@ -153,25 +153,25 @@ def from_event(event: AnyEvent) -> dict[str, Any]:
             "fields": event.fields,
         }
     if isinstance(event, RunStarted):
-        return transition_entry(event, step=None, dest="running")
+        return transition_entry(event, step=None, dest=RunState.RUNNING)
     if isinstance(event, RunSkipped):
-        return transition_entry(event, step=None, dest="skipped", error=event.reason)
+        return transition_entry(event, step=None, dest=RunState.SKIPPED, error=event.reason)
     if isinstance(event, RunFinished):
-        level = "error" if event.status == "failed" else "info"
+        level = "error" if event.status == RunState.FAILED else "info"
         return transition_entry(event, step=None, dest=event.status, level=level, error=event.error)
     if isinstance(event, StepStarted):
-        return transition_entry(event, step=event.step, dest="running", attempt=event.attempt)
+        return transition_entry(event, step=event.step, dest=StepState.RUNNING, attempt=event.attempt)
     if isinstance(event, StepRetrying):
         return transition_entry(
             event,
             step=event.step,
-            dest="retrying",
+            dest=StepState.RETRYING,
             attempt=event.attempt,
             error=event.error,
             delay_seconds=event.delay_seconds,
         )
     assert isinstance(event, StepFinished)
-    level = "error" if event.status == "failed" else "info"
+    level = "error" if event.status == StepState.FAILED else "info"
     return transition_entry(
         event, step=event.step, dest=event.status, level=level, attempt=event.attempts, error=event.error
     )

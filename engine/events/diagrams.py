@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from nomaflow.states import RUN_TABLE, STEP_TABLE, is_transition, render_mermaid
+from nomaflow.states import RUN_TABLE, STEP_TABLE, RunState, RunTrigger, is_transition, render_mermaid
 
 Path = list[tuple[str, str, str]]
 
@@ -31,9 +31,13 @@ def transition_paths(logs: Iterable[Mapping[str, Any] | None]) -> tuple[Path, di
 
 
 def run_diagram(path: Path, current: str) -> str:
-    if not path or path[0][1] != "pending":
+    if not path or path[0][1] != RunState.PENDING:
         # Admission is recorded as one row that creates the run already running.
-        path = [("admit", "pending", "running"), *path] if current != "skipped" else path
+        path = (
+            [(RunTrigger.ADMIT, RunState.PENDING, RunState.RUNNING), *path]
+            if current != RunState.SKIPPED
+            else path
+        )
     return render_mermaid(RUN_TABLE, path, current)
 
 

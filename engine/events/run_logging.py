@@ -6,6 +6,7 @@ import logging
 
 from nomaflow.actors.events import AnyEvent, RunFinished, RunSkipped, RunStarted
 from nomaflow.engine.telemetry.fields import run_fields
+from nomaflow.states import RunState
 
 # The engine's logger: these lines are where they always were.
 log = logging.getLogger("nomaflow.engine")
@@ -23,7 +24,7 @@ def log_run_event(event: AnyEvent) -> None:
             "run of %s started (%s, id %s%s)", event.job, event.triggered_by, event.run_id, when, extra=extra
         )
     elif isinstance(event, RunFinished):
-        level = logging.INFO if event.status == "succeeded" else logging.WARNING
+        level = logging.INFO if event.status == RunState.SUCCEEDED else logging.WARNING
         tail = f": {event.error}" if event.error else ""
         log.log(level, "run of %s %s (id %s)%s", event.job, event.status, event.run_id, tail, extra=extra)
     elif isinstance(event, RunSkipped):

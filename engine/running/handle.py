@@ -35,7 +35,7 @@ class RunHandle:
 
     @property
     def skipped(self) -> bool:
-        return self.status == "skipped"
+        return self.status == RunState.SKIPPED
 
     async def wait(self) -> RunOutcome:
         """Wait for the run to end and return how it ended, step by step."""

@@ -24,6 +24,7 @@ from nomaflow.engine.config.jobs import HOOK_PARAMS, JobDefinition
 from nomaflow.engine.running.ports import RunRecords, Spawn, Trigger
 from nomaflow.engine.store.faults import transient_reason
 from nomaflow.engine.store.health import StoreHealth
+from nomaflow.states import RunState, StepState
 
 log = logging.getLogger("nomaflow.hooks")
 
@@ -66,7 +67,7 @@ class Hooks:
         """Bus listener: a run ended; start its job's hook if it has one for that ending."""
         if not isinstance(event, RunFinished):
             return
-        kind = {"failed": "on-failure", "succeeded": "on-success"}.get(event.status)
+        kind = {RunState.FAILED: "on-failure", RunState.SUCCEEDED: "on-success"}.get(event.status)
         job = self._jobs.get(event.job)
         if kind is None or job is None or job.hook(kind) is None:
             return
@@ -84,7 +85,9 @@ class Hooks:
                 if transient_reason(exc) is None:
                     raise
                 await self._clock.sleep(HOOK_RETRY_SECONDS)
-        failed = next((step.step_name for step in steps if step.status in ("failed", "aborted")), "")
+        failed = next(
+            (step.step_name for step in steps if step.status in (StepState.FAILED, StepState.ABORTED)), ""
+        )
         params = hook_params(
             job=event.job,
             status=event.status,

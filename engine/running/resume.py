@@ -13,6 +13,7 @@ import msgspec
 from nomaflow.engine.config.jobs import JobDefinition
 from nomaflow.engine.running.ports import RunRecords
 from nomaflow.engine.store.rows import RunRow
+from nomaflow.states import RunState, StepState
 
 
 class RetryRefused(Exception):
@@ -33,7 +34,7 @@ async def plan_resumption(run_id: str, store: RunRecords, job: Callable[[str], J
     run = await store.get_run(run_id)
     if run is None:
         raise RetryRefused(f"no run with id {run_id}")
-    if run.status not in ("failed", "aborted"):
+    if run.status not in (RunState.FAILED, RunState.ABORTED):
         raise RetryRefused(f"run {run_id} is {run.status}: only failed or aborted runs can be retried")
     definition = job(run.job_name)
     steps = await store.get_steps(run_id)
@@ -43,7 +44,7 @@ async def plan_resumption(run_id: str, store: RunRecords, job: Callable[[str], J
             f"job '{run.job_name}' has changed since run {run_id} "
             f"(its steps are now {', '.join(planned)}): trigger a new run instead"
         )
-    start = next((step.position for step in steps if step.status != "succeeded"), len(steps))
+    start = next((step.position for step in steps if step.status != StepState.SUCCEEDED), len(steps))
     reused: dict[str, Any] = {}
     for step in steps[:start]:
         if isinstance(step.output, dict) and step.output.get("truncated") is True:

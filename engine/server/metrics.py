@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from nomaflow.actors.events import AnyEvent, RunFinished, RunSkipped, StepFinished, StepStarted
 from nomaflow.engine.engine import Engine
+from nomaflow.states import RunState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 STEP_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, float("inf"))
@@ -55,7 +56,7 @@ class Metrics(Collector):
             for key in [key for key in self._step_started if key[0] == event.run_id]:
                 del self._step_started[key]
         elif isinstance(event, RunSkipped):
-            self._runs[(event.job, "skipped")] += 1
+            self._runs[(event.job, RunState.SKIPPED.value)] += 1
 
     def describe(self) -> Iterator[Metric]:
         return iter(())  # collected fresh on every scrape

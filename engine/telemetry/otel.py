@@ -22,6 +22,7 @@ from nomaflow import __version__
 from nomaflow.actors.events import AnyEvent, RunFinished, RunSkipped, RunStarted
 from nomaflow.actors.ports import StepContext
 from nomaflow.engine.telemetry.trace_context import trace_injector
+from nomaflow.states import RunState
 
 # Span attributes (docs/logging.md#opentelemetry).
 JOB = "nomaflow.job"
@@ -67,12 +68,12 @@ class RunTracer:
         elif isinstance(event, RunSkipped):
             span = self._run_span(event.run_id, event.job, event.triggered_by)
             del self._runs[event.run_id]
-            self._end(span, "skipped", None)
+            self._end(span, RunState.SKIPPED, None)
 
     @staticmethod
     def _end(span: trace.Span, status: str, error: str | None) -> None:
         span.set_attribute(STATUS, status)
-        if status == "failed":
+        if status == RunState.FAILED:
             span.set_status(trace.Status(trace.StatusCode.ERROR, error))
         span.end()
 

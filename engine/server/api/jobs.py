@@ -29,6 +29,7 @@ from nomaflow.engine.server.api.schemas import (
 from nomaflow.engine.server.auth.audit import audit, who
 from nomaflow.engine.server.deps import AUTH_ERRORS, Admin, Client, EngineDep, Host, Operator, Viewer
 from nomaflow.engine.store import RunRow
+from nomaflow.states import RunState
 
 router = APIRouter(prefix="/admin/jobs", tags=["jobs"], route_class=BoundaryRoute)
 
@@ -79,7 +80,7 @@ async def _jobs_out(engine: Engine, names: list[str]) -> list[JobOut]:
         job = engine.job(name)
         latest = started.get(name)
         running = local.get(name) or (
-            latest.id if latest is not None and latest.status == "running" else None
+            latest.id if latest is not None and latest.status == RunState.RUNNING else None
         )
         out.append(_job_out(engine, job, fires, last.get(name), running))
     return out

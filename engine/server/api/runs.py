@@ -36,6 +36,7 @@ from nomaflow.engine.server.api.schemas import (
 from nomaflow.engine.server.auth.audit import audit, who
 from nomaflow.engine.server.deps import AUTH_ERRORS, Client, EngineDep, Operator, Viewer
 from nomaflow.engine.store import BadCursor, RunRow
+from nomaflow.states import RunState
 
 router = APIRouter(prefix="/admin/runs", tags=["runs"], route_class=BoundaryRoute)
 
@@ -123,12 +124,12 @@ async def get_run(run_id: RunId, engine: EngineDep, _: Viewer, wait: Wait = 0) -
     """A run with its steps' snapshots (input, output, attempts, timing, error). With `wait`, answers
     as soon as the run has ended, or after `wait` seconds with its state then."""
     run = await _run(engine, run_id)
-    if wait > 0 and run.status == "running":
+    if wait > 0 and run.status == RunState.RUNNING:
 
         async def ended() -> bool:
             nonlocal run
             run = await _run(engine, run_id)
-            return run.status != "running"
+            return run.status != RunState.RUNNING
 
         await _wait_for_event(engine, run.id, wait, ended, lambda event: isinstance(event, TERMINAL_EVENTS))
         run = await _run(engine, run_id)
@@ -149,13 +150,13 @@ async def get_logs(
     long-poll: answers as soon as there is a line to send or the run has ended."""
     run = await _run(engine, run_id)
     rows = await engine.store.get_logs(run.id, after_seq=after_seq, limit=limit)
-    if not rows and wait > 0 and run.status == "running":
+    if not rows and wait > 0 and run.status == RunState.RUNNING:
 
         async def news() -> bool:
             nonlocal rows, run
             run = await _run(engine, run_id)
             rows = await engine.store.get_logs(run.id, after_seq=after_seq, limit=limit)
-            return bool(rows) or run.status != "running"
+            return bool(rows) or run.status != RunState.RUNNING
 
         await _wait_for_event(engine, run.id, wait, news, lambda event: event.seq > after_seq)
         run = await _run(engine, run_id)
@@ -220,20 +221,20 @@ async def abort_run(
     run = await _run(engine, run_id)
     by = principal.label(client)
     reason = f"{body.reason} (by {by})" if body and body.reason else f"aborted by {by}"
-    if run.status == "running":
+    if run.status == RunState.RUNNING:
         if await engine.abort(run.id, reason, audit=who(principal, client)):
             audit(principal, client, "abort", job=run.job_name, run_id=run.id, reason=reason)
-            return AbortOut(run_id=run.id, status="running", abort_requested=True)
+            return AbortOut(run_id=run.id, status=RunState.RUNNING, abort_requested=True)
         run = await _run(engine, run_id)
-        if run.status == "running":
+        if run.status == RunState.RUNNING:
             raise HTTPException(
                 409,
                 f"run {run.id} is in flight in another engine process ({run.owner}): "
                 "send the abort to the server that runs it",
             )
-    if run.status == "aborted":
+    if run.status == RunState.ABORTED:
         response.status_code = 200
-        return AbortOut(run_id=run.id, status="aborted", abort_requested=False)
+        return AbortOut(run_id=run.id, status=RunState.ABORTED, abort_requested=False)
     raise HTTPException(409, f"run {run.id} already ended: {run.status}")
 
 

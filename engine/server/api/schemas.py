@@ -10,6 +10,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from nomaflow.actors.jsonable import unstorable
 from nomaflow.engine.store import LogRow, RunRow, StepRow
 from nomaflow.engine.store.job_state import JobState
+from nomaflow.states import RunState
 
 
 def _storable(text: str) -> str:
@@ -33,7 +34,9 @@ def _in_utc(moment: datetime) -> datetime:
 # A moment with a UTC offset, as UTC: 0001-01-01T00:00:00+14:00 has no UTC equivalent and is a 422.
 Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
-RunStatus = Literal["running", "succeeded", "failed", "aborted", "skipped"]
+# The statuses a run is stored with (`pending` never leaves the engine): OpenAPI lists their values, as
+# it did when they were spelled out, and a request's value validates to the `RunState` member.
+RunStatus = Literal[RunState.RUNNING, RunState.SUCCEEDED, RunState.FAILED, RunState.ABORTED, RunState.SKIPPED]
 RoleName = Literal["viewer", "operator", "admin"]
 
 

@@ -14,7 +14,7 @@ from nomaflow.engine.engine import Engine
 from nomaflow.engine.events.bus import event_as_dict
 from nomaflow.engine.events.tracker import LOG_TAIL, RunView
 from nomaflow.engine.store import LogRow, RunRow, StepRow
-from nomaflow.states import is_transition
+from nomaflow.states import RunState, is_transition
 
 IN_FLIGHT_LIMIT = 500  # runs listed in the jobs room's state
 
@@ -125,7 +125,7 @@ def local_in_flight(engine: Engine) -> list[dict[str, Any]]:
 
 async def remote_in_flight(engine: Engine, known: set[str]) -> list[dict[str, Any]]:
     """Runs in flight in other processes sharing the store (without their log tails)."""
-    page = await engine.store.list_runs(status="running", limit=IN_FLIGHT_LIMIT)
+    page = await engine.store.list_runs(status=RunState.RUNNING, limit=IN_FLIGHT_LIMIT)
     states = []
     for run in page.runs:
         if run.id in known:
