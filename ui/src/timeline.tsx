@@ -32,6 +32,8 @@ export interface Attempt {
 export interface Wait {
   start: string;
   end: string | null;
+  /** When the next attempt is due: the retry row's `due_at` (rows stored before it was kept have none). */
+  due: string | null;
 }
 
 export interface StepHistory {
@@ -75,7 +77,11 @@ export function historiesOf(rows: LogRow[]): Map<string, StepHistory> {
       }
       case "retry":
         close("retried");
-        history.waits.push({ start: row.at, end: null });
+        history.waits.push({
+          start: row.at,
+          end: null,
+          due: typeof fields.due_at === "string" ? fields.due_at : null,
+        });
         break;
       case "succeed":
         close("succeeded");
@@ -138,6 +144,9 @@ export function Timeline(props: {
           const history = histories.get(step.name);
           const attempts = history?.attempts.length ? history.attempts : fallbackAttempts(step);
           const waits = history?.waits ?? [];
+          // The live event's delay, else the stored retry row's (after a reload or a late join).
+          const wait = waits.at(-1);
+          const due = step.next_attempt_at ?? (wait && wait.end === null ? wait.due : null);
           const expanded = open.has(step.name);
           const detailsId = `step-details-${step.position}`;
           return (
@@ -196,16 +205,16 @@ export function Timeline(props: {
               {step.status === "retrying" && (
                 <p class="small muted">
                   Waiting before attempt {step.attempts + 1}
-                  {step.next_attempt_at ? (
+                  {due ? (
                     <>
-                      , due <Time at={step.next_attempt_at} job={job} ms />
+                      , due <Time at={due} job={job} ms />
                     </>
                   ) : (
-                    // Joined during the wait: the server does not say how long it is, only when it began.
-                    waits.at(-1) && (
+                    // A wait recorded without its due time: only when it began is known.
+                    wait && (
                       <>
                         {" "}
-                        since <Time at={waits.at(-1)!.start} job={job} ms />
+                        since <Time at={wait.start} job={job} ms />
                       </>
                     )
                   )}

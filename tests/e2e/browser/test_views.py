@@ -43,6 +43,12 @@ def start(server: UIServer, job: str, **params: object) -> str:
     return str(answer.json()["run_id"])
 
 
+def abort(server: UIServer, run_id: str) -> None:
+    url = f"{server.url}/admin/runs/{run_id}/abort"
+    answer = httpx.post(url, headers=server.auth("operator"), timeout=30)
+    assert answer.status_code in (200, 202), answer.text
+
+
 def ended(server: UIServer, run_id: str) -> dict[str, Any]:
     for _ in range(10):
         run = httpx.get(
@@ -282,6 +288,34 @@ def test_a_step_waiting_to_retry_shows_live_when_its_next_attempt_is_due(
     expect(step).not_to_contain_text("Waiting before attempt")
     expect(step.locator(".gantt-bar.bar-wait")).to_have_count(1)
     expect(drawer.get_by_role("status")).to_contain_text("Run aborted")
+
+
+def test_a_step_waiting_to_retry_still_shows_when_its_next_attempt_is_due_after_a_reload(
+    server: UIServer, page: Page, tmp_path: Path
+) -> None:
+    """Issue 14: the due time is read from the stored retry row as well, so a reload (or opening the run
+    during the wait) shows the same moment the live event did, not only when the wait began."""
+    signed_in(page, server)
+    gate = tmp_path / "gate"
+    run_id = start(server, "patient-import", gate=str(gate))
+    page.goto(f"{server.url}/?run={run_id}")
+    drawer = page.get_by_test_id("run-drawer")
+    step = drawer.locator("li[data-step='load-warehouse']")
+    expect(drawer.get_by_test_id("following")).to_be_visible()
+    gate.touch()
+    expect(step).to_have_attribute("data-status", "retrying")
+    waiting = step.locator("p", has_text="Waiting before attempt 2")
+    expect(waiting).to_contain_text(re.compile(r", due \d{4}-\d{2}-\d{2} "))
+    live = waiting.inner_text()
+    retry = next(row for row in stored_log(server, run_id) if (row["fields"] or {}).get("trigger") == "retry")
+    assert retry["fields"]["delay_seconds"] == 60 and retry["fields"]["due_at"], retry
+
+    page.reload()
+    expect(step).to_have_attribute("data-status", "retrying")
+    expect(waiting).to_have_text(live)  # the same due moment, now from the stored row
+    expect(waiting).not_to_contain_text("since")
+    abort(server, run_id)
+    assert ended(server, run_id)["status"] == "aborted"
 
 
 def test_the_run_view_badges_the_step_that_ran_dry(server: UIServer, page: Page) -> None:
