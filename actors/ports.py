@@ -13,7 +13,7 @@ import msgspec
 
 from nomaflow.actors.events import AnyEvent, LogLine
 from nomaflow.actors.plan import JobPlan, StepPlan
-from nomaflow.states import StepState
+from nomaflow.states import RunState, RunTrigger, StepState, StepTrigger
 
 
 class Clock(Protocol):
@@ -35,7 +35,7 @@ class RunRecord(msgspec.Struct, kw_only=True):
     id: str
     job_name: str
     app: str
-    status: str
+    status: RunState
     triggered_by: str
     params: dict[str, Any]
     dry_run: bool
@@ -52,7 +52,7 @@ class StepRecord(msgspec.Struct, kw_only=True):
     position: int
     step_name: str
     type: str
-    status: str = StepState.PENDING.value
+    status: StepState = StepState.PENDING
     dry_run: bool = False  # the step runs dry: its own dry_run, or the whole run's
 
 
@@ -61,9 +61,9 @@ class RunMoved(msgspec.Struct, frozen=True, kw_only=True):
 
     run_id: str
     seq: int
-    trigger: str
-    source: str
-    dest: str
+    trigger: RunTrigger
+    source: RunState
+    dest: RunState
     at: datetime
     error: str | None = None
 
@@ -75,9 +75,9 @@ class StepMoved(msgspec.Struct, frozen=True, kw_only=True):
     seq: int
     position: int
     step_name: str
-    trigger: str
-    source: str
-    dest: str
+    trigger: StepTrigger
+    source: StepState
+    dest: StepState
     at: datetime
     attempts: int
     input: dict[str, Any] | None = None

@@ -241,7 +241,7 @@ class RunActor:
                 self._abort_reason = message.reason
                 self._walk_scope.cancel()
 
-    def _record(self, status: str, at: Any) -> RunRecord:
+    def _record(self, status: RunState, at: Any) -> RunRecord:
         request = self.request
         return RunRecord(
             id=self.run_id,
@@ -418,9 +418,9 @@ class RunActor:
             RunMoved(
                 run_id=self.run_id,
                 seq=seq,
-                trigger=trigger.value,
-                source=source.value,
-                dest=self.life.state.value,
+                trigger=trigger,
+                source=source,
+                dest=self.life.state,
                 at=at,
                 error=error,
             ),

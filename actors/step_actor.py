@@ -149,10 +149,9 @@ class StepActor:
             seq=seq,
             position=self.plan.position,
             step_name=self.plan.name,
-            # str() of a StrEnum member is its value as a plain str, without the enum's property lookup.
-            trigger=str(trigger),
-            source=str(source),
-            dest=str(dest),
+            trigger=trigger,
+            source=source,
+            dest=dest,
             at=at,
             attempts=self.attempts,
             input=input,

@@ -25,9 +25,16 @@ from nomaflow.actors.ports import (
 from nomaflow.actors.retry import RetryPolicy
 from nomaflow.engine.store.rows import LogRow, RunPage, RunRow, StepRow
 from nomaflow.engine.store.writer import WriterStats
+from nomaflow.states import RunState, StepState
 from tests.memory_tables import MemoryTables
 
 FINAL_STEP = {"succeeded", "failed", "aborted", "skipped"}
+# What ending a run (crash recovery) does to its steps still in flight, as the store's end_run does.
+ENDED_BY_END_RUN = {
+    StepState.RUNNING: StepState.FAILED,
+    StepState.RETRYING: StepState.ABORTED,
+    StepState.PENDING: StepState.SKIPPED,
+}
 
 
 @dataclass
@@ -94,7 +101,7 @@ class MemoryStore:
         self.commits += 1
         if not admitted:
             row = self.tables.runs[run.id]
-            run.status, run.finished_at, run.error = "skipped", row["finished_at"], row["error"]
+            run.status, run.finished_at, run.error = RunState.SKIPPED, row["finished_at"], row["error"]
             self.runs[run.id] = run
             return False
         self.runs[run.id] = run
@@ -158,14 +165,12 @@ class MemoryStore:
         self._count()
         self.tables.end_run(run_id, first_seq=first_seq, at=at, error=error)
         run = self.runs.get(run_id)
-        if run is None or run.status != "running":
+        if run is None or run.status != RunState.RUNNING:
             return False
         for (owner, _), step in sorted(self.steps.items()):
             if owner == run_id:
-                step.status = {"running": "failed", "retrying": "aborted", "pending": "skipped"}.get(
-                    step.status, step.status
-                )
-        run.status, run.error, run.finished_at = "failed", error, at
+                step.status = ENDED_BY_END_RUN.get(step.status, step.status)
+        run.status, run.error, run.finished_at = RunState.FAILED, error, at
         self.ended.append((run_id, first_seq, error))
         return True
 

@@ -89,7 +89,8 @@ class MemoryTables:
             started, finished = move_instants(change)
             if isinstance(change, StepMoved):
                 row = self.steps[(change.run_id, change.position)]
-                row.update(status=change.dest, attempts=change.attempts)
+                # Plain text, as the SQL store writes it.
+                row.update(status=str(change.dest), attempts=change.attempts)
                 for column in ("input", "output", "error"):
                     if (value := getattr(change, column)) is not None:
                         row[column] = value
@@ -98,7 +99,7 @@ class MemoryTables:
                 row["started_at"] = started or row["started_at"]
             else:
                 row = self.runs[change.run_id]
-                row["status"] = change.dest
+                row["status"] = str(change.dest)
                 if change.error is not None:
                     row["error"] = change.error
             row["finished_at"] = finished or row["finished_at"]

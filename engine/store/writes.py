@@ -178,9 +178,10 @@ def change_row(change: Change) -> Row:
         seq=change.seq,
         at=change.at,
         step=step,
-        trigger=change.trigger,
-        source=change.source,
-        dest=change.dest,
+        # Plain text in the row, as everywhere the store writes a status (see run_row).
+        trigger=str(change.trigger),
+        source=str(change.source),
+        dest=str(change.dest),
         attempt=attempt,
         error=change.error,
         delay_seconds=delay,
@@ -246,8 +247,8 @@ def step_update(move: StepMoved) -> tuple[Any, ...]:
     return (
         move.run_id,
         move.position,
-        move.source,
-        move.dest,
+        str(move.source),  # plain text: see run_row
+        str(move.dest),
         move.attempts,
         started,
         finished,
@@ -260,7 +261,7 @@ def step_update(move: StepMoved) -> tuple[Any, ...]:
 
 def run_update(move: RunMoved) -> tuple[Any, ...]:
     """The values of RUN_UPDATE for `move`."""
-    return (move.run_id, move.source, move.dest, move_instants(move)[1], move.error)
+    return (move.run_id, str(move.source), str(move.dest), move_instants(move)[1], move.error)
 
 
 def step_rows(admit: Admit) -> list[Row]:
@@ -288,7 +289,7 @@ def step_rows(admit: Admit) -> list[Row]:
         for move in moves.pop(step.position, ()):
             if move.source != row["status"]:
                 raise ValueError(f"step {move.step_name!r}: cannot {move.trigger} from {row['status']!r}")
-            row["status"], row["attempts"] = move.dest, move.attempts
+            row["status"], row["attempts"] = str(move.dest), move.attempts
             started, finished = move_instants(move)
             row["started_at"] = started or row["started_at"]
             row["finished_at"] = finished or row["finished_at"]

@@ -16,6 +16,7 @@ from nomaflow.engine.config import Install
 from nomaflow.engine.config.jobs import JobDefinition
 from nomaflow.engine.scheduling.catch_up import missed_fires
 from nomaflow.engine.scheduling.cron import CronSchedule
+from nomaflow.states import RunState, StepState, StepTrigger
 from tests.engine.conftest import quiet_install, reached, until
 
 pytestmark = pytest.mark.anyio
@@ -174,7 +175,7 @@ async def test_a_dead_engines_run_is_failed_as_interrupted_and_resumed(install: 
                 id=dead,
                 job_name="etl",
                 app="python",
-                status="running",
+                status=RunState.RUNNING,
                 triggered_by="cron",
                 params={},
                 dry_run=False,
@@ -196,9 +197,9 @@ async def test_a_dead_engines_run_is_failed_as_interrupted_and_resumed(install: 
                     seq=2,
                     position=0,
                     step_name="extract",
-                    trigger="start",
-                    source="pending",
-                    dest="running",
+                    trigger=StepTrigger.START,
+                    source=StepState.PENDING,
+                    dest=StepState.RUNNING,
                     at=T0 - timedelta(minutes=5),
                     attempts=1,
                     input={},
@@ -208,9 +209,9 @@ async def test_a_dead_engines_run_is_failed_as_interrupted_and_resumed(install: 
                     seq=3,
                     position=0,
                     step_name="extract",
-                    trigger="succeed",
-                    source="running",
-                    dest="succeeded",
+                    trigger=StepTrigger.SUCCEED,
+                    source=StepState.RUNNING,
+                    dest=StepState.SUCCEEDED,
                     at=T0 - timedelta(minutes=4),
                     attempts=1,
                     output={"sum": 3},
@@ -220,9 +221,9 @@ async def test_a_dead_engines_run_is_failed_as_interrupted_and_resumed(install: 
                     seq=4,
                     position=1,
                     step_name="load",
-                    trigger="start",
-                    source="pending",
-                    dest="running",
+                    trigger=StepTrigger.START,
+                    source=StepState.PENDING,
+                    dest=StepState.RUNNING,
                     at=T0 - timedelta(minutes=4),
                     attempts=1,
                     input={},
@@ -369,7 +370,7 @@ async def test_an_interrupted_runs_end_follows_its_last_log_row_past_a_page(inst
                 id=dead,
                 job_name="chatty",
                 app="python",
-                status="running",
+                status=RunState.RUNNING,
                 triggered_by="cron",
                 params={},
                 dry_run=False,

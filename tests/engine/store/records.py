@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nomaflow.actors.ports import RunMoved, RunRecord, StepMoved, StepRecord
+from nomaflow.states import RunState, RunTrigger, StepState, StepTrigger
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -21,7 +22,7 @@ def run_record(job: str = "nightly", *, started: datetime = T0, **overrides: Any
         "id": str(uuid.uuid4()),
         "job_name": job,
         "app": "billing",
-        "status": "running",
+        "status": RunState.RUNNING,
         "triggered_by": "cli:alice",
         "params": {"month": "2024-02"},
         "dry_run": False,
@@ -57,9 +58,9 @@ def step_moved(
         seq=seq,
         position=position,
         step_name=name,
-        trigger=trigger,
-        source=source,
-        dest=dest,
+        trigger=StepTrigger(trigger),
+        source=StepState(source),
+        dest=StepState(dest),
         at=when,
         attempts=attempts,
         **extra,
@@ -76,4 +77,12 @@ def run_moved(
     when: datetime,
     error: str | None = None,
 ) -> RunMoved:
-    return RunMoved(run_id=run.id, seq=seq, trigger=trigger, source=source, dest=dest, at=when, error=error)
+    return RunMoved(
+        run_id=run.id,
+        seq=seq,
+        trigger=RunTrigger(trigger),
+        source=RunState(source),
+        dest=RunState(dest),
+        at=when,
+        error=error,
+    )

@@ -127,7 +127,7 @@ async def test_a_move_from_the_wrong_state_raises_stale_state_naming_the_row(sto
             [step_moved(run, 0, "extract", "succeed", "running", "succeeded", seq=2, when=at(1))]
         )
     with pytest.raises(StaleState, match=rf"run {run.id}: cannot abort .*it is 'running'"):
-        await store.apply([run_moved(run, "abort", "retrying", "aborted", seq=2, when=at(1))])
+        await store.apply([run_moved(run, "abort", "pending", "aborted", seq=2, when=at(1))])
     with pytest.raises(StaleState, match="no such run"):
         await store.apply([run_moved(run_record(), "abort", "running", "aborted", seq=2, when=at(1))])
 
