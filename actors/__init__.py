@@ -6,8 +6,9 @@ policy) does not load the whole runtime.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from nomaflow._exports import lazy_exports
 
 # name -> the module that defines it
 _PUBLIC = {
@@ -53,17 +54,7 @@ if TYPE_CHECKING:
     from nomaflow.actors.supervisor import Supervisor
 
 
-def __getattr__(name: str) -> Any:
-    module = _PUBLIC.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nomaflow.actors' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_PUBLIC])
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)
 
 
 __all__ = [

@@ -15,8 +15,9 @@ not pay for the database drivers and the server stack.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from nomaflow._exports import lazy_exports
 
 __version__ = "0.2.0"
 
@@ -69,17 +70,7 @@ if TYPE_CHECKING:
     from nomaflow.engine.store.opening import StoreUnusable
 
 
-def __getattr__(name: str) -> Any:
-    module = _PUBLIC.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nomaflow' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_PUBLIC])
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)
 
 
 __all__ = [

@@ -14,10 +14,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = ("states", "actors", "engine")
 # What each layer may import of ours (itself included).
+# `_exports` (nomaflow/_exports.py, the lazy public names of a package's __init__) belongs to no layer:
+# it imports nothing of ours, and each layer's __init__ uses it.
 ALLOWED = {
-    "states": {"states"},
-    "actors": {"actors", "states"},
-    "engine": {"engine", "actors", "states"},
+    "states": {"states", "_exports"},
+    "actors": {"actors", "states", "_exports"},
+    "engine": {"engine", "actors", "states", "_exports"},
 }
 OUR_PYTHON = [
     path
