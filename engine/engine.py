@@ -50,6 +50,7 @@ from nomaflow.engine.scheduling.catch_up import CatchUp
 from nomaflow.engine.scheduling.cron_duty import CronDuty
 from nomaflow.engine.scheduling.pauses import Pauses
 from nomaflow.engine.scheduling.scheduler import CronScheduler, first_fires
+from nomaflow.engine.steps import made_step_types
 from nomaflow.engine.steps.base import StepType
 from nomaflow.engine.store import SqlStore, WriterStats, create_engine, open_store
 from nomaflow.engine.store.health import StoreHealth
@@ -103,17 +104,14 @@ class Engine:
         # Whether the job store takes writes: degraded while it does not (see engine.store.health).
         self.store_health = StoreHealth(self.clock)
         self._hooks: Hooks | None = None
-        # A step type may keep something per run until it ends (the http step's cookie jar).
-        self._keeping_per_run = [
-            step_type
-            for step_type in install.step_types.values()
-            if type(step_type).run_ended is not StepType.run_ended
-        ]
         self.bus.add_listener(self._run_ended, only=(RunFinished,))
 
     def _run_ended(self, event: AnyEvent) -> None:
-        for step_type in self._keeping_per_run:
-            step_type.run_ended(event.run_id)
+        # A step type may keep something per run until it ends (the http step's cookie jar). Only the
+        # types made so far are asked: the others ran no step (and are not made for this).
+        for step_type in made_step_types(self.install.step_types):
+            if type(step_type).run_ended is not StepType.run_ended:
+                step_type.run_ended(event.run_id)
 
     @classmethod
     def from_path(cls, app_toml: str | Path, **options: Any) -> Engine:
@@ -226,10 +224,7 @@ class Engine:
         # What start-up enters is undone in reverse order if a later part fails; once everything
         # stands, pop_all hands it to stop().
         async with AsyncExitStack() as stack:
-            for step_type in self.install.step_types.values():
-                stack.push_async_callback(
-                    close_within, self.clock, f"closing the {step_type.name} steps", step_type.aclose
-                )
+            stack.push_async_callback(self._close_step_types)
             database = create_engine(self.database_url)
             stack.push_async_callback(
                 close_within, self.clock, "closing the job store's connections", database.dispose
@@ -298,6 +293,11 @@ class Engine:
             "on" if self._scheduler_enabled else "off",
         )
         return self
+
+    async def _close_step_types(self) -> None:
+        """Close the step types that were made (the others hold nothing), the last made first."""
+        for step_type in reversed(made_step_types(self.install.step_types)):
+            await close_within(self.clock, f"closing the {step_type.name} steps", step_type.aclose)
 
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None

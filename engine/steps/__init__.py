@@ -54,9 +54,25 @@ class StepTypes(Mapping[str, StepType[Any]]):
         return name in BUILTIN_STEP_TYPES
 
 
+def made_step_types(types: Mapping[str, StepType[Any]]) -> list[StepType[Any]]:
+    """The step types of `types` made so far, in the order they were made: a type never looked up has
+    run no step, so it holds nothing to close and nothing per run (any other mapping: all of them)."""
+    if isinstance(types, StepTypes):
+        return list(types._made.values())
+    return list(types.values())
+
+
 def step_types(env: StepEnvironment) -> StepTypes:
     """Every built-in step type, sharing `env`, made when first used."""
     return StepTypes(env)
 
 
-__all__ = ["BUILTIN_STEP_TYPES", "StepEnvironment", "StepType", "StepTypes", "step_type_class", "step_types"]
+__all__ = [
+    "BUILTIN_STEP_TYPES",
+    "StepEnvironment",
+    "StepType",
+    "StepTypes",
+    "made_step_types",
+    "step_type_class",
+    "step_types",
+]
