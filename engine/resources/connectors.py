@@ -26,13 +26,16 @@ import msgspec
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from nomaflow.engine.config.model import ConnectorSettings
 from nomaflow.engine.config.problems import did_you_mean
 from nomaflow.engine.resources.drivers import missing_driver
 
 if TYPE_CHECKING:
+    # create_async_engine is imported where a pool is made: loading app.toml (every CLI command does)
+    # needs only URL parsing, not SQLAlchemy's asyncio layer and the ORM it loads.
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from nomaflow.engine.steps.base import StepEnvironment
 
 Dialect = Literal["postgresql", "mysql", "sqlite"]
@@ -262,6 +265,8 @@ class Connectors:
 
 
 def _create_engine(connector: Connector) -> AsyncEngine:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     s = connector.settings
     options: dict[str, Any] = {
         "pool_size": s.pool_size,

@@ -12,7 +12,7 @@ the database at least half of the time (docs/operations.md#retention).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 import msgspec
@@ -21,8 +21,10 @@ from nomaflow.actors.errors import PermanentStepFailure
 from nomaflow.actors.ports import StepContext
 from nomaflow.engine.steps.base import StepType
 from nomaflow.engine.store.cleanup import Removed
-from nomaflow.engine.store.sql_store import SqlStore
 from nomaflow.states import FINISHED, RunState
+
+if TYPE_CHECKING:  # loading app.toml declares this job: it must not load the whole store (Alembic)
+    from nomaflow.engine.store.sql_store import SqlStore
 
 CLEANUP_JOB = "nomaflow-cleanup"
 CLEANUP_APP = "nomaflow"

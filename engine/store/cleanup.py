@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import Select, delete, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nomaflow.engine.store.database import for_reading
 from nomaflow.engine.store.tables import job_logs, job_runs, step_runs
 from nomaflow.states import RunState
+
+if TYPE_CHECKING:  # loading app.toml reaches this module (the cleanup job): no asyncio layer for that
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 class Removed(NamedTuple):

@@ -7,14 +7,17 @@ take the write lock up front (BEGIN IMMEDIATE) so a second writer waits instead 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from nomaflow.engine.resources.drivers import missing_driver
+
+# Imported where used: the CLI reads SQLite without SQLAlchemy's asyncio layer (which loads its ORM).
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 # How long a SQLite writer waits for another process's write lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -63,6 +66,8 @@ def _json_dumps(value: Any) -> str:
 
 def create_engine(url: str | URL, **options: Any) -> AsyncEngine:
     """An async engine for the job store at `url`; `options` go to SQLAlchemy's create_async_engine."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     target = normalise_url(url)
     options.setdefault("json_serializer", _json_dumps)
     options.setdefault("json_deserializer", msgspec.json.decode)

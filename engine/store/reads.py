@@ -7,17 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import CompoundSelect, Select, column, func, literal, select, tuple_, values
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nomaflow.engine.store.columns import UTCDateTime
-from nomaflow.engine.store.database import for_reading
 from nomaflow.engine.store.job_state import JobState
 from nomaflow.engine.store.rows import LogRow, RunPage, RunRow, StepRow, decode_cursor, encode_cursor
 from nomaflow.engine.store.tables import job_logs, job_runs, job_state, step_runs
 from nomaflow.states import RunState
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 MAX_PAGE = 1000
 
@@ -31,6 +32,8 @@ _LOOKUPS_PER_QUERY = 200
 
 class RunReader:
     def __init__(self, engine: AsyncEngine) -> None:
+        from nomaflow.engine.store.database import for_reading
+
         self._reader = for_reading(engine)
 
     async def _all(self, query: Select[Any] | CompoundSelect[Any]) -> list[dict[str, Any]]:
