@@ -19,8 +19,6 @@ from nomaflow.engine.cli import shapes
 from nomaflow.engine.cli.context import EXIT_USAGE, err, fail
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
     from nomaflow.actors.events import AnyEvent
     from nomaflow.engine.config import Install
     from nomaflow.engine.engine import Engine
@@ -39,22 +37,35 @@ def _missing_sqlite_file(url: str) -> bool:
 
 @dataclass(frozen=True)
 class Store:
-    database: AsyncEngine
     reader: RunReader
+
+
+def _is_sqlite(url: str) -> bool:
+    return url.startswith(("sqlite:", "sqlite+"))
 
 
 @asynccontextmanager
 async def reading(url: str) -> AsyncIterator[Store | None]:
-    """The job store at `url`, to read, or None when there is none yet (no runs ever)."""
+    """The job store at `url`, to read, or None when there is none yet (no runs ever). A SQLite file is
+    read through a sync engine (engine/cli/sqlite_reading.py), PostgreSQL through the store's own."""
     if _missing_sqlite_file(url):
         yield None
+        return
+    if _is_sqlite(url):
+        from nomaflow.engine.cli.sqlite_reading import SqliteReader, sqlite_engine
+
+        engine = sqlite_engine(url)
+        try:
+            yield Store(SqliteReader(engine))
+        finally:
+            engine.dispose()
         return
     from nomaflow.engine.store.database import create_engine
     from nomaflow.engine.store.reads import RunReader
 
     database = create_engine(url)
     try:
-        yield Store(database, RunReader(database))
+        yield Store(RunReader(database))
     finally:
         await database.dispose()
 
