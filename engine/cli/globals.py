@@ -9,6 +9,8 @@ from typing import Any
 
 from typer.core import TyperGroup
 
+from nomaflow.engine.cli.plain_values import skip_identity_checks
+
 # Option -> whether it takes a value.
 GLOBAL_OPTIONS = {"--config": True, "-c": True, "--server": True, "--token": True}
 
@@ -39,5 +41,6 @@ class GlobalOptionsGroup(TyperGroup):
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if ctx.parent is None:
             args = hoisted(list(args))
+            skip_identity_checks()
         result: list[str] = super().parse_args(ctx, args)
         return result
