@@ -24,6 +24,7 @@ from nomaflow.engine.cli.context import EXIT_USAGE, Settings, fail, out, run_asy
 from nomaflow.engine.cli.globals import GlobalOptionsGroup
 from nomaflow.engine.cli.output import Output, OutputOption, print_json, print_segments
 from nomaflow.engine.cli.show import jobs_table, run_view, runs_table
+from nomaflow.states import RunState
 
 # "\b" keeps click from rewrapping the paragraph: one code a line.
 EXIT_CODES_HELP = """\b
@@ -270,7 +271,8 @@ def job_resume(ctx: typer.Context, name: JobArgument, reason: ReasonOption = Non
 
 # --- runs ---
 
-STATUSES = ("running", "succeeded", "failed", "aborted", "skipped")
+# What --status takes: every state a stored run can be in (pending is never stored).
+STATUSES = tuple(state.value for state in RunState if state is not RunState.PENDING)
 
 
 @runs_app.command("list")

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import typer
 
+from nomaflow.states import RunState
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -30,7 +32,11 @@ EXIT_SKIPPED = 3  # the job was already running: this run was recorded as skippe
 EXIT_ABORTED = 4  # the run was aborted
 
 # A run's final status -> the exit code of the command that waited for it (any other: failed).
-STATUS_EXIT = {"succeeded": EXIT_OK, "skipped": EXIT_SKIPPED, "aborted": EXIT_ABORTED}
+STATUS_EXIT: dict[str, int] = {
+    RunState.SUCCEEDED: EXIT_OK,
+    RunState.SKIPPED: EXIT_SKIPPED,
+    RunState.ABORTED: EXIT_ABORTED,
+}
 
 
 def exit_code(final: str | None) -> int:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from nomaflow.engine.cli import shapes
 from nomaflow.engine.cli.context import EXIT_USAGE, err, fail
+from nomaflow.states import RunState
 
 if TYPE_CHECKING:
     from nomaflow.actors.events import AnyEvent
@@ -86,8 +87,8 @@ async def jobs(install: Install) -> list[shapes.Shape]:
             # A job's last run that started is its last run, unless that one was skipped (because
             # another was running): only those jobs are looked up again, each lookup costing a
             # subquery to build and compile.
-            behind = [name for name, run in last.items() if run.status == "skipped"]
-            started = {name: run for name, run in last.items() if run.status != "skipped"}
+            behind = [name for name, run in last.items() if run.status == RunState.SKIPPED]
+            started = {name: run for name, run in last.items() if run.status != RunState.SKIPPED}
             if behind:
                 started |= await store.reader.last_runs_by_job(include_skipped=False, jobs=behind)
     schedulable = [
@@ -105,7 +106,7 @@ async def jobs(install: Install) -> list[shapes.Shape]:
                 state=states.get(name),
                 next_fire=fires.get(name),
                 last_run=last.get(name),
-                running=latest.id if latest is not None and latest.status == "running" else None,
+                running=latest.id if latest is not None and latest.status == RunState.RUNNING else None,
             )
         )
     return found

@@ -12,6 +12,7 @@ from nomaflow.engine.cli.context import EXIT_SKIPPED, EXIT_USAGE, exit_code, fai
 from nomaflow.engine.cli.lines import from_event, render, shown
 from nomaflow.engine.cli.output import Output, print_json, print_json_line, print_segments
 from nomaflow.engine.cli.show import status
+from nomaflow.states import RunState
 
 if TYPE_CHECKING:
     from nomaflow.actors.events import AnyEvent
@@ -52,7 +53,7 @@ def run_here(install: Install, name: str, params: list[str], dry_run: bool, outp
 
     def started(run_id: str, by: str) -> None:
         if not quiet:
-            _started(run_id, name, "running", by)
+            _started(run_id, name, RunState.RUNNING, by)
 
     def event(item: AnyEvent) -> None:
         if not quiet:
@@ -80,10 +81,10 @@ def run_there(
     started = remote_cli.trigger(remote, name, params, dry_run)
     if output is Output.table:
         _started(started["run_id"], name, started["status"], started["triggered_by"])
-    if started["status"] == "skipped" or not wait:
+    if started["status"] == RunState.SKIPPED or not wait:
         if output is Output.json:
             print_json(started)
-        return EXIT_SKIPPED if started["status"] == "skipped" else 0
+        return EXIT_SKIPPED if started["status"] == RunState.SKIPPED else 0
     return _wait_there(remote, started["run_id"], output)
 
 
@@ -93,10 +94,10 @@ def retry_there(remote: remote_cli.Remote, run_id: str, wait: bool, output: Outp
         print_segments(
             [("run ", ""), (again["run_id"], "bold"), (f" retries {run_id}: ", ""), status(again["status"])]
         )
-    if again["status"] == "skipped" or not wait:
+    if again["status"] == RunState.SKIPPED or not wait:
         if output is Output.json:
             print_json(again)
-        return EXIT_SKIPPED if again["status"] == "skipped" else 0
+        return EXIT_SKIPPED if again["status"] == RunState.SKIPPED else 0
     return _wait_there(remote, again["run_id"], output)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from nomaflow.engine.cli.lines import STATUS_STYLE, Segment, is_transition, render
 from nomaflow.engine.cli.output import print_fields, print_segments, print_table
 from nomaflow.engine.cli.shapes import instant
+from nomaflow.states import StepState
 
 Shape = Mapping[str, Any]
 
@@ -86,7 +87,7 @@ def run_view(run: Shape, notable: Sequence[Shape] = ()) -> None:
     print_fields(fields)
     rows = []
     for step in run["steps"]:
-        failed = step["status"] in ("failed", "aborted")
+        failed = step["status"] in (StepState.FAILED, StepState.ABORTED)
         detail = (step["error"] or "") if failed else ("" if step["output"] is None else str(step["output"]))
         if step.get("dry_run"):
             detail = f"(dry run) {detail}".rstrip()
@@ -111,5 +112,5 @@ def run_view(run: Shape, notable: Sequence[Shape] = ()) -> None:
 def notable(entry: Shape) -> bool:
     """A log line `runs show` repeats: a warning or worse, or a retry."""
     if is_transition(entry):
-        return (entry.get("fields") or {}).get("dest") == "retrying"
+        return (entry.get("fields") or {}).get("dest") == StepState.RETRYING
     return entry.get("level") in ("warning", "error")
