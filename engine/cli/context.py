@@ -142,11 +142,7 @@ def run_async(function: Callable[[], Awaitable[T]]) -> T:
     from nomaflow.engine.config import ConfigError
     from nomaflow.engine.config.params import ParamError
 
-    # Not imported for its own sake (it loads Alembic): a command that never loaded it cannot get one.
-    opening = sys.modules.get("nomaflow.engine.store.opening")
-    stopped: tuple[type[Exception], ...] = (EngineStopping, StoreUnavailable)
-    if opening is not None:
-        stopped += (opening.StoreUnusable,)
+    stopped = (EngineStopping, StoreUnavailable)
     try:
         return anyio.run(function)
     except ConfigError as exc:
@@ -165,6 +161,14 @@ def run_async(function: Callable[[], Awaitable[T]]) -> T:
         if found is None:
             raise
         fail(f"the job store refused: {_first_line(_leaf(found))}")
+    except Exception as exc:
+        # StoreUnusable is looked up only now, not imported for its own sake: the store's modules are
+        # loaded on first use, so a command that never opened the store cannot get one, and one that
+        # did has its module loaded (looking it up before anyio.run missed it: the store was not open).
+        database = sys.modules.get("nomaflow.engine.store.database")
+        if database is not None and isinstance(exc, database.StoreUnusable):
+            fail(str(exc))
+        raise
 
 
 def _leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:

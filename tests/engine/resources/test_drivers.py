@@ -118,7 +118,7 @@ def test_a_job_store_on_postgresql_without_asyncpg(tmp_path: Path, monkeypatch: 
 
     _without(monkeypatch, "asyncpg")
     assert _problems(app_toml) == [
-        f"{app_toml}: connectors.default.url: the job store (connector 'default', postgresql+asyncpg) "
+        f"{app_toml}:2: connectors.default.url: the job store (connector 'default', postgresql+asyncpg) "
         "needs the asyncpg driver: pip install 'nomaflow[postgres]'"
     ]
     monkeypatch.setenv("NOMAFLOW_DATABASE_URL", "postgres://nomaflow@db.example/jobs")
