@@ -2,7 +2,8 @@
 as plain dicts: what the in-process CLI prints with `--output json`, and what every table is drawn from,
 local or remote alike.
 
-Plain functions, not the API's pydantic models: the CLI must start in a fraction of a second, and
+The rows' own shapes come from engine/store/shapes.py, as the API's models do. Plain functions, not the
+API's pydantic models: the CLI must start in a fraction of a second, and
 pydantic and the server stack are not worth loading to read a few rows. tests/engine/cli/test_shapes.py
 holds the two to the same shape (the same keys, and each dict validates as its model).
 """
@@ -13,59 +14,18 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+# Re-exported: the CLI reads every shape from here.
+from nomaflow.engine.store.shapes import Shape as Shape
+from nomaflow.engine.store.shapes import job_state_out as job_state_out
+from nomaflow.engine.store.shapes import log_line as log_line
+from nomaflow.engine.store.shapes import run_out as run_out
+from nomaflow.engine.store.shapes import run_summary as run_summary
+from nomaflow.engine.store.shapes import step_out as step_out
+
 if TYPE_CHECKING:
     from nomaflow.engine.config import JobDefinition
     from nomaflow.engine.store.job_state import JobState
-    from nomaflow.engine.store.rows import LogRow, RunRow, StepRow
-
-Shape = dict[str, Any]
-
-
-def run_summary(run: RunRow) -> Shape:
-    """RunSummary: a job's last run."""
-    return {
-        "id": run.id,
-        "status": run.status,
-        "triggered_by": run.triggered_by,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-    }
-
-
-def run_out(run: RunRow) -> Shape:
-    """RunOut: one row of `GET /admin/runs`."""
-    return {
-        "id": run.id,
-        "job": run.job_name,
-        "app": run.app,
-        "status": run.status,
-        "triggered_by": run.triggered_by,
-        "params": run.params,
-        "dry_run": run.dry_run,
-        "scheduled_for": run.scheduled_for,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "error": run.error,
-        "owner": run.owner,
-        "resumed_from": run.resumed_from,
-    }
-
-
-def step_out(step: StepRow) -> Shape:
-    """StepOut: one step of a run."""
-    return {
-        "position": step.position,
-        "name": step.step_name,
-        "type": step.type,
-        "status": step.status,
-        "attempts": step.attempts,
-        "started_at": step.started_at,
-        "finished_at": step.finished_at,
-        "input": step.input,
-        "output": step.output,
-        "error": step.error,
-        "dry_run": step.dry_run,
-    }
+    from nomaflow.engine.store.rows import RunRow, StepRow
 
 
 def run_detail(run: RunRow, steps: Iterable[StepRow]) -> Shape:
@@ -78,30 +38,9 @@ def run_page(runs: Iterable[RunRow], next_cursor: str | None) -> Shape:
     return {"runs": [run_out(run) for run in runs], "next_cursor": next_cursor}
 
 
-def log_line(row: LogRow) -> Shape:
-    """LogLineOut: one line of `GET /admin/runs/{id}/logs`."""
-    return {
-        "seq": row.seq,
-        "at": row.ts,
-        "step": row.step_name,
-        "level": row.level,
-        "message": row.message,
-        "fields": row.fields,
-    }
-
-
 def logs_out(lines: list[Shape], run_status: str) -> Shape:
     """LogsOut: a run's whole log at once."""
     return {"lines": lines, "last_seq": lines[-1]["seq"] if lines else 0, "run_status": run_status}
-
-
-def job_state_out(state: JobState) -> Shape:
-    return {
-        "paused": state.paused,
-        "changed_by": state.changed_by,
-        "changed_at": state.changed_at,
-        "reason": state.reason,
-    }
 
 
 def job_out(

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from nomaflow.actors.jsonable import unstorable
-from nomaflow.engine.store import LogRow, RunRow, StepRow
+from nomaflow.engine.store import LogRow, RunRow, StepRow, shapes
 from nomaflow.engine.store.job_state import JobState
 from nomaflow.states import RunState
 
@@ -69,12 +69,7 @@ class JobStateOut(BaseModel):
 
     @classmethod
     def of(cls, state: JobState) -> JobStateOut:
-        return cls(
-            paused=state.paused,
-            changed_by=state.changed_by,
-            changed_at=state.changed_at,
-            reason=state.reason,
-        )
+        return cls(**shapes.job_state_out(state))
 
 
 class RunSummary(BaseModel):
@@ -86,13 +81,7 @@ class RunSummary(BaseModel):
 
     @classmethod
     def of(cls, run: RunRow) -> RunSummary:
-        return cls(
-            id=run.id,
-            status=run.status,  # type: ignore[arg-type]
-            triggered_by=run.triggered_by,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
-        )
+        return cls(**shapes.run_summary(run))
 
 
 class JobOut(BaseModel):
@@ -154,21 +143,7 @@ class RunOut(BaseModel):
 
     @classmethod
     def of(cls, run: RunRow) -> RunOut:
-        return cls(
-            id=run.id,
-            job=run.job_name,
-            app=run.app,
-            status=run.status,  # type: ignore[arg-type]
-            triggered_by=run.triggered_by,
-            params=run.params,
-            dry_run=run.dry_run,
-            scheduled_for=run.scheduled_for,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
-            error=run.error,
-            owner=run.owner,
-            resumed_from=run.resumed_from,
-        )
+        return cls(**shapes.run_out(run))
 
 
 class StepOut(BaseModel):
@@ -190,19 +165,7 @@ class StepOut(BaseModel):
 
     @classmethod
     def of(cls, step: StepRow) -> StepOut:
-        return cls(
-            position=step.position,
-            name=step.step_name,
-            type=step.type,
-            status=step.status,
-            attempts=step.attempts,
-            started_at=step.started_at,
-            finished_at=step.finished_at,
-            input=step.input,
-            output=step.output,
-            error=step.error,
-            dry_run=step.dry_run,
-        )
+        return cls(**shapes.step_out(step))
 
 
 class RunDetail(RunOut):
@@ -229,14 +192,7 @@ class LogLineOut(BaseModel):
 
     @classmethod
     def of(cls, row: LogRow) -> LogLineOut:
-        return cls(
-            seq=row.seq,
-            at=row.ts,
-            step=row.step_name,
-            level=row.level,
-            message=row.message,
-            fields=row.fields,
-        )
+        return cls(**shapes.log_line(row))
 
 
 class LogsOut(BaseModel):
