@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -55,6 +56,10 @@ async def until(condition: Callable[[], bool], within: float = 10) -> None:
         # Yields to the loop, not to time: the condition flips when the engine's tasks move.
         while not condition():
             await anyio.lowlevel.checkpoint()
+            # And hands over the GIL: a loop that only spins keeps it for the whole switch interval
+            # (5 ms) at a time, so SQLite's driver thread, which needs it for every call, crawls (a
+            # 1 ms query took seconds). sched_yield waits for nothing; it only lets that thread in.
+            os.sched_yield()
 
 
 @pytest.fixture
