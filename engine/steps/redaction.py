@@ -20,11 +20,12 @@ import re
 import urllib.parse
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from nomaflow.engine.config.templating import REDACTED
+
+if TYPE_CHECKING:  # imported where a URL is read: an engine whose jobs make no HTTP calls needs none
+    import httpx
 
 ErrorT = TypeVar("ErrorT", bound=BaseException)
 
@@ -58,6 +59,8 @@ def redact_names(value: Any) -> Any:
 
 def redact_url(url: str) -> str:
     """The URL with a password and secret-looking query values replaced (it may still hold templates)."""
+    import httpx
+
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError):
@@ -74,6 +77,8 @@ def redact_url(url: str) -> str:
 
 def shown_url(url: httpx.URL | str) -> str:
     """The URL as it may be logged: no user info, no query string (either may carry a credential)."""
+    import httpx
+
     try:
         parsed = httpx.URL(url) if isinstance(url, str) else url
         return str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
@@ -92,6 +97,8 @@ def basic_credentials(username: str, password: str) -> str:
 def secret_forms(secret: str) -> set[str]:
     """`secret` as it may appear in text we send or receive: raw, percent-encoded (in a path, a query or
     a form), base64 (standard and URL-safe, padded or not), and escaped in JSON or HTML."""
+    import httpx
+
     forms = {
         secret,
         urllib.parse.quote(secret, safe=""),
