@@ -54,7 +54,7 @@ from nomaflow.engine.steps import made_step_types
 from nomaflow.engine.steps.base import StepType
 from nomaflow.engine.store import SqlStore, WriterStats, create_engine, open_store
 from nomaflow.engine.store.health import StoreHealth
-from nomaflow.engine.store.job_state import JobState
+from nomaflow.engine.store.rows import JobState
 from nomaflow.engine.telemetry.observed import RunTelemetry
 
 log = logging.getLogger("nomaflow.engine")

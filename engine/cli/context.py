@@ -136,7 +136,6 @@ def exception_text(exc: BaseException) -> str:
 def run_async(function: Callable[[], Awaitable[T]]) -> T:
     """Run a command's coroutine, mapping the errors users cause to clear messages."""
     import anyio
-    from sqlalchemy.exc import SQLAlchemyError
 
     from nomaflow.actors.errors import EngineStopping, StoreUnavailable, UnknownJob
     from nomaflow.engine.config import ConfigError
@@ -153,11 +152,11 @@ def run_async(function: Callable[[], Awaitable[T]]) -> T:
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot reach the job store: {exc}")
-    except SQLAlchemyError as exc:
+    except _database_errors() as exc:
         fail(f"the job store refused: {_first_line(exc)}")
     except BaseExceptionGroup as group:
         # A task group's failure: the database's own error is the one to show, if there is one.
-        found = group.subgroup(lambda exc: isinstance(exc, SQLAlchemyError))
+        found = group.subgroup(lambda exc: isinstance(exc, _database_errors()))
         if found is None:
             raise
         fail(f"the job store refused: {_first_line(_leaf(found))}")
@@ -169,6 +168,18 @@ def run_async(function: Callable[[], Awaitable[T]]) -> T:
         if database is not None and isinstance(exc, database.StoreUnusable):
             fail(str(exc))
         raise
+
+
+def _database_errors() -> tuple[type[Exception], ...]:
+    """The errors a job store's database raises: sqlite3's (the reading commands on a SQLite file),
+    and SQLAlchemy's if it was loaded (looked up, not imported: a command that never loaded it cannot
+    have raised one, and importing it costs a reading command a fifth of a second)."""
+    import sqlite3
+
+    found: list[type[Exception]] = [sqlite3.Error]
+    if (sqlalchemy_errors := sys.modules.get("sqlalchemy.exc")) is not None:
+        found.append(sqlalchemy_errors.SQLAlchemyError)
+    return tuple(found)
 
 
 def _leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -12,7 +12,6 @@ import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nomaflow.engine.cli import shapes
@@ -23,43 +22,31 @@ if TYPE_CHECKING:
     from nomaflow.actors.events import AnyEvent
     from nomaflow.engine.config import Install
     from nomaflow.engine.engine import Engine
-    from nomaflow.engine.store.job_state import JobState
     from nomaflow.engine.store.reads import RunReader
-    from nomaflow.engine.store.rows import RunRow
-
-
-def _missing_sqlite_file(url: str) -> bool:
-    for prefix in ("sqlite+aiosqlite:///", "sqlite:///"):
-        if url.startswith(prefix):
-            path = url[len(prefix) :].split("?", 1)[0]
-            return bool(path) and path != ":memory:" and not Path(path).exists()
-    return False
+    from nomaflow.engine.store.rows import JobState, RunRow
+    from nomaflow.engine.store.sqlite_file import SqliteFileReader
 
 
 @dataclass(frozen=True)
 class Store:
-    reader: RunReader
-
-
-def _is_sqlite(url: str) -> bool:
-    return url.startswith(("sqlite:", "sqlite+"))
+    reader: RunReader | SqliteFileReader
 
 
 @asynccontextmanager
 async def reading(url: str) -> AsyncIterator[Store | None]:
     """The job store at `url`, to read, or None when there is none yet (no runs ever). A SQLite file is
-    read through a sync engine (engine/cli/sqlite_reading.py), PostgreSQL through the store's own."""
-    if _missing_sqlite_file(url):
-        yield None
-        return
-    if _is_sqlite(url):
-        from nomaflow.engine.cli.sqlite_reading import SqliteReader, sqlite_engine
+    read with the stdlib alone (engine/store/sqlite_file.py), any other store through its own reader."""
+    from nomaflow.engine.store.sqlite_file import SqliteFileReader, sqlite_file
 
-        engine = sqlite_engine(url)
+    if (path := sqlite_file(url)) is not None:
+        if not path.exists():
+            yield None
+            return
+        reader = SqliteFileReader(path)
         try:
-            yield Store(SqliteReader(engine))
+            yield Store(reader)
         finally:
-            engine.dispose()
+            reader.close()
         return
     from nomaflow.engine.store.database import create_engine
     from nomaflow.engine.store.reads import RunReader

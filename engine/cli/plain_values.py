@@ -1,7 +1,7 @@
 """Typer (0.29) checks every option and argument through a pydantic TypeAdapter it builds on first use,
 even an option left at its default: that imports pydantic and builds a dozen adapters, a good part of
 a command's start-up (issue 15). Where the adapter would hand the value back unchanged, it is skipped:
-an option not given (None), an empty repeatable option, a text argument, or a default from our own
+an option not given (None), an empty repeatable option, a text argument, a path, or a default from our own
 code that already has its declared type. Any other value goes through Typer's adapter, built then, so
 errors and conversions are Typer's own. If Typer's internals are not the ones this knows, it does
 nothing and Typer works as it always does.
@@ -9,6 +9,7 @@ nothing and Typer works as it always does.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, get_origin
 
 
@@ -22,6 +23,9 @@ class _PlainFirst:
             return () if repeatable else None
         if annotation is str and type(value) is str:
             return value
+        if annotation is Path and type(value) is str and value:
+            # What Typer makes of a path option that asks for no checks (--config): the Path itself.
+            return Path(value)
         from_default = getattr(ctx.get_parameter_source(param.name), "name", None) == "DEFAULT"
         if from_default and get_origin(annotation) is list and value in ((), []):
             return []

@@ -24,8 +24,7 @@ from nomaflow.engine.store.shapes import step_out as step_out
 
 if TYPE_CHECKING:
     from nomaflow.engine.config import JobDefinition
-    from nomaflow.engine.store.job_state import JobState
-    from nomaflow.engine.store.rows import RunRow, StepRow
+    from nomaflow.engine.store.rows import JobState, RunRow, StepRow
 
 
 def run_detail(run: RunRow, steps: Iterable[StepRow]) -> Shape:

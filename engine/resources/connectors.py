@@ -23,17 +23,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import msgspec
-from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
 
 from nomaflow.engine.config.model import ConnectorSettings
 from nomaflow.engine.config.problems import did_you_mean
 from nomaflow.engine.resources.drivers import missing_driver
 
 if TYPE_CHECKING:
-    # create_async_engine is imported where a pool is made: loading app.toml (every CLI command does)
-    # needs only URL parsing, not SQLAlchemy's asyncio layer and the ORM it loads.
+    # SQLAlchemy is imported where a URL is parsed or a pool made: loading an app.toml whose store is
+    # a plain SQLite file (every CLI command loads it) needs none of it, and its import is a fifth of a
+    # second of a reading command (issue 15).
+    from sqlalchemy.engine import URL
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from nomaflow.engine.steps.base import StepEnvironment
@@ -114,6 +113,9 @@ def resolve_connector(
         raise ConnectorError(
             f"connector '{name}': url may only use ${{env.NAME}} templates, not '{leftover.group(0)}'"
         )
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         url = make_url(text)
     except (ArgumentError, ValueError):
@@ -290,6 +292,7 @@ def _create_engine(connector: Connector) -> AsyncEngine:
         options["pool_pre_ping"] = True
     engine = create_async_engine(connector.url, **options)
     if connector.dialect == "sqlite":
+        from sqlalchemy import event
 
         @event.listens_for(engine.sync_engine, "connect")
         def on_connect(dbapi_connection: Any, record: Any) -> None:

@@ -15,7 +15,7 @@ import anyio
 
 from nomaflow.actors.ports import Clock
 from nomaflow.engine.store.faults import transient_reason
-from nomaflow.engine.store.job_state import JobState
+from nomaflow.engine.store.rows import JobState
 
 # The engine's logger: pauses and resumes are logged where they always were.
 log = logging.getLogger("nomaflow.engine")

@@ -20,10 +20,10 @@ import msgspec
 from nomaflow.actors.errors import PermanentStepFailure
 from nomaflow.actors.ports import StepContext
 from nomaflow.engine.steps.base import StepType
-from nomaflow.engine.store.cleanup import Removed
 from nomaflow.states import FINISHED, RunState
 
-if TYPE_CHECKING:  # loading app.toml declares this job: it must not load the whole store (Alembic)
+if TYPE_CHECKING:  # loading app.toml declares this job: it must not load the store (SQLAlchemy)
+    from nomaflow.engine.store.cleanup import Removed
     from nomaflow.engine.store.sql_store import SqlStore
 
 CLEANUP_JOB = "nomaflow-cleanup"
@@ -127,7 +127,7 @@ async def _delete(
     while True:
         began = anyio.current_time()
         removed = await store.delete_old_runs(statuses, before, batch_size)
-        if removed == Removed():
+        if not any(removed):  # nothing left to delete
             return
         totals.add(removed)
         took = anyio.current_time() - began

@@ -31,7 +31,7 @@ from nomaflow.engine.store.batch import (
     plan_group,
     split_moves,
 )
-from nomaflow.engine.store.database import SQLITE_BUSY_TIMEOUT_MS
+from nomaflow.engine.store.sqlite_file import SQLITE_BUSY_TIMEOUT_MS
 from nomaflow.engine.store.writes import Row, Write, run_update, step_update
 
 

@@ -14,13 +14,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 
 from nomaflow.engine.resources.drivers import missing_driver
+from nomaflow.engine.store.sqlite_file import SQLITE_BUSY_TIMEOUT_MS
 
 # Imported where used: the CLI reads SQLite without SQLAlchemy's asyncio layer (which loads its ORM).
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
-
-# How long a SQLite writer waits for another process's write lock before giving up.
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 # Execution option naming how a SQLite transaction begins. Writers use IMMEDIATE (the default here):
 # taking the write lock at BEGIN means a waiting writer is queued by busy_timeout, whereas a DEFERRED

@@ -6,24 +6,16 @@ writer's group commit; on SQLite they queue on the file's write lock like any ot
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 import msgspec
 from sqlalchemy.dialects import postgresql, sqlite
 
+from nomaflow.engine.store.rows import JobState
 from nomaflow.engine.store.tables import job_state
 
 if TYPE_CHECKING:  # the CLI's reading commands load this module without SQLAlchemy's asyncio layer
     from sqlalchemy.ext.asyncio import AsyncEngine
-
-
-class JobState(msgspec.Struct, frozen=True, kw_only=True):
-    job_name: str
-    paused: bool
-    changed_by: str
-    changed_at: datetime
-    reason: str | None = None
 
 
 async def save_job_state(engine: AsyncEngine, state: JobState) -> None:

@@ -12,22 +12,25 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import CompoundSelect, Select, column, func, literal, select, tuple_, values
 
 from nomaflow.engine.store.columns import UTCDateTime
-from nomaflow.engine.store.job_state import JobState
-from nomaflow.engine.store.rows import LogRow, RunPage, RunRow, StepRow, decode_cursor, encode_cursor
+from nomaflow.engine.store.rows import (
+    LOOKUPS_PER_QUERY,
+    MAX_PAGE,
+    JobState,
+    LogRow,
+    RunPage,
+    RunRow,
+    StepRow,
+    decode_cursor,
+    encode_cursor,
+)
 from nomaflow.engine.store.tables import job_logs, job_runs, job_state, step_runs
 from nomaflow.states import RunState
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-MAX_PAGE = 1000
-
 _STEP_COLUMNS = [step_runs.c[name] for name in StepRow.__struct_fields__]
 _LOG_COLUMNS = [job_logs.c[name] for name in LogRow.__struct_fields__]
-
-
-# Jobs looked up per statement (bound parameters per statement stay well under every driver's limit).
-_LOOKUPS_PER_QUERY = 200
 
 
 class RunReader:
@@ -163,8 +166,8 @@ class RunReader:
 
     async def _last_runs_of(self, names: list[str], include_skipped: bool) -> dict[str, RunRow]:
         found: dict[str, RunRow] = {}
-        for start in range(0, len(names), _LOOKUPS_PER_QUERY):
-            query = _latest_of(names[start : start + _LOOKUPS_PER_QUERY], include_skipped)
+        for start in range(0, len(names), LOOKUPS_PER_QUERY):
+            query = _latest_of(names[start : start + LOOKUPS_PER_QUERY], include_skipped)
             found |= {row["job_name"]: RunRow(**row) for row in await self._all(query)}
         return found
 

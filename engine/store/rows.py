@@ -10,6 +10,11 @@ from typing import Any
 
 import msgspec
 
+# The most rows one read answers (a page of runs, of log lines).
+MAX_PAGE = 1000
+# Jobs looked up per statement (bound parameters per statement stay well under every driver's limit).
+LOOKUPS_PER_QUERY = 200
+
 
 class RunRow(msgspec.Struct, frozen=True, kw_only=True):
     id: str
@@ -51,6 +56,16 @@ class LogRow(msgspec.Struct, frozen=True, kw_only=True):
     level: str
     message: str
     fields: dict[str, Any] | None
+
+
+class JobState(msgspec.Struct, frozen=True, kw_only=True):
+    """A job's operator-set state (ly2_job_state): paused or not, by whom, when, why."""
+
+    job_name: str
+    paused: bool
+    changed_by: str
+    changed_at: datetime
+    reason: str | None = None
 
 
 class RunPage(msgspec.Struct, frozen=True, kw_only=True):

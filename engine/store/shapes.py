@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from nomaflow.engine.store.job_state import JobState
-    from nomaflow.engine.store.rows import LogRow, RunRow, StepRow
+    from nomaflow.engine.store.rows import JobState, LogRow, RunRow, StepRow
 
 Shape = dict[str, Any]
 

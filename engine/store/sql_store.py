@@ -28,10 +28,11 @@ from nomaflow.engine.store.cleanup import Removed
 from nomaflow.engine.store.health import StoreHealth
 from nomaflow.engine.store.idempotency_keys import KeyClaim, claim_key, release_key
 from nomaflow.engine.store.interrupted import InterruptedRun
-from nomaflow.engine.store.job_state import JobState, save_job_state
+from nomaflow.engine.store.job_state import save_job_state
 from nomaflow.engine.store.one_by_one import OneByOne
 from nomaflow.engine.store.opening import PROBE
 from nomaflow.engine.store.reads import RunReader
+from nomaflow.engine.store.rows import JobState
 from nomaflow.engine.store.writer import BatchExecutor, GroupWriter, RetryDelays, WriterStats
 from nomaflow.engine.store.writes import Admit, AppendLogs, Apply, EndRun, InsertSkipped, Write
 

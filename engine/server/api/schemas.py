@@ -9,7 +9,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from nomaflow.actors.jsonable import unstorable
 from nomaflow.engine.store import LogRow, RunRow, StepRow, shapes
-from nomaflow.engine.store.job_state import JobState
+from nomaflow.engine.store.rows import JobState
 from nomaflow.states import RunState
 
 
