@@ -89,11 +89,22 @@ def make_install(
     return root / "app.toml"
 
 
+def _foreign_plugin(module: object, root: Path) -> bool:
+    file = str(getattr(module, "__file__", "") or "")
+    in_a_plugins_folder = f"{os.sep}plugins{os.sep}" in file and "site-packages" not in file
+    return in_a_plugins_folder and not file.startswith(str(root) + os.sep)
+
+
 @contextlib.contextmanager
 def isolated(root: Path) -> Iterator[None]:
     """Run a block in `root` and leave the process as it was: working directory, sys.path, the
     modules imported from `root`, and the logging configuration a block may replace."""
     cwd, path, modules = Path.cwd(), list(sys.path), set(sys.modules)
+    # Plugin modules other tests imported from their own installs (a `billing` package of theirs)
+    # would stand in for this install's of the same name: set aside for the block, then put back.
+    foreign = {name: module for name, module in sys.modules.items() if _foreign_plugin(module, root)}
+    for name in foreign:
+        del sys.modules[name]
     root_logger = logging.getLogger()
     handlers, level = list(root_logger.handlers), root_logger.level
     loggers = {
@@ -110,6 +121,7 @@ def isolated(root: Path) -> Iterator[None]:
         for name in set(sys.modules) - modules:
             if str(getattr(sys.modules[name], "__file__", "") or "").startswith(str(root.parent)):
                 del sys.modules[name]
+        sys.modules.update(foreign)
         root_logger.handlers[:] = handlers
         root_logger.setLevel(level)
         for name, (disabled, old_level, old_handlers, propagate) in loggers.items():
