@@ -107,6 +107,7 @@ class SqlCopy(StepType[SqlCopyOptions]):
                         mode=options.mode,
                         create=options.create,
                         progress_every=options.progress_every,
+                        batch_size=options.batch_size,
                         connectors=self.connectors,
                         target=target,
                     )
@@ -124,6 +125,7 @@ class SqlCopy(StepType[SqlCopyOptions]):
             "table": str(table),
             "created": loaded.created,
             "passthrough": loaded.plan.passthrough,
+            "text_relay": loaded.plan.relay,
         }
 
     async def _statement(

@@ -8,8 +8,8 @@ the target database's `load` drives it (`dialects.base.CopyJob`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import aclosing, asynccontextmanager, contextmanager
 from typing import Any, Literal
 
 import anyio
@@ -17,9 +17,10 @@ import anyio
 from nomaflow.actors.ports import StepContext
 from nomaflow.engine.config.problems import did_you_mean
 from nomaflow.engine.resources.connectors import Connector, Connectors
+from nomaflow.engine.steps.sql import copy_text
 from nomaflow.engine.steps.sql.copy_plan import CopyFailed, Plan, Planner
 from nomaflow.engine.steps.sql.copy_splice import RowRejected
-from nomaflow.engine.steps.sql.dialects import Database, Postgres
+from nomaflow.engine.steps.sql.dialects import Database, MySql, Postgres
 from nomaflow.engine.steps.sql.dialects.base import Batches, Loaded
 from nomaflow.engine.steps.sql.names import Column, TableName
 from nomaflow.engine.steps.sql.types import Kind, SqlType
@@ -62,6 +63,7 @@ class CopyRun:
         mode: Literal["replace", "append", "upsert"],
         create: bool,
         progress_every: int,
+        batch_size: int,
         connectors: Connectors,
         target: Connector,
     ) -> None:
@@ -74,6 +76,7 @@ class CopyRun:
         self.source = source
         self.create = create
         self.progress_every = progress_every
+        self.batch_size = batch_size
         self.connectors = connectors
         self.target = target
         self.rows = 0
@@ -180,6 +183,72 @@ class CopyRun:
         except RowRejected as exc:
             raise CopyFailed(f"step '{self.step}': {exc}") from None
 
+    async def relay_text(self, target: Database, plan: Plan, into: TableName) -> None:
+        """The rows as text from one server to the other (copy_text), never made Python values."""
+        source = self.source.database
+        self.log("every column keeps its type: the rows go from server to server as text")
+        if isinstance(source, Postgres) and isinstance(target, MySql):
+            await self._postgres_to_mariadb(source, target, plan, into)
+        elif isinstance(source, MySql) and isinstance(target, Postgres):
+            await self._mariadb_to_postgres(source, target, plan, into)
+        else:
+            raise CopyFailed(
+                f"step '{self.step}': rows are relayed as text only between PostgreSQL and MariaDB"
+            )
+
+    async def _postgres_to_mariadb(
+        self, source: Postgres, target: MySql, plan: Plan, into: TableName
+    ) -> None:
+        """COPY (query) TO STDOUT in text, cut at row ends, into LOAD DATA LOCAL INFILE. The COPY starts
+        only when the server asks for the data: one that refuses LOCAL INFILE leaves the source unread."""
+        sql = copy_text.postgres_select(plan.source, source.quote, self.source.sql)
+        send, receive = anyio.create_memory_object_stream[bytes](QUEUE * 4)
+        stream = _Requested(receive, self.counted)
+
+        async def produce() -> None:
+            async with send:
+                await stream.wanted.wait()
+                await source.settings(copy_text.POSTGRES_SETTINGS)
+                await source.copy_out(sql, self.source.args, send.send, format="text")
+
+        with single_errors():
+            async with anyio.create_task_group() as group, receive:
+                group.start_soon(produce)
+                self.rows = await target.load_stream(self.step, into, plan, stream)
+
+    async def _mariadb_to_postgres(
+        self, source: MySql, target: Postgres, plan: Plan, into: TableName
+    ) -> None:
+        """MariaDB writes each row as a line of COPY text (escaped by the server), read `batch_size` at
+        a time while the previous lines go into COPY FROM STDIN (text)."""
+        sql = copy_text.mariadb_select(
+            plan.source, source.quote, self.source.sql, await source.backslash_escapes()
+        )
+        send, receive = anyio.create_memory_object_stream[bytes](QUEUE)
+
+        async def produce() -> None:
+            offset = 0
+            async with send, aclosing(source.batches(sql, self.source.args, self.batch_size)) as batches:
+                async for rows in batches:
+                    await send.send(copy_text.copy_lines(rows, offset))
+                    offset += len(rows)
+                    self.counted(len(rows))
+
+        try:
+            with single_errors():
+                async with anyio.create_task_group() as group:
+                    group.start_soon(produce)
+                    self.rows = await target.copy_in(
+                        into, plan.names, _closing(receive, receive), format="text"
+                    )
+        except copy_text.LineTooLong as exc:
+            raise CopyFailed(f"step '{self.step}': {exc}") from None
+        except Exception as exc:
+            rejected = copy_text.postgres_rejection(exc)
+            if rejected is None:
+                raise
+            raise CopyFailed(f"step '{self.step}': {rejected}") from None
+
     async def _logged(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """Pass-through chunks, with a progress line every `PASSTHROUGH_PROGRESS_BYTES` (spliced copies
         count rows instead)."""
@@ -208,6 +277,28 @@ class CopyRun:
                 await Database.of(link).execute(statement)
         except Exception as exc:
             self.ctx.log.error(f"could not drop {table} after the failure: {self.target.scrub(str(exc))}")
+
+
+class _Requested:
+    """The COPY text LOAD DATA reads, in whole rows (counted as they go); `wanted` is set when the server
+    asks for it."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], counted: Callable[[int], None]) -> None:
+        self.chunks, self.counted = chunks, counted
+        self.wanted = anyio.Event()
+        self.started = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        self.started = True
+        self.wanted.set()
+        lines = copy_text.WholeLines()
+        async for chunk in self.chunks:
+            data = lines.feed(chunk)
+            if data:
+                self.counted(data.count(b"\n"))
+                yield copy_text.for_load_data(data)
+        if lines.tail:  # COPY text ends with a newline: only a broken stream leaves a tail
+            yield copy_text.for_load_data(lines.tail)
 
 
 async def _closing(stream: Any, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -17,6 +17,7 @@ from nomaflow.engine.config.problems import did_you_mean
 from nomaflow.engine.resources.connectors import Dialect
 from nomaflow.engine.steps.sql.copy_codecs import decoder, encoder
 from nomaflow.engine.steps.sql.copy_splice import CopyRewriter, Recode
+from nomaflow.engine.steps.sql.copy_text import relayable
 from nomaflow.engine.steps.sql.errors import rejected_value
 from nomaflow.engine.steps.sql.names import Column, TableName
 from nomaflow.engine.steps.sql.types import INTEGERS, TEXTS, Convert, Kind, SqlType, parse_override, render
@@ -40,6 +41,9 @@ class Plan:
     # PostgreSQL to PostgreSQL, spliced: the columns decoded, converted and re-encoded in Python, while the
     # COPY data of the others passes through (empty otherwise).
     recoded: list[int] = field(default_factory=list)
+    # Between PostgreSQL and MariaDB/MySQL, every column unchanged: rows travel as the servers' text
+    # (copy_text), the converters above unused.
+    relay: bool = False
 
     def select_list(self, quote: Callable[[str], str]) -> str:
         """The source columns as the pass-through COPY reads them, cast where the plan says."""
@@ -119,6 +123,7 @@ class Planner:
         for index, (column, wanted) in enumerate(zip(source, plan.types, strict=True)):
             self._plan_column(plan, index, column, wanted, differs)
         self._choose_path(plan, differs)
+        plan.relay = self._relayed(plan)
         self._check_key(plan)
         return plan
 
@@ -228,6 +233,13 @@ class Planner:
                 plan.converters.append((index, converter(have.kind, wanted.kind), f"{have} -> {wanted}"))
             plan.converters.sort(key=lambda item: item[0])
             plan.casts = {}
+
+    def _relayed(self, plan: Plan) -> bool:
+        """Whether the rows can go from PostgreSQL to MariaDB (or back) as text: every column's kind is
+        kept. One column converted in Python sends the whole copy the way of Python values."""
+        if {self.source_dialect, self.target_dialect} != {"postgresql", "mysql"}:
+            return False
+        return all(relayable(c.type, wanted) for c, wanted in zip(plan.source, plan.types, strict=True))
 
     def _check_key(self, plan: Plan) -> None:
         for key in self.key:

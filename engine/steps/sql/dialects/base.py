@@ -49,6 +49,11 @@ class CopyJob(Protocol):
         """PostgreSQL to PostgreSQL: the source's COPY data into `into`, spliced where the plan says."""
         ...
 
+    async def relay_text(self, target: Database, plan: Plan, into: TableName) -> None:
+        """Between PostgreSQL and MariaDB/MySQL: the source's rows as its server's text into `into`
+        (copy_text). Raises mysql_infile.Refused, having read nothing, if MariaDB refuses LOCAL INFILE."""
+        ...
+
     async def drop_quietly(self, target: Database, table: TableName) -> None:
         """Drop a table this copy created, on a fresh connection if `target`'s is broken."""
         ...

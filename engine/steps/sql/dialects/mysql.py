@@ -11,7 +11,8 @@ import anyio
 
 from nomaflow.actors.errors import StepFailure
 from nomaflow.engine.resources.connectors import Dialect
-from nomaflow.engine.steps.sql.copy_plan import Plan
+from nomaflow.engine.steps.sql.copy_plan import CopyFailed, Plan
+from nomaflow.engine.steps.sql.copy_text import mariadb_rejection
 from nomaflow.engine.steps.sql.dialects import mysql_infile
 from nomaflow.engine.steps.sql.dialects.base import CopyJob, Database, Loaded
 from nomaflow.engine.steps.sql.names import Column, ResultColumn, TableName, side_name
@@ -262,29 +263,66 @@ class MySql(Database):
             raise
 
     async def insert_rows(self, job: CopyJob, plan: Plan, into: TableName) -> None:
-        """Append or replace: the rows streamed into LOAD DATA LOCAL INFILE (see mysql_infile). Upserts
-        keep INSERT ... ON DUPLICATE KEY UPDATE, which LOAD DATA has no form of, and so do columns of a
-        type the map does not know."""
+        """Append or replace: the rows streamed into LOAD DATA LOCAL INFILE (see mysql_infile), as the
+        source's own text when the plan relays them. Upserts keep INSERT ... ON DUPLICATE KEY UPDATE,
+        which LOAD DATA has no form of, and so do columns of a type the map does not know."""
         kinds = [t.kind for t in plan.types]
         if job.key or Kind.OTHER in kinds:
             # Types the map does not know (bit, geometry...) have no text form it could write safely.
             await super().insert_rows(job, plan, into)
             return
-        name = mysql_infile.stream_name()
-        statement = mysql_infile.load_statement(self.quote, self.qualified(into), plan.names, kinds, name)
+        if plan.relay:
+            try:
+                await job.relay_text(self, plan, into)
+                return
+            except mysql_infile.Refused as exc:
+                job.log(f"LOAD DATA LOCAL INFILE is not allowed here ({exc}); loading with INSERTs")
+            await super().insert_rows(job, plan, into)
+            return
         async with job.batches(plan) as batches:
             chunks = mysql_infile.Encoded(batches, mysql_infile.encoders(kinds), job.counted)
-            mysql_infile.serve(self.driver, name, chunks)
             try:
-                await self.execute(statement)
-            except Exception as exc:
-                if chunks.started or not mysql_infile.refused(exc):
-                    raise
+                await self.load_stream(job.step, into, plan, chunks)
+            except mysql_infile.Refused as exc:
                 # The server (or the connector's ?local_infile=0) allows no LOCAL INFILE: INSERTs then.
                 job.log(f"LOAD DATA LOCAL INFILE is not allowed here ({exc}); loading with INSERTs")
                 await self.insert_batches(job, self.insert_sql(into, plan.names, ()), batches)
-            finally:
-                mysql_infile.serve(self.driver, name, None)
+
+    async def load_stream(self, step: str, into: TableName, plan: Plan, chunks: mysql_infile.Stream) -> int:
+        """LOAD DATA LOCAL INFILE of `chunks` (the load's text format) into `into`; the rows loaded.
+
+        With LOCAL the server cannot stop the client mid-file, so it takes every bad value or duplicate
+        key with a warning, as if IGNORE were given, and loads a truncated or zeroed value instead. The
+        load runs in strict mode without notes (a value rounded to the column's scale is a note, as for
+        an INSERT), and its first warning fails the copy, naming the row and column. Raises
+        mysql_infile.Refused if the server refuses LOCAL INFILE before any data was asked for."""
+        kinds = [t.kind for t in plan.types]
+        name = mysql_infile.stream_name()
+        statement = mysql_infile.load_statement(self.quote, self.qualified(into), plan.names, kinds, name)
+        await self.execute(
+            "SET @nf_sql_mode = @@SESSION.sql_mode, @nf_sql_notes = @@SESSION.sql_notes, SESSION sql_mode "
+            "= CONCAT_WS(',', @@SESSION.sql_mode, 'STRICT_ALL_TABLES'), SESSION sql_notes = 0"
+        )
+        mysql_infile.serve(self.driver, name, chunks)
+        try:
+            rows = await self.execute(statement)
+        except Exception as exc:
+            if not chunks.started and mysql_infile.refused(exc):
+                raise mysql_infile.Refused(str(exc)) from None
+            raise
+        finally:
+            mysql_infile.serve(self.driver, name, None)
+        warnings = await self.fetch("SHOW WARNINGS LIMIT 1")
+        if warnings:
+            _, code, message = warnings[0]
+            raise CopyFailed(f"step '{step}': {mariadb_rejection(code, message)}")
+        await self.execute("SET SESSION sql_mode = @nf_sql_mode, SESSION sql_notes = @nf_sql_notes")
+        return rows
+
+    async def backslash_escapes(self) -> bool:
+        """Whether string literals read backslash escapes in this session (not NO_BACKSLASH_ESCAPES)."""
+        mode = (await self.fetch("SELECT @@SESSION.sql_mode"))[0][0]
+        return "NO_BACKSLASH_ESCAPES" not in str(mode).upper()
 
     def insert_sql(self, into: TableName, names: Sequence[str], key: Sequence[str]) -> str:
         marks = ", ".join(["%s"] * len(names))

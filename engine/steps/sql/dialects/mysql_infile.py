@@ -12,7 +12,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from nomaflow.engine.steps.sql.types import Kind
 
@@ -127,6 +127,18 @@ class Encoded:
             self.counted(len(batch))
 
 
+class Stream(Protocol):
+    """What a load reads: chunks of the load's text format; `started` once the server asked for them."""
+
+    started: bool
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+
+class Refused(Exception):
+    """The server refused LOAD DATA LOCAL INFILE before asking for any data (the message says why)."""
+
+
 # The server's "LOCAL INFILE is disabled" errors: MySQL 5.x/MariaDB < 10.5, MySQL 8, MariaDB >= 10.5.
 _REFUSED = {1148, 3948, 4166}
 
@@ -136,7 +148,7 @@ def refused(exc: BaseException) -> bool:
     return bool(exc.args) and exc.args[0] in _REFUSED
 
 
-def serve(driver: Any, name: str, chunks: Encoded | None) -> None:
+def serve(driver: Any, name: str, chunks: Stream | None) -> None:
     """Register (or, with None, remove) the stream a LOAD DATA on `driver` reads as `name`."""
     install()
     setattr(driver, _STREAM, None if chunks is None else (name, chunks))

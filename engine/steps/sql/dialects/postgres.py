@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 
@@ -190,6 +190,9 @@ class Postgres(Database):
         if plan.passthrough or plan.recoded:
             await job.relay(self, plan, into)
             return
+        if plan.relay:
+            await job.relay_text(self, plan, into)
+            return
         # One COPY per batch, from a plain list: asyncpg encodes it in one tight loop, where an async
         # iterator would cost a coroutine switch per row. Still one transaction, so still all or nothing.
         async with job.batches(plan) as batches:
@@ -231,11 +234,16 @@ class Postgres(Database):
         await self.driver.executemany(sql, rows)
 
     async def copy_out(
-        self, sql: str, args: Sequence[Any], output: Callable[[bytes], Awaitable[Any]]
+        self,
+        sql: str,
+        args: Sequence[Any],
+        output: Callable[[bytes], Awaitable[Any]],
+        format: Literal["binary", "text"] = "binary",
     ) -> None:
-        """The rows of `sql` as binary COPY data, chunk by chunk into `output`."""
+        """The rows of `sql` as COPY data (binary, or text as the session's settings spell it), chunk by
+        chunk into `output`."""
         try:
-            await self.driver.copy_from_query(sql, *args, output=output, format="binary")
+            await self.driver.copy_from_query(sql, *args, output=output, format=format)
         except BaseException:
             # When the output fails (a bad row, or the target failing first), asyncpg cancels the COPY and
             # holds the connection until the server acknowledges it; if the server had already sent
@@ -244,12 +252,23 @@ class Postgres(Database):
             self.driver.terminate()
             raise
 
-    async def copy_in(self, into: TableName, names: Sequence[str], chunks: AsyncIterator[bytes]) -> int:
-        """Binary COPY data from `chunks` into `into`; the rows it held."""
+    async def copy_in(
+        self,
+        into: TableName,
+        names: Sequence[str],
+        chunks: AsyncIterator[bytes],
+        format: Literal["binary", "text"] = "binary",
+    ) -> int:
+        """COPY data (binary or text) from `chunks` into `into`; the rows it held."""
         status = await self.driver.copy_to_table(
-            into.name, schema_name=into.schema, columns=list(names), source=chunks, format="binary"
+            into.name, schema_name=into.schema, columns=list(names), source=chunks, format=format
         )
         return _status_count(status)
+
+    async def settings(self, statements: Sequence[str]) -> None:
+        """`SET LOCAL` statements, for the rest of the current transaction."""
+        for statement in statements:
+            await self.driver.execute(statement)
 
     async def swap(self, table: TableName, stage: TableName) -> None:
         """Put `stage` in the place of `table`, inside the caller's transaction.

@@ -1,0 +1,181 @@
+"""The text relay between PostgreSQL and MariaDB/MySQL: rows that move as the servers' own text, never
+as Python values. PostgreSQL -> MariaDB streams `COPY (query) TO STDOUT` into `LOAD DATA LOCAL INFILE`;
+MariaDB -> PostgreSQL has MariaDB write each row as one line of COPY text (escaped by the server) and
+streams the lines into `COPY ... FROM STDIN`.
+
+Pure: which columns can travel so (`relayable`), the source SELECT that makes each column's text one the
+target reads, the few byte fixes between the two text formats, and the target's complaint about a value
+turned into the row and column it names. The pipeline (copy_pipeline) moves the bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from nomaflow.engine.steps.sql.names import Column
+from nomaflow.engine.steps.sql.types import INTEGERS, TEXTS, Kind, SqlType
+
+# Kinds whose text one server writes and the other reads as the same value (with the expressions below).
+# Not here: interval (MariaDB has no such type) and the types the map does not know.
+_RELAYED = frozenset(
+    {
+        Kind.BOOLEAN,
+        *INTEGERS,
+        Kind.NUMERIC,
+        Kind.REAL,
+        Kind.DOUBLE,
+        *TEXTS,
+        Kind.JSON,
+        Kind.DATE,
+        Kind.TIME,
+        Kind.TIMESTAMP,
+        Kind.TIMESTAMPTZ,
+        Kind.BINARY,
+        Kind.UUID,
+    }
+)
+# Groups within which a value's text is already one of the other kind: JSON is carried as its text.
+_SAME_TEXT = (frozenset(INTEGERS), frozenset({*TEXTS, Kind.JSON}))
+
+
+def relayable(have: SqlType, wanted: SqlType) -> bool:
+    """Whether a column of `have` can go into one of `wanted` as text, unchanged: the same kind (or one
+    whose text the target reads as the same value), no conversion in Python."""
+    if have.kind not in _RELAYED or wanted.kind not in _RELAYED:
+        return False
+    return have.kind is wanted.kind or any(have.kind in g and wanted.kind in g for g in _SAME_TEXT)
+
+
+# --- PostgreSQL -> MariaDB -------------------------------------------------------------------------------
+
+# The source session's settings for text a MariaDB server reads: ISO dates, floats to the last digit.
+POSTGRES_SETTINGS = ("SET LOCAL DateStyle = 'ISO, YMD'", "SET LOCAL extra_float_digits = 3")
+
+
+def postgres_select(columns: Sequence[Column], quote: Callable[[str], str], sql: str) -> str:
+    """The source query with each column as LOAD DATA reads it: booleans as 1/0, instants as naive UTC
+    (what sql_copy writes into MariaDB), bytea as hex (the load UNHEXes it)."""
+    fields = []
+    for column in columns:
+        name, kind = quote(column.name), column.type.kind
+        if kind is Kind.BOOLEAN:
+            fields.append(f"{name}::int")
+        elif kind is Kind.TIMESTAMPTZ:
+            fields.append(f"({name} AT TIME ZONE 'UTC')")
+        elif kind is Kind.BINARY:
+            fields.append(f"encode({name}, 'hex')")
+        else:
+            fields.append(name)
+    return f"SELECT {', '.join(fields)} FROM (\n{sql}\n) AS nf_source"
+
+
+class WholeLines:
+    """COPY data cut at row ends: what `feed` returns holds whole rows only (so an escape is never split
+    between two chunks, and its newlines count rows)."""
+
+    def __init__(self) -> None:
+        self.tail = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self.tail + chunk if self.tail else bytes(chunk)  # asyncpg hands over bytearrays
+        end = data.rfind(b"\n") + 1
+        self.tail = data[end:]
+        return data[:end]
+
+
+# PostgreSQL escapes form feed and vertical tab as \f and \v, which LOAD DATA reads as 'f' and 'v'.
+_ESCAPE = re.compile(rb"\\.")
+_FOR_LOAD_DATA = {b"\\f": b"\x0c", b"\\v": b"\x0b"}
+
+
+def for_load_data(lines: bytes) -> bytes:
+    """PostgreSQL COPY text as LOAD DATA (ESCAPED BY '\\\\') reads the same values."""
+    if b"\\f" not in lines and b"\\v" not in lines:
+        return lines
+    return _ESCAPE.sub(lambda m: _FOR_LOAD_DATA.get(m.group(), m.group()), lines)
+
+
+_MY_COLUMN_ROW = re.compile(r"column (?:`[^`]*`\.)*[`'](?P<column>.+?)[`'] at row (?P<row>\d+)")
+_MY_ROW = re.compile(r"\b[Rr]ow (?P<row>\d+)\b")
+
+
+def mariadb_rejection(code: Any, message: str) -> str:
+    """A warning of LOAD DATA as the copy reports it: "row 12, column 'v': MariaDB refused the value
+    ((1264) Out of range value for column 'v' at row 12)"."""
+    found = _MY_COLUMN_ROW.search(message)
+    if found is not None:
+        where = f"row {found['row']}, column '{found['column']}': "
+    elif (row := _MY_ROW.search(message)) is not None:
+        where = f"row {row['row']}: "
+    else:
+        where = ""
+    return f"{where}the target refused the value ({code}) {message}"
+
+
+# --- MariaDB -> PostgreSQL -------------------------------------------------------------------------------
+
+
+def mariadb_select(
+    columns: Sequence[Column], quote: Callable[[str], str], sql: str, backslashes: bool
+) -> str:
+    """The source query as one column of COPY text lines (without the newline): fields escaped by the
+    server, NULL as \\N, instants marked UTC, binary as bytea's hex. `backslashes`: whether the session
+    reads backslash escapes in string literals (not under NO_BACKSLASH_ESCAPES)."""
+
+    def literal(text: str) -> str:
+        return "'" + (text.replace("\\", "\\\\") if backslashes else text) + "'"
+
+    null, tab, bytea_hex = literal("\\N"), literal("\t"), literal("\\\\x")
+    fields = []
+    for column in columns:
+        name, kind = quote(column.name), column.type.kind
+        if kind in TEXTS or kind is Kind.JSON:
+            value = name
+            for char, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+                value = f"REPLACE({value}, {literal(char)}, {literal(escaped)})"
+        elif kind is Kind.TIMESTAMPTZ:
+            value = f"CONCAT({name}, '+00')"  # TIMESTAMP is read in the session's UTC
+        elif kind is Kind.BINARY:
+            value = f"CONCAT({bytea_hex}, HEX({name}))"
+        else:
+            value = name
+        fields.append(f"IFNULL({value}, {null})")
+    return f"SELECT CONCAT_WS({tab}, {', '.join(fields)}) AS nf_line FROM (\n{sql}\n) AS nf_source"
+
+
+def copy_lines(rows: Sequence[Sequence[Any]], offset: int) -> bytes:
+    """One batch of `mariadb_select`'s rows as COPY text; `offset` rows came before it."""
+    try:
+        if rows and isinstance(rows[0][0], bytes):
+            return b"\n".join([r[0] for r in rows]) + b"\n"
+        return ("\n".join([r[0] for r in rows]) + "\n").encode()
+    except TypeError:
+        number = offset + next(i for i, r in enumerate(rows, start=1) if r[0] is None)
+        raise LineTooLong(number) from None
+
+
+class LineTooLong(ValueError):
+    """MariaDB gave NULL for a row's line: longer than its max_allowed_packet."""
+
+    def __init__(self, row: int) -> None:
+        super().__init__(
+            f"row {row}: longer as one line of text than the source's max_allowed_packet; raise it, or "
+            "copy this table with a column converted (which reads the values one by one)"
+        )
+
+
+_PG_LINE = re.compile(r", line (?P<row>\d+)(?:, column (?P<column>.+?): |$|,)")
+
+
+def postgres_rejection(exc: BaseException) -> str | None:
+    """A value PostgreSQL's COPY refused, as the copy reports it ("row 3, column 'v': ..."); None for
+    an error that is not about one value (a lost connection, say)."""
+    state = getattr(exc, "sqlstate", None) or ""
+    context = getattr(exc, "context", None) or ""
+    found = _PG_LINE.search(context)
+    if state[:2] not in ("22", "23") or found is None:
+        return None
+    column = f", column '{found['column']}'" if found["column"] else ""
+    return f"row {found['row']}{column}: the target refused the value: {exc}"
