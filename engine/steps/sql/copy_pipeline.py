@@ -222,7 +222,7 @@ class CopyRun:
         """MariaDB writes each row as a line of COPY text (escaped by the server), read `batch_size` at
         a time while the previous lines go into COPY FROM STDIN (text)."""
         sql = copy_text.mariadb_select(
-            plan.source, source.quote, self.source.sql, await source.backslash_escapes()
+            plan.source, plan.types, source.quote, self.source.sql, await source.backslash_escapes()
         )
         send, receive = anyio.create_memory_object_stream[bytes](QUEUE)
 

@@ -36,8 +36,14 @@ _RELAYED = frozenset(
         Kind.UUID,
     }
 )
-# Groups within which a value's text is already one of the other kind: JSON is carried as its text.
-_SAME_TEXT = (frozenset(INTEGERS), frozenset({*TEXTS, Kind.JSON}))
+# Groups within which a value's text is already one of the other kind: JSON is carried as its text, and
+# an instant is written naive in UTC into MariaDB and read as UTC from it (the selects below), as the
+# Python conversions do.
+_SAME_TEXT = (
+    frozenset(INTEGERS),
+    frozenset({*TEXTS, Kind.JSON}),
+    frozenset({Kind.TIMESTAMP, Kind.TIMESTAMPTZ}),
+)
 
 
 def relayable(have: SqlType, wanted: SqlType) -> bool:
@@ -56,12 +62,16 @@ POSTGRES_SETTINGS = ("SET LOCAL DateStyle = 'ISO, YMD'", "SET LOCAL extra_float_
 
 def postgres_select(columns: Sequence[Column], quote: Callable[[str], str], sql: str) -> str:
     """The source query with each column as LOAD DATA reads it: booleans as 1/0, instants as naive UTC
-    (what sql_copy writes into MariaDB), bytea as hex (the load UNHEXes it)."""
+    (what sql_copy writes into MariaDB), bytea as hex (the load UNHEXes it), reals at their exact value."""
     fields = []
     for column in columns:
         name, kind = quote(column.name), column.type.kind
         if kind is Kind.BOOLEAN:
             fields.append(f"{name}::int")
+        elif kind is Kind.REAL:
+            # float4's shortest text can be beyond float4 once read as a double (-3.4028235e+38):
+            # its exact value, as asyncpg would give it, reads back as itself.
+            fields.append(f"{name}::float8")
         elif kind is Kind.TIMESTAMPTZ:
             fields.append(f"({name} AT TIME ZONE 'UTC')")
         elif kind is Kind.BINARY:
@@ -78,7 +88,7 @@ class WholeLines:
     def __init__(self) -> None:
         self.tail = b""
 
-    def feed(self, chunk: bytes) -> bytes:
+    def feed(self, chunk: bytes | bytearray) -> bytes:
         data = self.tail + chunk if self.tail else bytes(chunk)  # asyncpg hands over bytearrays
         end = data.rfind(b"\n") + 1
         self.tail = data[end:]
@@ -102,7 +112,7 @@ _MY_ROW = re.compile(r"\b[Rr]ow (?P<row>\d+)\b")
 
 
 def mariadb_rejection(code: Any, message: str) -> str:
-    """A warning of LOAD DATA as the copy reports it: "row 12, column 'v': MariaDB refused the value
+    """A warning of LOAD DATA as the copy reports it: "row 12, column 'v': the target refused the value:
     ((1264) Out of range value for column 'v' at row 12)"."""
     found = _MY_COLUMN_ROW.search(message)
     if found is not None:
@@ -111,34 +121,41 @@ def mariadb_rejection(code: Any, message: str) -> str:
         where = f"row {row['row']}: "
     else:
         where = ""
-    return f"{where}the target refused the value ({code}) {message}"
+    return f"{where}the target refused the value: ({code}) {message}"
 
 
 # --- MariaDB -> PostgreSQL -------------------------------------------------------------------------------
 
 
 def mariadb_select(
-    columns: Sequence[Column], quote: Callable[[str], str], sql: str, backslashes: bool
+    columns: Sequence[Column],
+    targets: Sequence[SqlType],
+    quote: Callable[[str], str],
+    sql: str,
+    backslashes: bool,
 ) -> str:
     """The source query as one column of COPY text lines (without the newline): fields escaped by the
-    server, NULL as \\N, instants marked UTC, binary as bytea's hex. `backslashes`: whether the session
-    reads backslash escapes in string literals (not under NO_BACKSLASH_ESCAPES)."""
+    server, NULL as \\N, instants marked UTC where the target column has a zone, binary as bytea's hex.
+    `targets`: the target's column types; `backslashes`: whether the session reads backslash escapes in
+    string literals (not under NO_BACKSLASH_ESCAPES)."""
 
     def literal(text: str) -> str:
         return "'" + (text.replace("\\", "\\\\") if backslashes else text) + "'"
 
     null, tab, bytea_hex = literal("\\N"), literal("\t"), literal("\\\\x")
     fields = []
-    for column in columns:
+    for column, target in zip(columns, targets, strict=True):
         name, kind = quote(column.name), column.type.kind
         if kind in TEXTS or kind is Kind.JSON:
             value = name
             for char, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
                 value = f"REPLACE({value}, {literal(char)}, {literal(escaped)})"
-        elif kind is Kind.TIMESTAMPTZ:
-            value = f"CONCAT({name}, '+00')"  # TIMESTAMP is read in the session's UTC
+        elif target.kind is Kind.TIMESTAMPTZ:
+            value = f"CONCAT({name}, '+00')"  # read in the session's UTC, as naive values are taken
         elif kind is Kind.BINARY:
             value = f"CONCAT({bytea_hex}, HEX({name}))"
+        elif kind is Kind.UUID:
+            value = f"CAST({name} AS CHAR)"  # IFNULL(uuid, '\N') would be a uuid, and '\N' NULL
         else:
             value = name
         fields.append(f"IFNULL({value}, {null})")
@@ -166,7 +183,7 @@ class LineTooLong(ValueError):
         )
 
 
-_PG_LINE = re.compile(r", line (?P<row>\d+)(?:, column (?P<column>.+?): |$|,)")
+_PG_LINE = re.compile(r", line (?P<row>\d+)(?:, column (?P<column>.+?): |[:,]|$)")
 
 
 def postgres_rejection(exc: BaseException) -> str | None:

@@ -135,3 +135,41 @@ def test_sqlite_values_of_any_storage_class_are_converted_to_the_target_kind() -
     assert plan.apply("load", [("12", "3.50")], 0) == [(12, Decimal("3.50"))]
     with pytest.raises(CopyFailed, match=r"^step 'load': row 2, column 'n'"):
         plan.apply("load", [("1", "1"), ("x", "1")], 0)
+
+
+def test_between_postgresql_and_mariadb_columns_that_keep_their_kind_are_relayed_as_text() -> None:
+    maria = [Column("id", parse_mysql("int")), Column("at", parse_mysql("datetime(6)"))]
+    maria += [Column("doc", parse_mysql("longtext")), Column("flag", parse_mysql("tinyint(1)"))]
+    postgres = [pg("id", "bigint"), pg("at", "timestamp"), pg("doc", "jsonb"), pg("flag", "boolean")]
+    assert planner("mysql", "postgresql").plan(maria, postgres).relay
+    assert planner("postgresql", "mysql").plan(postgres, maria).relay
+    assert planner("postgresql", "mysql").plan(postgres, None).relay  # the table it creates
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [
+        ("boolean", "longtext"),  # converted in Python ('true'): the whole copy goes that way
+        ("date", "datetime(6)"),
+        ("integer", "decimal(12,2)"),
+    ],
+)
+def test_one_column_that_changes_kind_keeps_the_whole_copy_off_the_text_relay(
+    source: str, target: str
+) -> None:
+    columns = [pg("id", "bigint"), pg("v", source)]
+    existing = [Column("id", parse_mysql("bigint")), Column("v", parse_mysql(target))]
+    assert not planner("postgresql", "mysql").plan(columns, existing).relay
+
+
+def test_types_the_map_does_not_know_are_never_relayed() -> None:
+    columns = [pg("id", "bigint"), pg("v", "int4range")]
+    assert not planner().plan(columns, columns).relay
+    mask = [Column("id", parse_mysql("bigint")), Column("v", parse_mysql("bit(8)"))]
+    assert not planner("mysql", "mysql").plan(mask, mask).relay
+
+
+def test_sqlite_is_never_relayed_as_text() -> None:
+    columns = [Column("id", parse_sqlite("BIGINT"))]
+    assert not planner("sqlite", "postgresql").plan(columns, [pg("id", "bigint")]).relay
+    assert not planner("postgresql", "sqlite").plan([pg("id", "bigint")], columns).relay
