@@ -48,6 +48,12 @@ _MY_CODES: dict[int, Kind] = {
     16: Kind.BINARY,
 }
 _BINARY_CHARSET = 63
+# A LOAD DATA session: strict, and without notes (so that the first warning is the first problem).
+_STRICT_SESSION = (
+    "SET @nf_sql_mode = @@SESSION.sql_mode, @nf_sql_notes = @@SESSION.sql_notes, "
+    "SESSION sql_mode = CONCAT_WS(',', @@SESSION.sql_mode, 'STRICT_ALL_TABLES'), SESSION sql_notes = 0"
+)
+_RESTORE_SESSION = "SET SESSION sql_mode = @nf_sql_mode, SESSION sql_notes = @nf_sql_notes"
 _UNSIGNED_FLAG = 32
 
 
@@ -299,24 +305,22 @@ class MySql(Database):
         kinds = [t.kind for t in plan.types]
         name = mysql_infile.stream_name()
         statement = mysql_infile.load_statement(self.quote, self.qualified(into), plan.names, kinds, name)
-        await self.execute(
-            "SET @nf_sql_mode = @@SESSION.sql_mode, @nf_sql_notes = @@SESSION.sql_notes, SESSION sql_mode "
-            "= CONCAT_WS(',', @@SESSION.sql_mode, 'STRICT_ALL_TABLES'), SESSION sql_notes = 0"
-        )
+        await self.execute(_STRICT_SESSION)
         mysql_infile.serve(self.driver, name, chunks)
         try:
             rows = await self.execute(statement)
+            warnings = await self.fetch("SHOW WARNINGS LIMIT 1")
         except Exception as exc:
-            if not chunks.started and mysql_infile.refused(exc):
-                raise mysql_infile.Refused(str(exc)) from None
-            raise
+            if chunks.started or not mysql_infile.refused(exc):
+                raise
+            await self.execute(_RESTORE_SESSION)  # the connection goes on, with INSERTs
+            raise mysql_infile.Refused(str(exc)) from None
         finally:
             mysql_infile.serve(self.driver, name, None)
-        warnings = await self.fetch("SHOW WARNINGS LIMIT 1")
+        await self.execute(_RESTORE_SESSION)
         if warnings:
             _, code, message = warnings[0]
             raise CopyFailed(f"step '{step}': {mariadb_rejection(code, message)}")
-        await self.execute("SET SESSION sql_mode = @nf_sql_mode, SESSION sql_notes = @nf_sql_notes")
         return rows
 
     async def backslash_escapes(self) -> bool:

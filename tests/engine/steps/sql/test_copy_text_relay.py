@@ -11,11 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncmy
 import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 
 import nomaflow.engine.steps.sql.copy_plan as copy_plan
 from nomaflow.actors.errors import PermanentStepFailure
+from nomaflow.engine.steps.sql.copy_text import mariadb_select
+from nomaflow.engine.steps.sql.names import Column
+from nomaflow.engine.steps.sql.types import parse_mysql, parse_postgres
 from tests.engine.steps.conftest import Logged, PgPair, SqlInstall
 from tests.engine.steps.sql.test_copy_extremes import maria_execute
 from tests.engine.steps.sql.test_copy_failures import Target
@@ -215,3 +220,54 @@ async def test_a_value_postgres_refuses_names_its_row_and_column_and_leaves_the_
     assert "70000" in message and "smallint" in message
     assert await target.rows(table) == before
     assert await target.side_tables() == []
+
+
+async def test_a_duplicate_key_fails_the_load_instead_of_being_skipped(
+    pg_pair: PgPair, mariadb_url: str, sql_install: SqlInstall
+) -> None:
+    # LOAD DATA LOCAL would skip the second row with id 7 and carry on, as if IGNORE were given.
+    source, table = unique("dup_src"), unique("kept")
+    await pg_execute(
+        pg_pair.source,
+        f"CREATE TABLE {source} AS SELECT least(g, 7)::bigint AS id, g::bigint AS v "
+        "FROM generate_series(1, 8) g",
+    )
+    target = Target("mariadb", mariadb_url)
+    await target.execute(f"CREATE TABLE {table} (id bigint PRIMARY KEY, v bigint)")
+    sql_install.connector("src", pg_pair.source).connector("maria", mariadb_url)
+    with pytest.raises(PermanentStepFailure, match=r"refused the value: \(1062\) Duplicate entry '7'"):
+        await sql_install.run(
+            "sql_copy", step="load", source="src", source_table=source, target="maria", table=table
+        )
+    assert await target.rows(table) == []
+    assert await target.side_tables() == []
+
+
+async def test_mariadb_writes_the_same_lines_under_no_backslash_escapes(mariadb_url: str) -> None:
+    source = unique("escapes")
+    await maria_execute(
+        mariadb_url,
+        f"CREATE TABLE {source} (t longtext, b blob, n int)",
+        f"INSERT INTO {source} VALUES ('a\\\\b\\tc\\nd\\re', x'5c00', NULL), (NULL, NULL, 1)",
+    )
+    columns = [Column("t", parse_mysql("longtext")), Column("b", parse_mysql("blob"))]
+    columns.append(Column("n", parse_mysql("int")))
+    targets = [parse_postgres("text"), parse_postgres("bytea"), parse_postgres("integer")]
+    parsed = make_url(mariadb_url)
+    connection = await asyncmy.connect(
+        host=parsed.host, port=parsed.port or 3306, user=parsed.username, database=parsed.database
+    )
+    lines = []
+    try:
+        async with connection.cursor() as cursor:
+            for backslashes in (True, False):
+                if not backslashes:
+                    await cursor.execute("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')")
+                quote = "`{}`".format
+                await cursor.execute(
+                    mariadb_select(columns, targets, quote, f"SELECT * FROM {source}", backslashes)
+                )
+                lines.append([r[0] for r in await cursor.fetchall()])
+    finally:
+        connection.close()
+    assert lines[0] == lines[1] == ["a\\\\b\\tc\\nd\\re\t\\\\x5C00\t\\N", "\\N\t\\N\t1"]
