@@ -84,7 +84,13 @@ def _mysql(exc: BaseException) -> tuple[bool, str] | None:
     if isinstance(exc, mysql_errors.MySQLError):
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
         text = exc.args[1] if len(exc.args) > 1 else str(exc)
-        retryable = code in _MYSQL_RETRYABLE or isinstance(exc, mysql_errors.InterfaceError)
+        retryable = (
+            code in _MYSQL_RETRYABLE
+            or isinstance(exc, mysql_errors.InterfaceError)
+            # The server killed the connection while a result streamed (KILL, a restart): its last
+            # packet breaks the driver's count. A new connection will do, as for a lost one.
+            or (isinstance(exc, mysql_errors.InternalError) and "Packet sequence number wrong" in str(text))
+        )
         return retryable, f"({code}) {text}" if code is not None else str(text)
     return None
 

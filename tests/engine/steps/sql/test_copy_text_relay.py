@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import asyncmy
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
 import nomaflow.engine.steps.sql.copy_plan as copy_plan
-from nomaflow.actors.errors import PermanentStepFailure
+from nomaflow.actors.errors import PermanentStepFailure, StepFailure
 from nomaflow.engine.steps.sql.copy_text import mariadb_select
 from nomaflow.engine.steps.sql.names import Column
 from nomaflow.engine.steps.sql.types import parse_mysql, parse_postgres
@@ -271,3 +272,69 @@ async def test_mariadb_writes_the_same_lines_under_no_backslash_escapes(mariadb_
     finally:
         connection.close()
     assert lines[0] == lines[1] == ["a\\\\b\\tc\\nd\\re\t\\\\x5C00\t\\N", "\\N\t\\N\t1"]
+
+
+async def test_a_killed_mariadb_source_leaves_the_postgres_target_as_it_was(
+    pg_pair: PgPair, mariadb_url: str, sql_install: SqlInstall
+) -> None:
+    table = unique("victim")
+    target = Target("postgresql", pg_pair.target)
+    await target.execute(f"CREATE TABLE {table} (id bigint PRIMARY KEY, v bigint)")
+    await target.execute(f"INSERT INTO {table} VALUES (-1, 1), (-2, 2)")
+    before = await target.rows(table)
+    # Two million rows take seconds; the first progress line, at 1,000, is the signal to kill the source.
+    sql_install.queries(
+        "app", "many.sql", "-- name: many-rows\nSELECT seq AS id, seq AS v FROM seq_1_to_2000000\n"
+    )
+    sql_install.connector("maria", mariadb_url).connector("dst", pg_pair.target)
+    progressed = anyio.Event()
+    log = Logged(
+        on_line=lambda level, message, fields: progressed.set() if "rows copied" in message else None
+    )
+    errors: list[BaseException] = []
+
+    async def copy() -> None:
+        try:
+            await sql_install.run(
+                "sql_copy",
+                step="load",
+                source="maria",
+                query="many-rows",
+                target="dst",
+                table=table,
+                batch_size=500,
+                progress_every=1000,
+                log=log,
+            )
+        except StepFailure as exc:
+            errors.append(exc)
+
+    async def kill_source() -> None:
+        await progressed.wait()
+        parsed = make_url(mariadb_url)
+        admin = await asyncmy.connect(
+            host=parsed.host, port=parsed.port or 3306, user=parsed.username, autocommit=True
+        )
+        try:
+            async with admin.cursor() as cursor:
+                await cursor.execute(
+                    "SELECT id FROM information_schema.processlist WHERE info LIKE '%%nf_line%%' "
+                    "AND id <> CONNECTION_ID()"
+                )
+                for (connection_id,) in await cursor.fetchall():
+                    await cursor.execute(f"KILL CONNECTION {int(connection_id)}")
+        finally:
+            admin.close()
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as group:
+            group.start_soon(copy)
+            group.start_soon(kill_source)
+    assert "the rows go from server to server as text" in log.text
+    assert len(errors) == 1
+    assert not isinstance(errors[0], PermanentStepFailure), "a lost connection is worth another attempt"
+    # "(2013) Lost connection", or asyncmy's "Packet sequence number wrong" when the server's last packet
+    # comes in the middle of a result.
+    assert "step 'load'" in str(errors[0]), str(errors[0])
+    assert await target.rows(table) == before
+    assert await target.side_tables() == []

@@ -283,3 +283,16 @@ async def test_sql_copy_checks(install: SqlInstall) -> None:
         'key is only used by mode = "upsert", not "replace"'
     )
     assert dict(install.check("sql_copy", **base))["query"].startswith("give either query")
+
+
+def test_a_mariadb_connection_killed_mid_result_is_worth_another_attempt() -> None:
+    from asyncmy import errors
+
+    from nomaflow.engine.steps.sql.errors import classify
+
+    assert classify(errors.InternalError("Packet sequence number wrong - got 55 expected 32")) == (
+        True,
+        "Packet sequence number wrong - got 55 expected 32",
+    )
+    assert classify(errors.OperationalError(2013, "Lost connection to server during query"))[0]
+    assert not classify(errors.ProgrammingError(1064, "You have an error in your SQL syntax"))[0]
