@@ -338,3 +338,20 @@ async def test_a_killed_mariadb_source_leaves_the_postgres_target_as_it_was(
     assert "step 'load'" in str(errors[0]), str(errors[0])
     assert await target.rows(table) == before
     assert await target.side_tables() == []
+
+
+async def test_an_empty_source_relays_no_rows_either_way(
+    pg_pair: PgPair, mariadb_url: str, sql_install: SqlInstall
+) -> None:
+    source, there, back = unique("empty"), unique("there"), unique("back")
+    await pg_execute(pg_pair.source, f"CREATE TABLE {source} (id bigint, name text)")
+    await pg_execute(pg_pair.target, f"CREATE TABLE {back} (id bigint, name text)")
+    sql_install.connector("src", pg_pair.source).connector("maria", mariadb_url)
+    sql_install.connector("dst", pg_pair.target)
+    out = await sql_install.run(
+        "sql_copy", source="src", source_table=source, target="maria", table=there, create=True
+    )
+    assert (out["rows"], out["text_relay"]) == (0, True)
+    out = await sql_install.run("sql_copy", source="maria", source_table=there, target="dst", table=back)
+    assert (out["rows"], out["text_relay"]) == (0, True)
+    assert await mysql_fetch(mariadb_url, f"SELECT count(*) FROM `{there}`") == [(0,)]
