@@ -113,7 +113,7 @@ _MY_ROW = re.compile(r"\b[Rr]ow (?P<row>\d+)\b")
 
 def mariadb_rejection(code: Any, message: str) -> str:
     """A warning of LOAD DATA as the copy reports it: "row 12, column 'v': the target refused the value:
-    ((1264) Out of range value for column 'v' at row 12)"."""
+    (1264) Out of range value for column 'v' at row 12"."""
     found = _MY_COLUMN_ROW.search(message)
     if found is not None:
         where = f"row {found['row']}, column '{found['column']}': "
@@ -150,7 +150,7 @@ def mariadb_select(
             value = name
             for char, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
                 value = f"REPLACE({value}, {literal(char)}, {literal(escaped)})"
-        elif target.kind is Kind.TIMESTAMPTZ:
+        elif kind in (Kind.TIMESTAMP, Kind.TIMESTAMPTZ) and target.kind is Kind.TIMESTAMPTZ:
             value = f"CONCAT({name}, '+00')"  # read in the session's UTC, as naive values are taken
         elif kind is Kind.BINARY:
             value = f"CONCAT({bytea_hex}, HEX({name}))"
@@ -164,8 +164,10 @@ def mariadb_select(
 
 def copy_lines(rows: Sequence[Sequence[Any]], offset: int) -> bytes:
     """One batch of `mariadb_select`'s rows as COPY text; `offset` rows came before it."""
+    if not rows:
+        return b""
     try:
-        if rows and isinstance(rows[0][0], bytes):
+        if isinstance(rows[0][0], bytes):
             return b"\n".join([r[0] for r in rows]) + b"\n"
         return ("\n".join([r[0] for r in rows]) + "\n").encode()
     except TypeError:

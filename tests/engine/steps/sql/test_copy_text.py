@@ -45,7 +45,7 @@ def test_form_feed_and_vertical_tab_become_the_characters_load_data_cannot_unesc
 
 def test_mariadb_lines_join_into_copy_text_and_an_overlong_row_is_named() -> None:
     assert copy_lines([("1\ta",), ("2\t\\N",)], 0) == b"1\ta\n2\t\\N\n"
-    assert copy_lines([(b"1\ta",)], 0) == b"1\ta\n"
+    assert copy_lines([(b"1\ta",)], 0) == b"1\ta\n" and copy_lines([], 0) == b""
     with pytest.raises(LineTooLong, match="row 12: longer"):
         copy_lines([("1",), (None,)], 10)
 
