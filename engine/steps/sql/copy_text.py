@@ -180,8 +180,8 @@ class LineTooLong(ValueError):
 
     def __init__(self, row: int) -> None:
         super().__init__(
-            f"row {row}: longer as one line of text than the source's max_allowed_packet; raise it, or "
-            "copy this table with a column converted (which reads the values one by one)"
+            f"row {row}: longer as one line of text than the source server's max_allowed_packet "
+            "(MariaDB gave NULL for it); raise that setting to copy rows this long"
         )
 
 
