@@ -7,6 +7,7 @@ heavy is imported here at module level: `nomaflow --help` loads this module and 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -153,13 +154,13 @@ def run_async(function: Callable[[], Awaitable[T]]) -> T:
     except OSError as exc:
         fail(f"cannot reach the job store: {exc}")
     except _database_errors() as exc:
-        fail(f"the job store refused: {_first_line(exc)}")
+        fail(_refused(exc))
     except BaseExceptionGroup as group:
         # A task group's failure: the database's own error is the one to show, if there is one.
         found = group.subgroup(lambda exc: isinstance(exc, _database_errors()))
         if found is None:
             raise
-        fail(f"the job store refused: {_first_line(_leaf(found))}")
+        fail(_refused(_leaf(found)))
     except Exception as exc:
         # StoreUnusable is looked up only now, not imported for its own sake: the store's modules are
         # loaded on first use, so a command that never opened the store cannot get one, and one that
@@ -180,6 +181,20 @@ def _database_errors() -> tuple[type[Exception], ...]:
     if (sqlalchemy_errors := sys.modules.get("sqlalchemy.exc")) is not None:
         found.append(sqlalchemy_errors.SQLAlchemyError)
     return tuple(found)
+
+
+# How SQLite and PostgreSQL say a table is missing: a store that was never migrated.
+_NO_TABLE = re.compile(r'no such table: ly2_|relation "ly2_\w+" does not exist')
+
+
+def _refused(exc: BaseException) -> str:
+    said = _first_line(exc)
+    if _NO_TABLE.search(said):
+        return (
+            f"the job store has no Nomaflow tables yet ({said}): "
+            "run `nomaflow db upgrade`, or start the engine once"
+        )
+    return f"the job store refused: {said}"
 
 
 def _leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from typing import Any
@@ -126,6 +127,19 @@ def test_reading_commands_do_not_make_or_migrate_a_store(cli: Cli, tmp_path: Any
     assert empty.json("runs", "list") == {"runs": [], "next_cursor": None}
     assert empty("runs", "list").stdout.strip() == "no runs yet"
     assert not (tmp_path / "nomaflow.db").exists()
+
+
+def test_a_store_never_migrated_or_not_a_database_is_said_in_one_line(tmp_path: Any) -> None:
+    app_toml = tmp_path / "app.toml"
+    app_toml.write_text('[connectors.default]\nurl = "sqlite:///store.db"\n', encoding="utf-8")
+    sqlite3.connect(tmp_path / "store.db").execute("CREATE TABLE other (a)").connection.close()
+    unmigrated = Cli(app_toml)("runs", "list")
+    assert unmigrated.exit_code == 1 and "Traceback" not in unmigrated.output
+    assert "the job store has no Nomaflow tables yet" in unmigrated.stderr
+    assert "run `nomaflow db upgrade`" in unmigrated.stderr
+    (tmp_path / "store.db").write_bytes(b"not a database, not at all")
+    garbage = Cli(app_toml)("runs", "list")
+    assert garbage.exit_code == 1 and "the job store refused: file is not a database" in garbage.stderr
 
 
 def test_check_in_json_lists_every_problem_and_exits_2(tmp_path: Any) -> None:
