@@ -20,7 +20,7 @@ from nomaflow.engine.resources.connectors import Connector, Connectors
 from nomaflow.engine.steps.sql import copy_text
 from nomaflow.engine.steps.sql.copy_plan import CopyFailed, Plan, Planner
 from nomaflow.engine.steps.sql.copy_splice import RowRejected
-from nomaflow.engine.steps.sql.dialects import Database, MySql, Postgres
+from nomaflow.engine.steps.sql.dialects import Database, MySql, Postgres, Sqlite
 from nomaflow.engine.steps.sql.dialects.base import Batches, Loaded
 from nomaflow.engine.steps.sql.names import Column, TableName
 from nomaflow.engine.steps.sql.types import Kind, SqlType
@@ -190,10 +190,20 @@ class CopyRun:
         if isinstance(source, Postgres) and isinstance(target, MySql):
             await self._postgres_to_mariadb(source, target, plan, into)
         elif isinstance(source, MySql) and isinstance(target, Postgres):
-            await self._mariadb_to_postgres(source, target, plan, into)
+            sql = copy_text.mariadb_select(
+                plan.source, plan.types, source.quote, self.source.sql, await source.backslash_escapes()
+            )
+            await self._lines_to_postgres(source, sql, target, plan, into)
+        elif isinstance(source, Sqlite) and isinstance(target, Postgres):
+            await source.functions(
+                {copy_text.SQLITE_FLOAT: copy_text.float_text, copy_text.SQLITE_UTC: copy_text.naive_utc_text}
+            )
+            sql = copy_text.sqlite_select(plan.source, plan.types, source.quote, self.source.sql)
+            await self._lines_to_postgres(source, sql, target, plan, into)
         else:
             raise CopyFailed(
-                f"step '{self.step}': rows are relayed as text only between PostgreSQL and MariaDB"
+                f"step '{self.step}': rows are relayed as text only between PostgreSQL and MariaDB, "
+                "and from SQLite into PostgreSQL"
             )
 
     async def _postgres_to_mariadb(
@@ -216,14 +226,11 @@ class CopyRun:
                 group.start_soon(produce)
                 self.rows = await target.load_stream(self.step, into, plan, stream)
 
-    async def _mariadb_to_postgres(
-        self, source: MySql, target: Postgres, plan: Plan, into: TableName
+    async def _lines_to_postgres(
+        self, source: Database, sql: str, target: Postgres, plan: Plan, into: TableName
     ) -> None:
-        """MariaDB writes each row as a line of COPY text (escaped by the server), read `batch_size` at
-        a time while the previous lines go into COPY FROM STDIN (text)."""
-        sql = copy_text.mariadb_select(
-            plan.source, plan.types, source.quote, self.source.sql, await source.backslash_escapes()
-        )
+        """The source (MariaDB or SQLite) writes each row as a line of COPY text (`sql`), read
+        `batch_size` at a time while the previous lines go into COPY FROM STDIN (text)."""
         send, receive = anyio.create_memory_object_stream[bytes](QUEUE)
 
         async def produce() -> None:

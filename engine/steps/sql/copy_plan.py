@@ -17,7 +17,7 @@ from nomaflow.engine.config.problems import did_you_mean
 from nomaflow.engine.resources.connectors import Dialect
 from nomaflow.engine.steps.sql.copy_codecs import decoder, encoder
 from nomaflow.engine.steps.sql.copy_splice import CopyRewriter, Recode
-from nomaflow.engine.steps.sql.copy_text import relayable
+from nomaflow.engine.steps.sql.copy_text import relayable, sqlite_relayable
 from nomaflow.engine.steps.sql.errors import rejected_value
 from nomaflow.engine.steps.sql.names import Column, TableName
 from nomaflow.engine.steps.sql.types import INTEGERS, TEXTS, Convert, Kind, SqlType, parse_override, render
@@ -41,8 +41,8 @@ class Plan:
     # PostgreSQL to PostgreSQL, spliced: the columns decoded, converted and re-encoded in Python, while the
     # COPY data of the others passes through (empty otherwise).
     recoded: list[int] = field(default_factory=list)
-    # Between PostgreSQL and MariaDB/MySQL, every column unchanged: rows travel as the servers' text
-    # (copy_text), the converters above unused.
+    # Between PostgreSQL and MariaDB/MySQL, or SQLite into PostgreSQL, every column unchanged: rows
+    # travel as the databases' text (copy_text), the converters above unused.
     relay: bool = False
 
     def select_list(self, quote: Callable[[str], str]) -> str:
@@ -235,11 +235,17 @@ class Planner:
             plan.casts = {}
 
     def _relayed(self, plan: Plan) -> bool:
-        """Whether the rows can go from PostgreSQL to MariaDB (or back) as text: every column's kind is
-        kept. One column converted in Python sends the whole copy the way of Python values."""
-        if {self.source_dialect, self.target_dialect} != {"postgresql", "mysql"}:
+        """Whether the rows can go from PostgreSQL to MariaDB (or back), or from SQLite to PostgreSQL, as
+        text: every column's kind is kept. One column converted in Python sends the whole copy the way of
+        Python values."""
+        pair = (self.source_dialect, self.target_dialect)
+        if pair == ("sqlite", "postgresql"):
+            fits = sqlite_relayable
+        elif set(pair) == {"postgresql", "mysql"}:
+            fits = relayable
+        else:
             return False
-        return all(relayable(c.type, wanted) for c, wanted in zip(plan.source, plan.types, strict=True))
+        return all(fits(c.type, wanted) for c, wanted in zip(plan.source, plan.types, strict=True))
 
     def _check_key(self, plan: Plan) -> None:
         for key in self.key:

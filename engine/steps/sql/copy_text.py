@@ -198,3 +198,72 @@ def postgres_rejection(exc: BaseException) -> str | None:
         return None
     column = f", column '{found['column']}'" if found["column"] else ""
     return f"row {found['row']}{column}: the target refused the value: {exc}"
+
+
+# --- SQLite -> PostgreSQL --------------------------------------------------------------------------------
+
+# Kinds SQLite's own text gives as the Python path would (with the two helpers below for the values it
+# cannot write in SQL). Not here: date, time, uuid and interval, whose stored spellings the Python path
+# reads more strictly or more leniently than PostgreSQL does.
+_SQLITE_RELAYED = frozenset(
+    {Kind.BOOLEAN, *INTEGERS, Kind.NUMERIC, Kind.DOUBLE, *TEXTS, Kind.JSON, Kind.TIMESTAMP, Kind.TIMESTAMPTZ}
+    | {Kind.BINARY}
+)
+
+# The names of the helpers `sqlite_select` calls (registered on the source connection by the pipeline).
+SQLITE_FLOAT, SQLITE_UTC = "nf_float_text", "nf_naive_utc"
+
+
+def sqlite_relayable(have: SqlType, wanted: SqlType) -> bool:
+    """Whether a SQLite column of `have` can go into a PostgreSQL one of `wanted` as SQLite's text: a
+    declared type (an untyped expression's values may be of any storage class) the relay knows."""
+    return bool(have.declared) and have.kind in _SQLITE_RELAYED and relayable(have, wanted)
+
+
+def float_text(value: Any) -> Any:
+    """A stored REAL as the Python path reads it (its shortest exact spelling; SQLite writes 15 digits)."""
+    return repr(value) if isinstance(value, float) else value
+
+
+def naive_utc_text(value: Any) -> Any:
+    """A stored instant with an offset as the Python path writes it into a column without a zone: the
+    same instant, naive in UTC (PostgreSQL would drop the offset). Text it cannot read goes as it is, for
+    the target to refuse."""
+    if not isinstance(value, str):
+        return value
+    from nomaflow.engine.steps.sql.values import reader_normalizer
+
+    normalize = reader_normalizer(Kind.TIMESTAMP, "sqlite")
+    assert normalize is not None
+    parsed = normalize(value)
+    return parsed.isoformat(sep=" ") if hasattr(parsed, "isoformat") else value
+
+
+def sqlite_select(
+    columns: Sequence[Column], targets: Sequence[SqlType], quote: Callable[[str], str], sql: str
+) -> str:
+    """The source query as one column of COPY text lines (without the newline), written by SQLite: text
+    escaped with replace(), NULL as \\N, reals and zoned instants through the helpers above, naive
+    instants marked UTC where the target column has a zone (as the Python path reads them), blobs as
+    bytea's hex. A value that does not match its declared type goes as SQLite spells it, for the target
+    to refuse naming its row and column."""
+    fields = []
+    for column, target in zip(columns, targets, strict=True):
+        name, kind = quote(column.name), column.type.kind
+        zoned = f"({name} GLOB '*:*[+Zz]*' OR {name} GLOB '*:*-*')"  # a time of day, then an offset
+        if kind in TEXTS or kind is Kind.JSON:
+            value = name
+            for char, escaped in ((92, "\\\\"), (9, "\\t"), (10, "\\n"), (13, "\\r")):
+                value = f"replace({value}, char({char}), '{escaped}')"
+        elif kind in (Kind.NUMERIC, Kind.DOUBLE):
+            value = f"CASE typeof({name}) WHEN 'real' THEN {SQLITE_FLOAT}({name}) ELSE {name} END"
+        elif kind in (Kind.TIMESTAMP, Kind.TIMESTAMPTZ) and target.kind is Kind.TIMESTAMPTZ:
+            value = f"CASE WHEN typeof({name}) <> 'text' OR {zoned} THEN {name} ELSE {name} || '+00' END"
+        elif kind in (Kind.TIMESTAMP, Kind.TIMESTAMPTZ):
+            value = f"CASE WHEN typeof({name}) = 'text' AND {zoned} THEN {SQLITE_UTC}({name}) ELSE {name} END"
+        elif kind is Kind.BINARY:
+            value = f"CASE WHEN {name} IS NULL THEN NULL ELSE '\\\\x' || hex({name}) END"
+        else:
+            value = name
+        fields.append(f"ifnull({value}, '\\N')")
+    return f"SELECT {' || char(9) || '.join(fields)} AS nf_line FROM (\n{sql}\n) AS nf_source"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
@@ -61,6 +61,11 @@ class Sqlite(Database):
                 yield rows
         finally:
             await cursor.close()
+
+    async def functions(self, named: Mapping[str, Callable[[Any], Any]]) -> None:
+        """One-argument SQL functions written in Python, for this connection's later statements."""
+        for name, function in named.items():
+            await self.driver.create_function(name, 1, function, deterministic=True)
 
     async def result_columns(self, sql: str, args: Sequence[Any]) -> list[ResultColumn]:
         return [ResultColumn(c.name, c.type.kind) for c in await self.describe(sql, args, None)]
