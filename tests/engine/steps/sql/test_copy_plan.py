@@ -169,7 +169,7 @@ def test_types_the_map_does_not_know_are_never_relayed() -> None:
     assert not planner("mysql", "mysql").plan(mask, mask).relay
 
 
-def test_sqlite_is_never_relayed_as_text() -> None:
+def test_sqlite_is_relayed_as_text_only_into_postgresql() -> None:
     columns = [Column("id", parse_sqlite("BIGINT"))]
-    assert not planner("sqlite", "postgresql").plan(columns, [pg("id", "bigint")]).relay
+    assert planner("sqlite", "postgresql").plan(columns, [pg("id", "bigint")]).relay
     assert not planner("postgresql", "sqlite").plan([pg("id", "bigint")], columns).relay
