@@ -245,16 +245,18 @@ def sqlite_select(
     """The source query as one column of COPY text lines (without the newline), written by SQLite: text
     escaped with replace(), NULL as \\N, reals and zoned instants through the helpers above, naive
     instants marked UTC where the target column has a zone (as the Python path reads them), blobs as
-    bytea's hex. A value that does not match its declared type goes as SQLite spells it, for the target
-    to refuse naming its row and column."""
+    bytea's hex, fields joined with tabs. A value that does not match its declared type goes as SQLite
+    spells it, for the target to refuse naming its row and column."""
     fields = []
     for column, target in zip(columns, targets, strict=True):
         name, kind = quote(column.name), column.type.kind
-        zoned = f"({name} GLOB '*:*[+Zz]*' OR {name} GLOB '*:*-*')"  # a time of day, then an offset
+        zoned = f"{name} GLOB '*:*[-+Zz]*'"  # a time of day, then an offset (a leading '-' is itself)
         if kind in TEXTS or kind is Kind.JSON:
             value = name
-            for char, escaped in ((92, "\\\\"), (9, "\\t"), (10, "\\n"), (13, "\\r")):
-                value = f"replace({value}, char({char}), '{escaped}')"
+            for char, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+                value = f"replace({value}, '{char}', '{escaped}')"
+            # Most text has nothing to escape: one scan to find out costs less than four replace()s.
+            value = f"CASE WHEN {name} GLOB '*[\\\t\n\r]*' THEN {value} ELSE {name} END"
         elif kind in (Kind.NUMERIC, Kind.DOUBLE):
             value = f"CASE typeof({name}) WHEN 'real' THEN {SQLITE_FLOAT}({name}) ELSE {name} END"
         elif kind in (Kind.TIMESTAMP, Kind.TIMESTAMPTZ) and target.kind is Kind.TIMESTAMPTZ:
@@ -266,4 +268,5 @@ def sqlite_select(
         else:
             value = name
         fields.append(f"ifnull({value}, '\\N')")
-    return f"SELECT {' || char(9) || '.join(fields)} AS nf_line FROM (\n{sql}\n) AS nf_source"
+    line = " || '\t' || ".join(fields)
+    return f"SELECT {line} AS nf_line FROM (\n{sql}\n) AS nf_source"

@@ -46,6 +46,10 @@ ROWS = [
      "2024-01-01T10:00:00", 1, bytes(range(256))),
     (3, *([None] * 15)),
 ] + [
+    # Each character to escape alone in its text.
+    (id, *([None] * 7), f"one {char} only", None, None, None, None, None, None, None)
+    for id, char in zip(range(4, 8), "\\\t\n\r", strict=True)
+] + [
     (g, g % 1000, g * 1000003, f"{g / 100:.2f}", f"{g / 3:.10f}", g if g % 2 else g / 7, g / 9,
      f"row {g}", AWKWARD * 4 + str(g), f'{{"g": {g}, "t": "x\\ty"}}', f"2024-01-01 00:{g % 60:02}:00",
      f"2024-01-01 01:00:00.{g:06}+0{g % 10}:00", f"2024-02-01 00:00:00-0{g % 10}:30",
