@@ -15,9 +15,9 @@ so is its dialect class's `load` (engine/steps/sql/dialects/):
   `LOAD DATA LOCAL INFILE` (INSERTs where the server refuses it, and for upserts).
 - SQLite target: one write transaction (`replace` deletes and reloads inside it).
 
-Between PostgreSQL and MariaDB/MySQL, when no column changes kind, the rows travel as the servers' own
-text and are never made Python values (copy_text): COPY TO STDOUT into LOAD DATA, or MariaDB's escaped
-lines into COPY FROM STDIN.
+Between PostgreSQL and MariaDB/MySQL, and from SQLite into PostgreSQL, when no column changes kind, the
+rows travel as the databases' own text and are never made Python values (copy_text): COPY TO STDOUT
+into LOAD DATA, or MariaDB's or SQLite's escaped lines into COPY FROM STDIN.
 
 The parts: copy_options (options and their checks), copy_plan (the pure column planner), copy_pipeline
 (reading ahead, converting, relaying COPY data), copy_text (the text relay's SQL and byte fixes), and the

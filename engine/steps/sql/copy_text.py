@@ -1,7 +1,8 @@
-"""The text relay between PostgreSQL and MariaDB/MySQL: rows that move as the servers' own text, never
-as Python values. PostgreSQL -> MariaDB streams `COPY (query) TO STDOUT` into `LOAD DATA LOCAL INFILE`;
-MariaDB -> PostgreSQL has MariaDB write each row as one line of COPY text (escaped by the server) and
-streams the lines into `COPY ... FROM STDIN`.
+"""The text relay between PostgreSQL and MariaDB/MySQL, and from SQLite into PostgreSQL: rows that move
+as the databases' own text, never as Python values. PostgreSQL -> MariaDB streams `COPY (query) TO
+STDOUT` into `LOAD DATA LOCAL INFILE`; MariaDB -> PostgreSQL and SQLite -> PostgreSQL have the source
+write each row as one line of COPY text (escaped by the source) and stream the lines into
+`COPY ... FROM STDIN`.
 
 Pure: which columns can travel so (`relayable`), the source SELECT that makes each column's text one the
 target reads, the few byte fixes between the two text formats, and the target's complaint about a value
