@@ -175,3 +175,18 @@ def test_the_plan_relays_from_sqlite_only_into_postgresql() -> None:
     for target in ("sqlite", "mysql"):
         assert Planner("load", TableName(None, "t"), "sqlite", target).plan(source, None).relay is False
     assert Planner("load", TableName(None, "t"), "sqlite", "postgresql").plan(source, None).relay is True
+
+
+async def test_a_dry_run_from_sqlite_counts_the_rows_and_writes_nothing(
+    pg_pair: PgPair, sql_install: SqlInstall, tmp_path: Path
+) -> None:
+    url = sqlite_file(tmp_path / "dry.db", SQLITE_SOURCE, rows=ROWS)
+    table = unique("dry")
+    target = Target("postgresql", pg_pair.target)
+    await target.execute(PG_TARGET.format(name=table))
+    sql_install.connector("lite", url).connector("dst", pg_pair.target)
+    out = await sql_install.run(
+        "sql_copy", source="lite", source_table="src", target="dst", table=table, dry_run=True
+    )
+    assert out["dry_run"] is True and out["source_rows"] == len(ROWS)
+    assert await target.rows(table) == []
