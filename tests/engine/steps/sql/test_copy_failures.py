@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +127,26 @@ async def make_target_table(target: Target, table: str) -> list[tuple[Any, ...]]
     return await target.rows(table)
 
 
+async def copy_while(
+    sql_install: SqlInstall, beside: Callable[[], Coroutine[Any, Any, None]], *, within: float, **step: Any
+) -> list[StepFailure]:
+    """Run a sql_copy step (batches of 500, progress every 1,000 rows) with `beside` running next to it,
+    which waits for its own moment (to kill the source, say); the failures the step ended with."""
+    errors: list[StepFailure] = []
+
+    async def copy() -> None:
+        try:
+            await sql_install.run("sql_copy", step="load", batch_size=500, progress_every=1000, **step)
+        except StepFailure as exc:
+            errors.append(exc)
+
+    with anyio.fail_after(within):
+        async with anyio.create_task_group() as group:
+            group.start_soon(copy)
+            group.start_soon(beside)
+    return errors
+
+
 @pytest.mark.parametrize("mode", ["replace", "append", "upsert"])
 async def test_a_bad_row_half_way_leaves_the_target_as_it_was(
     pg_pair: PgPair, target: Target, sql_install: SqlInstall, mode: str
@@ -212,23 +232,6 @@ async def kill_source_half_way(
     sql_install.connector("src", pg_pair.source).connector("dst", target.url)
     progressed = anyio.Event()
     log = Logged(on_line=lambda level, message, fields: progressed.set())
-    errors: list[BaseException] = []
-
-    async def copy() -> None:
-        try:
-            await sql_install.run(
-                "sql_copy",
-                step="load",
-                source="src",
-                query="slow-rows",
-                target="dst",
-                table=table,
-                batch_size=500,
-                progress_every=1000,
-                log=log,
-            )
-        except StepFailure as exc:
-            errors.append(exc)
 
     async def kill_source() -> None:
         await progressed.wait()
@@ -241,10 +244,16 @@ async def kill_source_half_way(
         finally:
             await admin.close()
 
-    with anyio.fail_after(60):
-        async with anyio.create_task_group() as group:
-            group.start_soon(copy)
-            group.start_soon(kill_source)
+    errors = await copy_while(
+        sql_install,
+        kill_source,
+        within=60,
+        source="src",
+        query="slow-rows",
+        target="dst",
+        table=table,
+        log=log,
+    )
     assert len(errors) == 1
     assert not isinstance(errors[0], PermanentStepFailure), "a lost connection is worth another attempt"
     assert "step 'load'" in str(errors[0])

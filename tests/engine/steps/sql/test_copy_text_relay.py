@@ -18,13 +18,13 @@ import pytest
 from sqlalchemy.engine import make_url
 
 import nomaflow.engine.steps.sql.copy_plan as copy_plan
-from nomaflow.actors.errors import PermanentStepFailure, StepFailure
+from nomaflow.actors.errors import PermanentStepFailure
 from nomaflow.engine.steps.sql.copy_text import mariadb_select
 from nomaflow.engine.steps.sql.names import Column
 from nomaflow.engine.steps.sql.types import parse_mysql, parse_postgres
 from tests.engine.steps.conftest import Logged, PgPair, SqlInstall
 from tests.engine.steps.sql.test_copy_extremes import maria_execute
-from tests.engine.steps.sql.test_copy_failures import Target
+from tests.engine.steps.sql.test_copy_failures import Target, copy_while
 from tests.engine.steps.sql.test_copy_roundtrip import mysql_fetch, pg_execute, unique
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
@@ -291,23 +291,6 @@ async def test_a_killed_mariadb_source_leaves_the_postgres_target_as_it_was(
     log = Logged(
         on_line=lambda level, message, fields: progressed.set() if "rows copied" in message else None
     )
-    errors: list[BaseException] = []
-
-    async def copy() -> None:
-        try:
-            await sql_install.run(
-                "sql_copy",
-                step="load",
-                source="maria",
-                query="many-rows",
-                target="dst",
-                table=table,
-                batch_size=500,
-                progress_every=1000,
-                log=log,
-            )
-        except StepFailure as exc:
-            errors.append(exc)
 
     async def kill_source() -> None:
         await progressed.wait()
@@ -326,10 +309,16 @@ async def test_a_killed_mariadb_source_leaves_the_postgres_target_as_it_was(
         finally:
             admin.close()
 
-    with anyio.fail_after(30):
-        async with anyio.create_task_group() as group:
-            group.start_soon(copy)
-            group.start_soon(kill_source)
+    errors = await copy_while(
+        sql_install,
+        kill_source,
+        within=30,
+        source="maria",
+        query="many-rows",
+        target="dst",
+        table=table,
+        log=log,
+    )
     assert "the rows go from server to server as text" in log.text
     assert len(errors) == 1
     assert not isinstance(errors[0], PermanentStepFailure), "a lost connection is worth another attempt"
