@@ -3,8 +3,8 @@
 A reading command (`jobs list`, `runs list`, `runs show`, `job logs`) reads a few rows and exits;
 importing SQLAlchemy alone took a quarter of its time (issue 15). So the handful of queries those
 commands need are written here in SQLite's SQL: the same queries as engine/store/reads.py's RunReader,
-answering in the same row types. tests/engine/store/test_sqlite_file.py holds the two readers to the
-same answers on one store, so a column added to a table shows up here or fails there.
+answering in the same row types, whose fields name the columns selected (as RunReader's do).
+tests/engine/store/test_sqlite_file.py holds the two readers to the same answers on one store.
 
 Nothing here writes, and every statement is a plain SELECT in autocommit mode, so it never takes the
 file's write lock; like the engine's readers it waits up to the store's busy timeout.
@@ -13,10 +13,10 @@ file's write lock; like the engine's readers it waits up to the store's busy tim
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 
@@ -55,52 +55,30 @@ def _bool(number: int) -> bool:
     return bool(number)
 
 
-_RUN_COLUMNS = {
-    "id": None,
-    "job_name": None,
-    "app": None,
-    "status": None,
-    "triggered_by": None,
-    "params": _json,
-    "dry_run": _bool,
-    "scheduled_for": _instant,
-    "started_at": _instant,
-    "finished_at": _instant,
-    "error": None,
-    "owner": None,
-    "heartbeat_at": _instant,
-    "resumed_from": None,
-}
-_STEP_COLUMNS = {
-    "run_id": None,
-    "position": None,
-    "step_name": None,
-    "type": None,
-    "status": None,
-    "attempts": None,
-    "started_at": _instant,
-    "finished_at": _instant,
-    "input": _json,
-    "output": _json,
-    "error": None,
-    "dry_run": _bool,
-}
-_LOG_COLUMNS = {
-    "run_id": None,
-    "seq": None,
-    "step_name": None,
-    "ts": _instant,
-    "level": None,
-    "message": None,
-    "fields": _json,
-}
-_STATE_COLUMNS = {
-    "job_name": None,
-    "paused": _bool,
-    "changed_by": None,
-    "changed_at": _instant,
-    "reason": None,
-}
+# The columns SQLAlchemy's JSON type keeps as text on SQLite (the tables' json_type()).
+_JSON_COLUMNS = frozenset({"params", "input", "output", "fields"})
+
+
+def _columns(row_type: type[msgspec.Struct]) -> dict[str, Callable[[Any], Any] | None]:
+    """The columns a row type is read from (its fields, in order: the store's reads select exactly
+    those), each with how its stored value reads back, or None where it is taken as it is."""
+    columns: dict[str, Callable[[Any], Any] | None] = {}
+    for field in msgspec.structs.fields(row_type):
+        if field.name in _JSON_COLUMNS:
+            columns[field.name] = _json
+        elif field.type is bool:
+            columns[field.name] = _bool
+        elif datetime in (field.type, *get_args(field.type)):
+            columns[field.name] = _instant
+        else:
+            columns[field.name] = None
+    return columns
+
+
+_RUN_COLUMNS = _columns(RunRow)
+_STEP_COLUMNS = _columns(StepRow)
+_LOG_COLUMNS = _columns(LogRow)
+_STATE_COLUMNS = _columns(JobState)
 
 
 def _select(columns: dict[str, Any], table: str, alias: str = "") -> str:
