@@ -18,10 +18,12 @@ from nomaflow.actors.ports import StepContext
 from nomaflow.engine.config.problems import did_you_mean
 from nomaflow.engine.resources.connectors import Connector, Connectors
 from nomaflow.engine.steps.sql import copy_text
+from nomaflow.engine.steps.sql.copy_fields import PythonField
 from nomaflow.engine.steps.sql.copy_plan import CopyFailed, Plan, Planner
 from nomaflow.engine.steps.sql.copy_splice import RowRejected
 from nomaflow.engine.steps.sql.dialects import Database, MySql, Postgres, Sqlite
 from nomaflow.engine.steps.sql.dialects.base import Batches, Loaded
+from nomaflow.engine.steps.sql.errors import rejected_value
 from nomaflow.engine.steps.sql.names import Column, TableName
 from nomaflow.engine.steps.sql.types import Kind, SqlType
 from nomaflow.engine.steps.sql.values import canonical_type
@@ -186,7 +188,11 @@ class CopyRun:
     async def relay_text(self, target: Database, plan: Plan, into: TableName) -> None:
         """The rows as text from one server to the other (copy_text), never made Python values."""
         source = self.source.database
-        self.log("every column keeps its type: the rows go from server to server as text")
+        if plan.relay_converted:
+            names = ", ".join(plan.source[i].name for i in plan.relay_converted)
+            self.log(f"the rows go from server to server as text; {names} converted in Python on the way")
+        else:
+            self.log("every column keeps its type: the rows go from server to server as text")
         if isinstance(source, Postgres) and isinstance(target, MySql):
             await self._postgres_to_mariadb(source, target, plan, into)
         elif isinstance(source, MySql) and isinstance(target, Postgres):
@@ -195,16 +201,51 @@ class CopyRun:
             )
             await self._lines_to_postgres(source, sql, target, plan, into)
         elif isinstance(source, Sqlite) and isinstance(target, Postgres):
-            await source.functions(
-                {copy_text.SQLITE_FLOAT: copy_text.float_text, copy_text.SQLITE_UTC: copy_text.naive_utc_text}
-            )
-            sql = copy_text.sqlite_select(plan.source, plan.types, source.quote, self.source.sql)
-            await self._lines_to_postgres(source, sql, target, plan, into)
+            await self._sqlite_to_postgres(source, target, plan, into)
         else:
             raise CopyFailed(
                 f"step '{self.step}': rows are relayed as text only between PostgreSQL and MariaDB, "
                 "and from SQLite into PostgreSQL"
             )
+
+    async def _sqlite_to_postgres(
+        self, source: Sqlite, target: Postgres, plan: Plan, into: TableName
+    ) -> None:
+        """SQLite writes the COPY text lines, calling Python for the few values it cannot spell itself
+        and for the columns the copy converts."""
+        fields = plan.python_fields()
+        helpers = {
+            copy_text.SQLITE_FLOAT: copy_text.float_text,
+            copy_text.SQLITE_UTC: copy_text.naive_utc_text,
+        }
+        await source.functions(helpers | {f.name: f.field for f in fields})
+        converted = {f.index: f.name for f in fields}
+        sql = copy_text.sqlite_select(plan.source, plan.types, source.quote, self.source.sql, converted)
+        try:
+            await self._lines_to_postgres(source, sql, target, plan, into)
+        except Exception:
+            failed = next((f for f in fields if f.failure is not None), None)
+            if failed is None:
+                raise
+            raise await self._refused_in_python(source, failed) from None
+
+    async def _refused_in_python(self, source: Sqlite, field: PythonField) -> CopyFailed:
+        """The copy's error for a value a converted column refused, naming its row: SQLite stops the
+        statement without saying where, so the column is read again up to the first value it refuses."""
+        value, exc = field.failure or (None, ValueError())
+        sql = f"SELECT {source.quote(field.column)} FROM (\n{self.source.sql}\n) AS nf_source"
+        try:
+            number = 0
+            async with aclosing(source.batches(sql, self.source.args, self.batch_size)) as batches:
+                async for rows in batches:
+                    for (found,) in rows:
+                        number += 1
+                        if (refused := field.refusal(found)) is not None:
+                            reason = rejected_value(field.column, found, field.described, refused)
+                            return CopyFailed(f"step '{self.step}': row {number}, {reason}")
+        except Exception:
+            pass  # the message below still names the column and the value
+        return CopyFailed(f"step '{self.step}': {rejected_value(field.column, value, field.described, exc)}")
 
     async def _postgres_to_mariadb(
         self, source: Postgres, target: MySql, plan: Plan, into: TableName

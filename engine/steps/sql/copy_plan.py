@@ -16,6 +16,7 @@ from nomaflow.actors.errors import PermanentStepFailure
 from nomaflow.engine.config.problems import did_you_mean
 from nomaflow.engine.resources.connectors import Dialect
 from nomaflow.engine.steps.sql.copy_codecs import decoder, encoder
+from nomaflow.engine.steps.sql.copy_fields import PythonField, spelled
 from nomaflow.engine.steps.sql.copy_splice import CopyRewriter, Recode
 from nomaflow.engine.steps.sql.copy_text import relayable, sqlite_relayable
 from nomaflow.engine.steps.sql.errors import rejected_value
@@ -42,8 +43,11 @@ class Plan:
     # COPY data of the others passes through (empty otherwise).
     recoded: list[int] = field(default_factory=list)
     # Between PostgreSQL and MariaDB/MySQL, or SQLite into PostgreSQL, every column unchanged: rows
-    # travel as the databases' text (copy_text), the converters above unused.
+    # travel as the databases' text (copy_text), the converters above unused...
     relay: bool = False
+    # ... but for these columns of a relay from SQLite, converted in Python as SQLite writes the lines
+    # (copy_fields).
+    relay_converted: list[int] = field(default_factory=list)
 
     def select_list(self, quote: Callable[[str], str]) -> str:
         """The source columns as the pass-through COPY reads them, cast where the plan says."""
@@ -64,6 +68,14 @@ class Plan:
                 raise CopyFailed(f"column '{self.source[index].name}': no binary COPY codec for {described}")
             columns[index] = Recode(self.source[index].name, described, decode, convert, encode)
         return CopyRewriter(columns)
+
+    def python_fields(self) -> list[PythonField]:
+        """The columns a relay from SQLite converts in Python, as the functions SQLite calls."""
+        converts = {index: (convert, described) for index, convert, described in self.converters}
+        return [
+            PythonField(i, self.source[i].name, *converts[i], self.types[i].kind)
+            for i in self.relay_converted
+        ]
 
     def apply(self, step: str, batch: Sequence[Sequence[Any]], offset: int) -> Sequence[Sequence[Any]]:
         """The batch with the plan's conversions done; `offset` rows came before it (for messages)."""
@@ -236,16 +248,21 @@ class Planner:
 
     def _relayed(self, plan: Plan) -> bool:
         """Whether the rows can go from PostgreSQL to MariaDB (or back), or from SQLite to PostgreSQL, as
-        text: every column's kind is kept. One column converted in Python sends the whole copy the way of
-        Python values."""
+        text: every column's kind is kept. From SQLite, a column converted in Python is converted as
+        SQLite writes the line (`relay_converted`); between PostgreSQL and MariaDB, one sends the whole
+        copy the way of Python values."""
         pair = (self.source_dialect, self.target_dialect)
-        if pair == ("sqlite", "postgresql"):
-            fits = sqlite_relayable
-        elif set(pair) == {"postgresql", "mysql"}:
-            fits = relayable
-        else:
+        columns = list(zip(plan.source, plan.types, strict=True))
+        if set(pair) == {"postgresql", "mysql"}:
+            return all(relayable(c.type, wanted) for c, wanted in columns)
+        if pair != ("sqlite", "postgresql"):
             return False
-        return all(fits(c.type, wanted) for c, wanted in zip(plan.source, plan.types, strict=True))
+        converted = {index for index, _, _ in plan.converters}
+        in_python = [i for i, (c, wanted) in enumerate(columns) if not sqlite_relayable(c.type, wanted)]
+        if not all(i in converted and spelled(plan.types[i].kind) for i in in_python):
+            return False
+        plan.relay_converted = in_python
+        return True
 
     def _check_key(self, plan: Plan) -> None:
         for key in self.key:
@@ -312,10 +329,10 @@ def _compose(*functions: Convert | None) -> Convert | None:
         return None
     if len(chain) == 1:
         return chain[0]
-
-    def composed(value: Any) -> Any:
-        for function in chain:
-            value = function(value)
-        return value
-
-    return composed
+    # Spelled out for two and three: a loop over the chain costs as much as the conversions themselves,
+    # once a value for each row of a copy.
+    if len(chain) == 2:
+        first, second = chain
+        return lambda value: second(first(value))
+    first, second, third = chain
+    return lambda value: third(second(first(value)))

@@ -12,7 +12,7 @@ turned into the row and column it names. The pipeline (copy_pipeline) moves the 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from nomaflow.engine.steps.sql.names import Column
@@ -241,23 +241,33 @@ def naive_utc_text(value: Any) -> Any:
 
 
 def sqlite_select(
-    columns: Sequence[Column], targets: Sequence[SqlType], quote: Callable[[str], str], sql: str
+    columns: Sequence[Column],
+    targets: Sequence[SqlType],
+    quote: Callable[[str], str],
+    sql: str,
+    converted: Mapping[int, str] | None = None,
 ) -> str:
     """The source query as one column of COPY text lines (without the newline), written by SQLite: text
     escaped with replace(), NULL as \\N, reals and zoned instants through the helpers above, naive
     instants marked UTC where the target column has a zone (as the Python path reads them), blobs as
     bytea's hex, fields joined with tabs. A value that does not match its declared type goes as SQLite
-    spells it, for the target to refuse naming its row and column."""
+    spells it, for the target to refuse naming its row and column. `converted`: the columns (by index)
+    that the named function converts and spells (copy_fields.PythonField)."""
     fields = []
-    for column, target in zip(columns, targets, strict=True):
+    for index, (column, target) in enumerate(zip(columns, targets, strict=True)):
         name, kind = quote(column.name), column.type.kind
+        if converted and index in converted:
+            fields.append(f"ifnull({converted[index]}({name}), '\\N')")
+            continue
         zoned = f"{name} GLOB '*:*[-+Zz]*'"  # a time of day, then an offset (a leading '-' is itself)
         if kind in TEXTS or kind is Kind.JSON:
             value = name
             for char, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
                 value = f"replace({value}, '{char}', '{escaped}')"
-            # Most text has nothing to escape: one scan to find out costs less than four replace()s.
-            value = f"CASE WHEN {name} GLOB '*[\\\t\n\r]*' THEN {value} ELSE {name} END"
+            # Most text has nothing to escape: four instr() scans to find out cost less than four
+            # replace()s, and a third of one GLOB '*[...]*' (which matches character by character).
+            found = " + ".join(f"instr({name}, {c})" for c in ("'\\'", "char(9)", "char(10)", "char(13)"))
+            value = f"CASE WHEN {found} THEN {value} ELSE {name} END"
         elif kind in (Kind.NUMERIC, Kind.DOUBLE):
             value = f"CASE typeof({name}) WHEN 'real' THEN {SQLITE_FLOAT}({name}) ELSE {name} END"
         elif kind in (Kind.TIMESTAMP, Kind.TIMESTAMPTZ) and target.kind is Kind.TIMESTAMPTZ:
@@ -269,5 +279,18 @@ def sqlite_select(
         else:
             value = name
         fields.append(f"ifnull({value}, '\\N')")
-    line = " || '\t' || ".join(fields)
-    return f"SELECT {line} AS nf_line FROM (\n{sql}\n) AS nf_source"
+    return f"SELECT {_sqlite_joined(fields)} AS nf_line FROM (\n{sql}\n) AS nf_source"
+
+
+# SQLite functions take at most 127 arguments (SQLITE_MAX_FUNCTION_ARG); one is printf's format.
+_PRINTF_FIELDS = 100
+
+
+def _sqlite_joined(fields: Sequence[str]) -> str:
+    """The fields joined with tabs by printf(), which writes the line into one buffer: a chain of `||`
+    copies the line so far at each field. Wide rows take one printf per hundred fields."""
+    parts = []
+    for start in range(0, len(fields), _PRINTF_FIELDS):
+        group = fields[start : start + _PRINTF_FIELDS]
+        parts.append(f"printf('{chr(9).join(['%s'] * len(group))}', {', '.join(group)})")
+    return " || '\t' || ".join(parts)

@@ -66,7 +66,7 @@ CREATE TABLE {name} (
 
 def relay_off(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every copy from SQLite after this takes the way of Python values."""
-    monkeypatch.setattr(copy_plan, "sqlite_relayable", lambda have, wanted: False)
+    monkeypatch.setattr(copy_plan.Planner, "_relayed", lambda self, plan: False)
 
 
 def sqlite_file(path: Path, *statements: str, rows: Sequence[tuple[object, ...]] = ()) -> str:
@@ -151,23 +151,26 @@ def lite(name: str, declared: str) -> Column:
 
 
 @pytest.mark.parametrize(
-    ("declared", "target", "relay"),
+    ("declared", "target", "relay", "in_python"),
     [
-        ("INTEGER", "integer", True),
-        ("TEXT", "jsonb", True),
-        ("TIMESTAMP", "timestamptz", True),
-        ("BLOB", "bytea", True),
-        ("BOOLEAN", "text", False),  # converted in Python
-        ("DATE", "date", False),  # SQLite's date spellings are read by the Python path
-        ("UUID", "uuid", False),
-        ("", "text", False),  # an untyped expression's values may be of any storage class
+        ("INTEGER", "integer", True, []),
+        ("TEXT", "jsonb", True, []),
+        ("TIMESTAMP", "timestamptz", True, []),
+        ("BLOB", "bytea", True, []),
+        ("BOOLEAN", "text", True, [1]),  # converted in Python as SQLite writes the line
+        ("DATE", "date", True, [1]),  # SQLite's date spellings are read by the Python conversion
+        ("UUID", "uuid", True, [1]),
+        ("", "text", True, [1]),  # an untyped expression's values may be of any storage class
+        ("TEXT", "interval", False, []),  # no COPY spelling of a converted interval: Python values
     ],
 )
-def test_the_plan_relays_sqlite_columns_that_keep_their_kind(declared: str, target: str, relay: bool) -> None:
+def test_the_plan_relays_sqlite_columns_converting_the_others_in_python(
+    declared: str, target: str, relay: bool, in_python: list[int]
+) -> None:
     planner = Planner("load", TableName(None, "t"), "sqlite", "postgresql")
     source = [lite("id", "BIGINT"), lite("v", declared)]
     plan = planner.plan(source, [Column("id", parse_postgres("bigint")), Column("v", parse_postgres(target))])
-    assert plan.relay is relay
+    assert (plan.relay, plan.relay_converted) == (relay, in_python)
 
 
 def test_the_plan_relays_from_sqlite_only_into_postgresql() -> None:

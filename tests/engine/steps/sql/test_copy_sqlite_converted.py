@@ -1,0 +1,128 @@
+"""sql_copy from SQLite into PostgreSQL with columns converted in Python inside the text relay
+(copy_fields): SQLite writes the lines and calls the plan's conversion for the converted columns only.
+The rows are those of the way of Python values, for every kind a conversion can give; a value a
+conversion refuses names its row and column, even under ORDER BY, and leaves the target as it was; rows
+wider than one printf() call are joined right.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+
+import pytest
+
+from nomaflow.actors.errors import PermanentStepFailure
+from tests.engine.steps.conftest import Logged, PgPair, SqlInstall
+from tests.engine.steps.sql.test_copy_failures import Target
+from tests.engine.steps.sql.test_copy_roundtrip import pg_execute, unique
+from tests.engine.steps.sql.test_copy_sqlite_relay import AWKWARD, relay_off, sqlite_file
+from tests.engine.steps.sql.test_copy_text_relay import pg_rows
+
+pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
+
+# Each source column goes into a target column of another kind, so each is converted in Python; `same`
+# keeps its kind and travels as SQLite's text beside them.
+SOURCE = (
+    "CREATE TABLE src (id INTEGER PRIMARY KEY, flag BOOLEAN, count INTEGER, digits TEXT, day DATE, "
+    "at TEXT, ident UUID, ratio REAL, amount DECIMAL_TEXT(20,4), body INTEGER, same TEXT, untyped, "
+    "truth TEXT, clock TEXT, score INTEGER, small INTEGER, noon DATE, key BLOB)"
+)
+TARGET = """
+CREATE TABLE {name} (
+  id integer PRIMARY KEY, flag text, count text, digits bigint, day date, at timestamptz, ident uuid,
+  ratio numeric, amount double precision, body text, same text, untyped text, truth boolean, clock time,
+  score jsonb, small real, noon timestamp, key uuid
+)"""
+ROWS = [
+    (1, 1, -(2**63), "-9223372036854775808", "0001-01-01", "2024-06-01 12:00:00.123456+02:00",
+     "12345678-1234-5678-1234-567812345678", 1e308, "-9999999999999999.9999", 0, AWKWARD, 7,
+     " Yes ", "00:00:00", -(2**63), 2**24 + 1, "0001-01-01", bytes(16)),
+    (2, 0, 2**63 - 1, " 42 ", "9999-12-31", "2038-01-19T03:14:07Z",
+     "{12345678-1234-5678-1234-567812345678}", 0.1 + 0.2, "0.0000001", 2**53, "é😀", "text\tand\\",
+     "off", "23:59:59.999999", 2**63 - 1, -1, "9999-12-31", bytes(range(16))),
+    (3, *([None] * 17)),
+] + [
+    (g, g % 2, g, str(g * 7), f"2024-01-{g % 28 + 1:02}", f"2024-01-01 00:00:{g % 60:02}",
+     f"00000000-0000-0000-0000-{g:012}", g / 3, f"{g}.5", g, f"row {g}", g * 1.5 if g % 2 else f"t{g}",
+     ("t", "0", "no", "1")[g % 4], f"12:{g % 60:02}:00.{g}", g, g, f"2024-02-{g % 28 + 1:02}",
+     g.to_bytes(16, "big"))
+    for g in range(10, 510)
+]  # fmt: skip
+
+
+async def test_converted_columns_give_the_rows_of_the_python_path(
+    pg_pair: PgPair, sql_install: SqlInstall, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = sqlite_file(tmp_path / "src.db", SOURCE, rows=ROWS)
+    relayed, reference = unique("conv"), unique("conv_ref")
+    for table in (relayed, reference):
+        await pg_execute(pg_pair.target, TARGET.format(name=table))
+    sql_install.connector("lite", url).connector("dst", pg_pair.target)
+    log = Logged()
+    out = await sql_install.run(
+        "sql_copy", source="lite", source_table="src", target="dst", table=relayed, log=log
+    )
+    assert out["rows"] == len(ROWS) and out["text_relay"] is True
+    converted = "flag, count, digits, day, at, ident, ratio, amount, body, untyped, truth, clock, score"
+    assert f"{converted}, small, noon, key converted in Python" in log.text
+    relay_off(monkeypatch)
+    out = await sql_install.run("sql_copy", source="lite", source_table="src", target="dst", table=reference)
+    assert out["text_relay"] is False
+    got, wanted = await pg_rows(pg_pair.target, relayed), await pg_rows(pg_pair.target, reference)
+    assert len(got) == len(ROWS)
+    for mine, theirs in zip(got, wanted, strict=True):
+        assert mine == theirs, f"row {mine[0]} differs"
+    assert got[0][1:3] == ("true", "-9223372036854775808") and got[1][3] == 42
+    assert got[0][10] == AWKWARD and got[1][11] == "text\tand\\"
+    assert got[0][12:14] == (True, time(0)) and got[1][12] is False and got[1][15] == -1.0
+    assert got[2][1:] == (None,) * 17
+
+
+@pytest.mark.parametrize("order", ["", " ORDER BY id DESC"])
+async def test_a_value_a_conversion_refuses_names_its_row_and_column_and_leaves_the_target(
+    pg_pair: PgPair, sql_install: SqlInstall, tmp_path: Path, order: str
+) -> None:
+    rows = [(g, "twelve" if g == 2000 else str(g)) for g in range(1, 3001)]
+    url = sqlite_file(tmp_path / "bad.db", "CREATE TABLE src (id INTEGER, v TEXT)", rows=rows)
+    table = unique("conv_kept")
+    target = Target("postgresql", pg_pair.target)
+    await target.execute(f"CREATE TABLE {table} (id bigint PRIMARY KEY, v integer)")
+    await target.execute(f"INSERT INTO {table} VALUES (-1, 1)")
+    before = await target.rows(table)
+    sql_install.connector("lite", url).connector("dst", pg_pair.target)
+    sql_install.queries("app", "lite.sql", f"-- name: ordered\nSELECT id, v FROM src{order}\n")
+    with pytest.raises(PermanentStepFailure) as caught:
+        await sql_install.run(
+            "sql_copy", step="load", source="lite", query="ordered", target="dst", table=table
+        )
+    row = 2000 if not order else 3001 - 2000
+    assert str(caught.value) == (
+        f"step 'load': row {row}, column 'v': value 'twelve' does not fit (TEXT -> integer): "
+        "expected a whole number"
+    )
+    assert await target.rows(table) == before
+    assert await target.side_tables() == []
+
+
+async def test_rows_wider_than_one_printf_are_relayed_whole(
+    pg_pair: PgPair, sql_install: SqlInstall, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite functions take at most 127 arguments: 250 columns take three printf() calls a line.
+    names = [f"c{i}" for i in range(250)]
+    columns = ", ".join(f"{n} {'TEXT' if i % 2 else 'INTEGER'}" for i, n in enumerate(names))
+    rows = [
+        tuple((f"r{r}\tc{i}" if i % 2 else r * 1000 + i) if (r + i) % 7 else None for i in range(250))
+        for r in range(1, 21)
+    ]
+    url = sqlite_file(tmp_path / "wide.db", f"CREATE TABLE src ({columns})", rows=rows)
+    relayed = unique("wide")
+    pg_columns = ", ".join(f"{n} {'text' if i % 2 else 'bigint'}" for i, n in enumerate(names))
+    await pg_execute(pg_pair.target, f"CREATE TABLE {relayed} ({pg_columns})")
+    sql_install.connector("lite", url).connector("dst", pg_pair.target)
+    out = await sql_install.run("sql_copy", source="lite", source_table="src", target="dst", table=relayed)
+    assert out["text_relay"] is True
+    got = await Target("postgresql", pg_pair.target).fetch(f"SELECT * FROM {relayed} ORDER BY c0 NULLS FIRST")
+    assert sorted(got, key=lambda r: (r[0] is not None, r[0] or 0)) == sorted(
+        rows, key=lambda r: (r[0] is not None, r[0] or 0)
+    )
