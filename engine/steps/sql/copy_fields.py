@@ -1,18 +1,21 @@
-"""Columns converted in Python inside the SQLite -> PostgreSQL text relay: SQLite writes each row as a
-line of COPY text (copy_text.sqlite_select), and calls a `PythonField` for each column whose kind the
-copy changes. The field runs the plan's conversion, the one the way of Python values runs, and spells
-the result as PostgreSQL's COPY text reads it. One converted column then costs one function call a
-value instead of sending every column of every row through Python.
+"""Columns converted in Python inside a text relay into PostgreSQL. The source writes each row as a line
+of COPY text (copy_text), except the columns whose kind the copy changes: a `PythonField` runs the
+plan's conversion on those, the one the way of Python values runs, and spells the result as PostgreSQL's
+COPY text reads it. SQLite calls the field as a SQL function while it writes the line; from MariaDB the
+converted columns come as values between runs of text, joined here (`lines`). One converted column then
+costs one conversion a value, instead of sending every column of every row through Python.
 
-Pure: no database here; the pipeline registers the fields on the source connection.
+Pure: no database here; the pipeline registers the fields on a SQLite connection.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import date, datetime, time
 from typing import Any
 
+from nomaflow.engine.steps.sql.copy_text import copy_lines
+from nomaflow.engine.steps.sql.errors import rejected_value
 from nomaflow.engine.steps.sql.types import INTEGERS, TEXTS, Convert, Kind
 
 # The characters COPY text escapes in a field (the rest, \b \f \v included, it reads as they are).
@@ -68,27 +71,28 @@ def spelled(kind: Kind) -> bool:
 
 
 class PythonField:
-    """One converted column, as a one-argument SQL function: NULL stays NULL (the line spells it \\N),
-    any other value is converted and spelled as COPY text. A value that does not convert is kept in
-    `failure` with its error, and the error raised: SQLite then fails the statement, and the pipeline
-    names the value's row (`row_of`)."""
+    """One converted column: `spell` converts a value and spells it as COPY text; `field` is the same as
+    a one-argument SQL function, where NULL stays NULL (the line spells it \\N). A value that does not
+    convert is kept in `failure` with its error, and the error raised (SQLite then fails the statement
+    without saying where: the pipeline finds the row again)."""
 
     def __init__(self, index: int, column: str, convert: Convert, described: str, kind: Kind) -> None:
         self.index, self.column, self.convert, self.described = index, column, convert, described
         self.name = f"nf_convert_{index}"
         self.failure: tuple[Any, Exception] | None = None
-        spell, convert = _SPELLINGS[kind], self.convert
+        spelling = _SPELLINGS[kind]
 
-        def field(value: Any) -> str | None:
-            if value is None:
-                return None
+        def spell(value: Any) -> str:
             try:
-                return spell(convert(value))
+                return spelling(convert(value))
             except (ValueError, TypeError, ArithmeticError) as exc:
                 self.failure = (value, exc)
                 raise
 
-        self.field = field
+        def field(value: Any) -> str | None:
+            return None if value is None else spell(value)
+
+        self.spell, self.field = spell, field
 
     def refusal(self, value: Any) -> Exception | None:
         """Why this column's conversion refuses `value`, or None (used to find the failing row)."""
@@ -97,3 +101,52 @@ class PythonField:
         except (ValueError, TypeError, ArithmeticError) as exc:
             return exc
         return None
+
+    def refused(self, row: int, value: Any, exc: Exception) -> Refused:
+        return Refused(f"row {row}, {rejected_value(self.column, value, self.described, exc)}")
+
+
+class Refused(ValueError):
+    """A value a converted column refused: "row 12, column 'v': value 'x' does not fit (...): ..."."""
+
+
+def parts_of(converted: Collection[int], count: int) -> dict[int, int]:
+    """Which result column (part) each converted column is in copy_text.mariadb_select's query, where the
+    runs of other columns between them come as one text part each."""
+    parts, part, in_text = {}, 0, False
+    for index in range(count):
+        if index in converted:
+            part += in_text
+            parts[index], in_text = part, False
+            part += 1
+        else:
+            in_text = True
+    return parts
+
+
+def lines(rows: Sequence[Sequence[Any]], fields: Mapping[int, PythonField], offset: int) -> bytes:
+    """One batch of parts (text runs and values, `fields` by part) as COPY text lines; `offset` rows came
+    before it. A text part is NULL only when MariaDB could not write it (copy_text.copy_lines)."""
+    if not rows:
+        return b""
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    for part, column in enumerate(columns):
+        field = fields.get(part)
+        if field is not None:
+            columns[part] = _converted(column, field, offset)
+        elif None in column:
+            return copy_lines(rows, offset)  # raises LineTooLong for that row
+        elif isinstance(column[0], bytes):
+            columns[part] = [text.decode("utf-8", "surrogateescape") for text in column]
+    return ("\n".join(map("\t".join, zip(*columns, strict=True))) + "\n").encode("utf-8", "surrogateescape")
+
+
+def _converted(column: Sequence[Any], field: PythonField, offset: int) -> list[str]:
+    spell = field.spell
+    try:
+        return ["\\N" if value is None else spell(value) for value in column]
+    except (ValueError, TypeError, ArithmeticError):
+        for number, value in enumerate(column, start=offset + 1):
+            if (exc := field.refusal(value)) is not None:
+                raise field.refused(number, value, exc) from None
+        raise

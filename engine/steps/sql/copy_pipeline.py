@@ -17,7 +17,7 @@ import anyio
 from nomaflow.actors.ports import StepContext
 from nomaflow.engine.config.problems import did_you_mean
 from nomaflow.engine.resources.connectors import Connector, Connectors
-from nomaflow.engine.steps.sql import copy_text
+from nomaflow.engine.steps.sql import copy_fields, copy_text
 from nomaflow.engine.steps.sql.copy_fields import PythonField
 from nomaflow.engine.steps.sql.copy_plan import CopyFailed, Plan, Planner
 from nomaflow.engine.steps.sql.copy_splice import RowRejected
@@ -196,10 +196,18 @@ class CopyRun:
         if isinstance(source, Postgres) and isinstance(target, MySql):
             await self._postgres_to_mariadb(source, target, plan, into)
         elif isinstance(source, MySql) and isinstance(target, Postgres):
+            backslashes = await source.backslash_escapes()
+            converted = plan.relay_converted
             sql = copy_text.mariadb_select(
-                plan.source, plan.types, source.quote, self.source.sql, await source.backslash_escapes()
+                plan.source, plan.types, source.quote, self.source.sql, backslashes, converted
             )
-            await self._lines_to_postgres(source, sql, target, plan, into)
+            parts = copy_fields.parts_of(converted, len(plan.source))
+            fields = {parts[f.index]: f for f in plan.python_fields()}
+
+            def lines(rows: Sequence[Sequence[Any]], offset: int) -> bytes:
+                return copy_fields.lines(rows, fields, offset)
+
+            await self._lines_to_postgres(source, sql, target, plan, into, lines if fields else None)
         elif isinstance(source, Sqlite) and isinstance(target, Postgres):
             await self._sqlite_to_postgres(source, target, plan, into)
         else:
@@ -241,8 +249,7 @@ class CopyRun:
                     for (found,) in rows:
                         number += 1
                         if (refused := field.refusal(found)) is not None:
-                            reason = rejected_value(field.column, found, field.described, refused)
-                            return CopyFailed(f"step '{self.step}': row {number}, {reason}")
+                            return CopyFailed(f"step '{self.step}': {field.refused(number, found, refused)}")
         except Exception:
             pass  # the message below still names the column and the value
         return CopyFailed(f"step '{self.step}': {rejected_value(field.column, value, field.described, exc)}")
@@ -268,17 +275,25 @@ class CopyRun:
                 self.rows = await target.load_stream(self.step, into, plan, stream)
 
     async def _lines_to_postgres(
-        self, source: Database, sql: str, target: Postgres, plan: Plan, into: TableName
+        self,
+        source: Database,
+        sql: str,
+        target: Postgres,
+        plan: Plan,
+        into: TableName,
+        lines: Callable[[Sequence[Sequence[Any]], int], bytes] | None = None,
     ) -> None:
         """The source (MariaDB or SQLite) writes each row as a line of COPY text (`sql`), read
-        `batch_size` at a time while the previous lines go into COPY FROM STDIN (text)."""
+        `batch_size` at a time while the previous lines go into COPY FROM STDIN (text). `lines` makes the
+        lines of a batch whose rows come in parts (copy_fields.lines)."""
         send, receive = anyio.create_memory_object_stream[bytes](QUEUE)
+        to_lines = lines or copy_text.copy_lines
 
         async def produce() -> None:
             offset = 0
             async with send, aclosing(source.batches(sql, self.source.args, self.batch_size)) as batches:
                 async for rows in batches:
-                    await send.send(copy_text.copy_lines(rows, offset))
+                    await send.send(to_lines(rows, offset))
                     offset += len(rows)
                     self.counted(len(rows))
 
@@ -289,7 +304,7 @@ class CopyRun:
                     self.rows = await target.copy_in(
                         into, plan.names, _closing(receive, receive), format="text"
                     )
-        except copy_text.LineTooLong as exc:
+        except (copy_text.LineTooLong, copy_fields.Refused) as exc:
             raise CopyFailed(f"step '{self.step}': {exc}") from None
         except Exception as exc:
             rejected = copy_text.postgres_rejection(exc)

@@ -45,8 +45,7 @@ class Plan:
     # Between PostgreSQL and MariaDB/MySQL, or SQLite into PostgreSQL, every column unchanged: rows
     # travel as the databases' text (copy_text), the converters above unused...
     relay: bool = False
-    # ... but for these columns of a relay from SQLite, converted in Python as SQLite writes the lines
-    # (copy_fields).
+    # ... but for these columns of a relay into PostgreSQL, converted in Python on the way (copy_fields).
     relay_converted: list[int] = field(default_factory=list)
 
     def select_list(self, quote: Callable[[str], str]) -> str:
@@ -70,7 +69,7 @@ class Plan:
         return CopyRewriter(columns)
 
     def python_fields(self) -> list[PythonField]:
-        """The columns a relay from SQLite converts in Python, as the functions SQLite calls."""
+        """The columns a relay into PostgreSQL converts in Python."""
         converts = {index: (convert, described) for index, convert, described in self.converters}
         return [
             PythonField(i, self.source[i].name, *converts[i], self.types[i].kind)
@@ -248,17 +247,20 @@ class Planner:
 
     def _relayed(self, plan: Plan) -> bool:
         """Whether the rows can go from PostgreSQL to MariaDB (or back), or from SQLite to PostgreSQL, as
-        text: every column's kind is kept. From SQLite, a column converted in Python is converted as
-        SQLite writes the line (`relay_converted`); between PostgreSQL and MariaDB, one sends the whole
-        copy the way of Python values."""
+        text: every column's kind is kept. Into PostgreSQL, a column converted in Python is converted on
+        the way (`relay_converted`); into MariaDB, one sends the whole copy the way of Python values."""
         pair = (self.source_dialect, self.target_dialect)
         columns = list(zip(plan.source, plan.types, strict=True))
-        if set(pair) == {"postgresql", "mysql"}:
+        if pair == ("postgresql", "mysql"):
             return all(relayable(c.type, wanted) for c, wanted in columns)
-        if pair != ("sqlite", "postgresql"):
+        if pair == ("mysql", "postgresql"):
+            fits = relayable
+        elif pair == ("sqlite", "postgresql"):
+            fits = sqlite_relayable
+        else:
             return False
         converted = {index for index, _, _ in plan.converters}
-        in_python = [i for i, (c, wanted) in enumerate(columns) if not sqlite_relayable(c.type, wanted)]
+        in_python = [i for i, (c, wanted) in enumerate(columns) if not fits(c.type, wanted)]
         if not all(i in converted and spelled(plan.types[i].kind) for i in in_python):
             return False
         plan.relay_converted = in_python

@@ -12,7 +12,7 @@ turned into the row and column it names. The pipeline (copy_pipeline) moves the 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from nomaflow.engine.steps.sql.names import Column
@@ -134,11 +134,13 @@ def mariadb_select(
     quote: Callable[[str], str],
     sql: str,
     backslashes: bool,
+    converted: Collection[int] = (),
 ) -> str:
     """The source query as one column of COPY text lines (without the newline): fields escaped by the
     server, NULL as \\N, instants marked UTC where the target column has a zone, binary as bytea's hex.
     `targets`: the target's column types; `backslashes`: whether the session reads backslash escapes in
-    string literals (not under NO_BACKSLASH_ESCAPES)."""
+    string literals (not under NO_BACKSLASH_ESCAPES). With `converted` (column indexes), those columns
+    come as their values, each between the text of the columns around it (copy_fields.lines)."""
 
     def literal(text: str) -> str:
         return "'" + (text.replace("\\", "\\\\") if backslashes else text) + "'"
@@ -160,7 +162,22 @@ def mariadb_select(
         else:
             value = name
         fields.append(f"IFNULL({value}, {null})")
-    return f"SELECT CONCAT_WS({tab}, {', '.join(fields)}) AS nf_line FROM (\n{sql}\n) AS nf_source"
+    if not converted:
+        return f"SELECT CONCAT_WS({tab}, {', '.join(fields)}) AS nf_line FROM (\n{sql}\n) AS nf_source"
+    parts: list[str] = []  # the converted columns as they are; each run of other fields as one text
+    text: list[str] = []  # the run being gathered
+    for index, field in enumerate(fields):
+        if index in converted:
+            if text:
+                parts.append(f"CONCAT_WS({tab}, {', '.join(text)})")
+                text = []
+            parts.append(quote(columns[index].name))
+        else:
+            text.append(field)
+    if text:
+        parts.append(f"CONCAT_WS({tab}, {', '.join(text)})")
+    named = ", ".join(f"{part} AS nf_part_{number}" for number, part in enumerate(parts))
+    return f"SELECT {named} FROM (\n{sql}\n) AS nf_source"
 
 
 def copy_lines(rows: Sequence[Sequence[Any]], offset: int) -> bytes:

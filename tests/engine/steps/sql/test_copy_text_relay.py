@@ -90,7 +90,7 @@ CREATE TABLE {name} (
 
 def relay_off(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every copy after this takes the way of Python values."""
-    monkeypatch.setattr(copy_plan, "relayable", lambda have, wanted: False)
+    monkeypatch.setattr(copy_plan.Planner, "_relayed", lambda self, plan: False)
 
 
 async def pg_rows(url: str, table: str) -> list[tuple[Any, ...]]:

@@ -1,8 +1,9 @@
-"""sql_copy from SQLite into PostgreSQL with columns converted in Python inside the text relay
-(copy_fields): SQLite writes the lines and calls the plan's conversion for the converted columns only.
+"""sql_copy into PostgreSQL with columns converted in Python inside the text relay (copy_fields): from
+SQLite, SQLite writes the lines and calls the plan's conversion for the converted columns; from MariaDB,
+the server writes the text around the converted columns and Python joins it to their converted values.
 The rows are those of the way of Python values, for every kind a conversion can give; a value a
-conversion refuses names its row and column, even under ORDER BY, and leaves the target as it was; rows
-wider than one printf() call are joined right.
+conversion refuses names its row and column (from SQLite even under ORDER BY) and leaves the target as
+it was; rows wider than one printf() call are joined right.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 
 from nomaflow.actors.errors import PermanentStepFailure
 from tests.engine.steps.conftest import Logged, PgPair, SqlInstall
+from tests.engine.steps.sql.test_copy_extremes import maria_execute
 from tests.engine.steps.sql.test_copy_failures import Target
 from tests.engine.steps.sql.test_copy_roundtrip import pg_execute, unique
 from tests.engine.steps.sql.test_copy_sqlite_relay import AWKWARD, relay_off, sqlite_file
@@ -126,3 +128,86 @@ async def test_rows_wider_than_one_printf_are_relayed_whole(
     assert sorted(got, key=lambda r: (r[0] is not None, r[0] or 0)) == sorted(
         rows, key=lambda r: (r[0] is not None, r[0] or 0)
     )
+
+
+# --- from MariaDB ----------------------------------------------------------------------------------------
+
+MARIA_SOURCE = (
+    "CREATE TABLE {name} (id int PRIMARY KEY, flag boolean, count int, digits varchar(30), day varchar(20), "
+    "amount decimal(20,4), ratio double, body text, same text, score bigint, key_text varchar(40), "
+    "key_bytes binary(16), clock time(6), truth varchar(5))",
+    "INSERT INTO {name} VALUES "
+    "(1, true, -2147483648, '-9223372036854775808', '0001-01-01', -9999999999999999.9999, 1e308, "
+    "'a\\\\b\\tc', 'x', -9223372036854775808, '12345678-1234-5678-1234-567812345678', "
+    "x'00000000000000000000000000000000', '00:00:00', ' Yes '), "
+    "(2, false, 2147483647, ' 42 ', '9999-12-31', 0.0001, 0.30000000000000004, 'é😀', "
+    "CONCAT('t', CHAR(9), 'ab'), 9223372036854775807, '{{12345678-1234-5678-1234-567812345678}}', "
+    "x'ffffffffffffffffffffffffffffffff', '23:59:59.999999', 'off'), "
+    "(3" + ", NULL" * 13 + ")",
+    "INSERT INTO {name} SELECT seq, seq % 2, seq, seq * 7, CONCAT('2024-01-', LPAD(seq % 28 + 1, 2, '0')), "
+    "seq + 0.5, seq / 3, CONCAT('row ', seq), CONCAT('same ', seq), seq, UUID(), UNHEX(MD5(seq)), "
+    "SEC_TO_TIME(seq), ELT(seq % 4 + 1, 't', '0', 'no', '1') FROM seq_10_to_509",
+)
+MARIA_TARGET = """
+CREATE TABLE {name} (
+  id integer PRIMARY KEY, flag text, count text, digits bigint, day date, amount double precision,
+  ratio numeric, body text, same text, score jsonb, key_text uuid, key_bytes uuid, clock text,
+  truth boolean
+)"""
+
+
+async def test_mariadb_columns_converted_on_the_way_give_the_rows_of_the_python_path(
+    pg_pair: PgPair, mariadb_url: str, sql_install: SqlInstall, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, relayed, reference = unique("mconv_src"), unique("mconv"), unique("mconv_ref")
+    await maria_execute(mariadb_url, *(s.format(name=source) for s in MARIA_SOURCE))
+    for table in (relayed, reference):
+        await pg_execute(pg_pair.target, MARIA_TARGET.format(name=table))
+    sql_install.connector("maria", mariadb_url).connector("dst", pg_pair.target)
+    log = Logged()
+    out = await sql_install.run(
+        "sql_copy", source="maria", source_table=source, target="dst", table=relayed, log=log
+    )
+    assert out["rows"] == 503 and out["text_relay"] is True
+    converted = "flag, count, digits, day, amount, ratio, score, key_text, key_bytes, clock, truth"
+    assert f"{converted} converted in Python" in log.text
+    relay_off(monkeypatch)
+    out = await sql_install.run(
+        "sql_copy", source="maria", source_table=source, target="dst", table=reference
+    )
+    assert out["text_relay"] is False
+    got, wanted = await pg_rows(pg_pair.target, relayed), await pg_rows(pg_pair.target, reference)
+    assert len(got) == 503
+    for mine, theirs in zip(got, wanted, strict=True):
+        assert mine == theirs, f"row {mine[0]} differs"
+    assert got[0][1:4] == ("true", "-2147483648", -(2**63)) and got[1][3] == 42
+    assert got[0][7] == "a\\b\tc" and got[1][8] == "t\tab" and got[0][13] is True
+    assert got[2][1:] == (None,) * 13
+
+
+@pytest.mark.parametrize("mode", ["replace", "append"])
+async def test_a_value_a_conversion_from_mariadb_refuses_names_its_row_and_leaves_the_target(
+    pg_pair: PgPair, mariadb_url: str, sql_install: SqlInstall, mode: str
+) -> None:
+    source, table = unique("mconv_bad"), unique("mconv_kept")
+    await maria_execute(
+        mariadb_url,
+        f"CREATE TABLE {source} (id int PRIMARY KEY, label text, v varchar(10))",
+        f"INSERT INTO {source} SELECT seq, CONCAT('row ', seq), IF(seq = 2000, 'twelve', seq) "
+        "FROM seq_1_to_3000",
+    )
+    target = Target("postgresql", pg_pair.target)
+    await target.execute(f"CREATE TABLE {table} (id bigint PRIMARY KEY, label text, v integer)")
+    await target.execute(f"INSERT INTO {table} VALUES (-1, 'kept', 1)")
+    before = await target.rows(table)
+    sql_install.connector("maria", mariadb_url).connector("dst", pg_pair.target)
+    with pytest.raises(PermanentStepFailure) as caught:
+        await sql_install.run(
+            "sql_copy", step="load", source="maria", source_table=source, target="dst", table=table, mode=mode
+        )
+    assert str(caught.value) == (
+        "step 'load': row 2000, column 'v': value 'twelve' does not fit (varchar(10) -> integer): "
+        "expected a whole number"
+    )
+    assert await target.rows(table) == before
+    assert await target.side_tables() == []
