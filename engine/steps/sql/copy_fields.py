@@ -10,8 +10,11 @@ Pure: no database here; the pipeline registers the fields on a SQLite connection
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import date, datetime, time
+from decimal import Decimal
 from typing import Any
 
 from nomaflow.engine.steps.sql.copy_text import copy_lines
@@ -71,16 +74,24 @@ def spelled(kind: Kind) -> bool:
 
 
 class PythonField:
-    """One converted column: `spell` converts a value and spells it as COPY text; `field` is the same as
-    a one-argument SQL function, where NULL stays NULL (the line spells it \\N). A value that does not
-    convert is kept in `failure` with its error, and the error raised (SQLite then fails the statement
-    without saying where: the pipeline finds the row again)."""
+    """One converted column: `spell` converts a value and spells it as the target's text (by default
+    PostgreSQL's COPY text); `field` is the same as a one-argument SQL function, where NULL stays NULL
+    (the line spells it \\N). A value that does not convert is kept in `failure` with its error, and the
+    error raised (SQLite then fails the statement without saying where: the pipeline finds the row)."""
 
-    def __init__(self, index: int, column: str, convert: Convert, described: str, kind: Kind) -> None:
+    def __init__(
+        self,
+        index: int,
+        column: str,
+        convert: Convert,
+        described: str,
+        kind: Kind,
+        spelling: Callable[[Any], str] | None = None,
+    ) -> None:
         self.index, self.column, self.convert, self.described = index, column, convert, described
         self.name = f"nf_convert_{index}"
         self.failure: tuple[Any, Exception] | None = None
-        spelling = _SPELLINGS[kind]
+        spelling = spelling or _SPELLINGS[kind]
 
         def spell(value: Any) -> str:
             try:
@@ -141,12 +152,65 @@ def lines(rows: Sequence[Sequence[Any]], fields: Mapping[int, PythonField], offs
     return ("\n".join(map("\t".join, zip(*columns, strict=True))) + "\n").encode("utf-8", "surrogateescape")
 
 
-def _converted(column: Sequence[Any], field: PythonField, offset: int) -> list[str]:
+def _converted(column: Sequence[Any], field: PythonField, offset: int, null: Any = None) -> list[str]:
+    """The column's values converted and spelled (`null` as \\N); a refused one raises `Refused`."""
     spell = field.spell
     try:
-        return ["\\N" if value is None else spell(value) for value in column]
+        return ["\\N" if value == null else spell(value) for value in column]
     except (ValueError, TypeError, ArithmeticError):
         for number, value in enumerate(column, start=offset + 1):
-            if (exc := field.refusal(value)) is not None:
+            if value != null and (exc := field.refusal(value)) is not None:
                 raise field.refused(number, value, exc) from None
         raise
+
+
+# --- from PostgreSQL into MariaDB --------------------------------------------------------------------
+
+# PostgreSQL's COPY text of a value of each kind (in the relay's session settings: copy_text) as the
+# value asyncpg would give; a converted column of any other kind takes the copy the way of Python values.
+_FROM_POSTGRES: dict[Kind, Callable[[str], Any]] = {
+    Kind.BOOLEAN: lambda text: text == "t",
+    **dict.fromkeys(INTEGERS, int),
+    Kind.NUMERIC: Decimal,
+    Kind.REAL: float,  # selected as float8, so its text is the float4's exact value
+    Kind.DOUBLE: float,
+    **dict.fromkeys(TEXTS, str),
+    Kind.JSON: str,
+    Kind.DATE: date.fromisoformat,
+    Kind.TIME: time.fromisoformat,
+    Kind.TIMESTAMP: datetime.fromisoformat,
+    Kind.TIMESTAMPTZ: datetime.fromisoformat,  # with its offset: '+00', '+05:30'
+    Kind.BINARY: lambda text: bytes.fromhex(text[2:]),  # bytea's hex output, '\\x' and the digits
+    Kind.UUID: uuid.UUID,
+}
+
+_ESCAPED = re.compile(r"\\(.)")
+_UNESCAPED = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+
+
+def read_from_postgres(kind: Kind) -> Callable[[str], Any] | None:
+    """How a field of PostgreSQL's COPY text is read as the value of `kind` asyncpg gives (None: not)."""
+    read = _FROM_POSTGRES.get(kind)
+    if read is None:
+        return None
+
+    def field(text: str) -> Any:
+        if "\\" in text:  # COPY TO writes only these escapes, and \\ for a backslash
+            text = _ESCAPED.sub(lambda m: _UNESCAPED.get(m[1], m[1]), text)
+        return read(text)
+
+    return field
+
+
+def load_lines(lines: bytes, fields: Mapping[int, PythonField], offset: int) -> bytes:
+    """Whole lines of PostgreSQL's COPY text with the `fields` columns (by index) converted and spelled
+    for LOAD DATA; `offset` rows came before them."""
+    if not lines:
+        return lines
+    text = lines.decode("utf-8", "surrogateescape").split("\n")
+    text.pop()  # after the last newline
+    columns: list[Sequence[Any]] = list(zip(*[line.split("\t") for line in text], strict=True))
+    for index, field in fields.items():
+        columns[index] = _converted(columns[index], field, offset, null="\\N")
+    joined = "\n".join(map("\t".join, zip(*columns, strict=True))) + "\n"
+    return joined.encode("utf-8", "surrogateescape")

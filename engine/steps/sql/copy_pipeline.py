@@ -8,7 +8,7 @@ the target database's `load` drives it (`dialects.base.CopyJob`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager, contextmanager
 from typing import Any, Literal
 
@@ -21,7 +21,7 @@ from nomaflow.engine.steps.sql import copy_fields, copy_text
 from nomaflow.engine.steps.sql.copy_fields import PythonField
 from nomaflow.engine.steps.sql.copy_plan import CopyFailed, Plan, Planner
 from nomaflow.engine.steps.sql.copy_splice import RowRejected
-from nomaflow.engine.steps.sql.dialects import Database, MySql, Postgres, Sqlite
+from nomaflow.engine.steps.sql.dialects import Database, MySql, Postgres, Sqlite, mysql_infile
 from nomaflow.engine.steps.sql.dialects.base import Batches, Loaded
 from nomaflow.engine.steps.sql.errors import rejected_value
 from nomaflow.engine.steps.sql.names import Column, TableName
@@ -259,9 +259,15 @@ class CopyRun:
     ) -> None:
         """COPY (query) TO STDOUT in text, cut at row ends, into LOAD DATA LOCAL INFILE. The COPY starts
         only when the server asks for the data: one that refuses LOCAL INFILE leaves the source unread."""
-        sql = copy_text.postgres_select(plan.source, source.quote, self.source.sql)
+        sql = copy_text.postgres_select(plan.source, source.quote, self.source.sql, plan.relay_converted)
         send, receive = anyio.create_memory_object_stream[bytes](QUEUE * 4)
-        stream = _Requested(receive, self.counted)
+        fields = {
+            f.index: f
+            for f in plan.python_fields(
+                copy_fields.read_from_postgres, lambda kind: mysql_infile.encoders([kind])[0]
+            )
+        }
+        stream = _Requested(receive, self.counted, fields)
 
         async def produce() -> None:
             async with send:
@@ -269,10 +275,13 @@ class CopyRun:
                 await source.settings(copy_text.POSTGRES_SETTINGS)
                 await source.copy_out(sql, self.source.args, send.send, format="text")
 
-        with single_errors():
-            async with anyio.create_task_group() as group, receive:
-                group.start_soon(produce)
-                self.rows = await target.load_stream(self.step, into, plan, stream)
+        try:
+            with single_errors():
+                async with anyio.create_task_group() as group, receive:
+                    group.start_soon(produce)
+                    self.rows = await target.load_stream(self.step, into, plan, stream)
+        except copy_fields.Refused as exc:
+            raise CopyFailed(f"step '{self.step}': {exc}") from None
 
     async def _lines_to_postgres(
         self,
@@ -343,22 +352,31 @@ class CopyRun:
 
 
 class _Requested:
-    """The COPY text LOAD DATA reads, in whole rows (counted as they go); `wanted` is set when the server
-    asks for it."""
+    """The COPY text LOAD DATA reads, in whole rows (counted as they go), the `fields` columns (by index)
+    converted in Python; `wanted` is set when the server asks for it."""
 
-    def __init__(self, chunks: AsyncIterator[bytes], counted: Callable[[int], None]) -> None:
-        self.chunks, self.counted = chunks, counted
+    def __init__(
+        self,
+        chunks: AsyncIterator[bytes],
+        counted: Callable[[int], None],
+        fields: Mapping[int, copy_fields.PythonField],
+    ) -> None:
+        self.chunks, self.counted, self.fields = chunks, counted, fields
         self.wanted = anyio.Event()
         self.started = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         self.started = True
         self.wanted.set()
-        lines = copy_text.WholeLines()
+        lines, rows = copy_text.WholeLines(), 0
         async for chunk in self.chunks:
             data = lines.feed(chunk)
             if data:
-                self.counted(data.count(b"\n"))
+                count = data.count(b"\n")
+                if self.fields:
+                    data = copy_fields.load_lines(data, self.fields, rows)
+                rows += count
+                self.counted(count)
                 yield copy_text.for_load_data(data)
         if lines.tail:  # COPY text ends with a newline: only a broken stream leaves a tail
             yield copy_text.for_load_data(lines.tail)

@@ -16,7 +16,7 @@ from nomaflow.actors.errors import PermanentStepFailure
 from nomaflow.engine.config.problems import did_you_mean
 from nomaflow.engine.resources.connectors import Dialect
 from nomaflow.engine.steps.sql.copy_codecs import decoder, encoder
-from nomaflow.engine.steps.sql.copy_fields import PythonField, spelled
+from nomaflow.engine.steps.sql.copy_fields import PythonField, read_from_postgres, spelled
 from nomaflow.engine.steps.sql.copy_splice import CopyRewriter, Recode
 from nomaflow.engine.steps.sql.copy_text import relayable, sqlite_relayable
 from nomaflow.engine.steps.sql.errors import rejected_value
@@ -45,7 +45,7 @@ class Plan:
     # Between PostgreSQL and MariaDB/MySQL, or SQLite into PostgreSQL, every column unchanged: rows
     # travel as the databases' text (copy_text), the converters above unused...
     relay: bool = False
-    # ... but for these columns of a relay into PostgreSQL, converted in Python on the way (copy_fields).
+    # ... but for these columns, converted in Python on the way (copy_fields).
     relay_converted: list[int] = field(default_factory=list)
 
     def select_list(self, quote: Callable[[str], str]) -> str:
@@ -68,13 +68,24 @@ class Plan:
             columns[index] = Recode(self.source[index].name, described, decode, convert, encode)
         return CopyRewriter(columns)
 
-    def python_fields(self) -> list[PythonField]:
-        """The columns a relay into PostgreSQL converts in Python."""
+    def python_fields(
+        self,
+        read: Callable[[Kind], Convert | None] | None = None,
+        spelling: Callable[[Kind], Callable[[Any], str]] | None = None,
+    ) -> list[PythonField]:
+        """The columns a relay converts in Python: each value first `read` from the source's text (by
+        the source column's kind), converted, then spelled as the target reads it (by default
+        PostgreSQL's COPY text)."""
         converts = {index: (convert, described) for index, convert, described in self.converters}
-        return [
-            PythonField(i, self.source[i].name, *converts[i], self.types[i].kind)
-            for i in self.relay_converted
-        ]
+        fields = []
+        for index in self.relay_converted:
+            convert, described = converts[index]
+            if read is not None:
+                convert = _compose(read(self.source[index].type.kind), convert) or convert
+            kind = self.types[index].kind
+            spell = spelling(kind) if spelling is not None else None
+            fields.append(PythonField(index, self.source[index].name, convert, described, kind, spell))
+        return fields
 
     def apply(self, step: str, batch: Sequence[Sequence[Any]], offset: int) -> Sequence[Sequence[Any]]:
         """The batch with the plan's conversions done; `offset` rows came before it (for messages)."""
@@ -247,21 +258,25 @@ class Planner:
 
     def _relayed(self, plan: Plan) -> bool:
         """Whether the rows can go from PostgreSQL to MariaDB (or back), or from SQLite to PostgreSQL, as
-        text: every column's kind is kept. Into PostgreSQL, a column converted in Python is converted on
-        the way (`relay_converted`); into MariaDB, one sends the whole copy the way of Python values."""
+        text: every column's kind is kept, or is converted in Python on the way (`relay_converted`)."""
         pair = (self.source_dialect, self.target_dialect)
-        columns = list(zip(plan.source, plan.types, strict=True))
-        if pair == ("postgresql", "mysql"):
-            return all(relayable(c.type, wanted) for c, wanted in columns)
-        if pair == ("mysql", "postgresql"):
-            fits = relayable
-        elif pair == ("sqlite", "postgresql"):
+        if pair == ("sqlite", "postgresql"):
             fits = sqlite_relayable
+        elif set(pair) == {"postgresql", "mysql"}:
+            fits = relayable
         else:
             return False
+
+        def convertible(have: SqlType, wanted: SqlType) -> bool:
+            """Whether Python can read the column from the source's text and spell it in the target's."""
+            if pair == ("postgresql", "mysql"):
+                return read_from_postgres(have.kind) is not None  # LOAD DATA reads any kind's spelling
+            return spelled(wanted.kind)
+
+        columns = [(c.type, wanted) for c, wanted in zip(plan.source, plan.types, strict=True)]
         converted = {index for index, _, _ in plan.converters}
-        in_python = [i for i, (c, wanted) in enumerate(columns) if not fits(c.type, wanted)]
-        if not all(i in converted and spelled(plan.types[i].kind) for i in in_python):
+        in_python = [i for i, (have, wanted) in enumerate(columns) if not fits(have, wanted)]
+        if not all(i in converted and convertible(*columns[i]) for i in in_python):
             return False
         plan.relay_converted = in_python
         return True

@@ -57,17 +57,27 @@ def relayable(have: SqlType, wanted: SqlType) -> bool:
 
 # --- PostgreSQL -> MariaDB -------------------------------------------------------------------------------
 
-# The source session's settings for text a MariaDB server reads: ISO dates, floats to the last digit.
-POSTGRES_SETTINGS = ("SET LOCAL DateStyle = 'ISO, YMD'", "SET LOCAL extra_float_digits = 3")
+# The source session's settings for text a MariaDB server reads: ISO dates, floats to the last digit
+# (and bytea in hex, for the columns converted in Python: copy_fields).
+POSTGRES_SETTINGS = (
+    "SET LOCAL DateStyle = 'ISO, YMD'",
+    "SET LOCAL extra_float_digits = 3",
+    "SET LOCAL bytea_output = 'hex'",
+)
 
 
-def postgres_select(columns: Sequence[Column], quote: Callable[[str], str], sql: str) -> str:
+def postgres_select(
+    columns: Sequence[Column], quote: Callable[[str], str], sql: str, converted: Collection[int] = ()
+) -> str:
     """The source query with each column as LOAD DATA reads it: booleans as 1/0, instants as naive UTC
-    (what sql_copy writes into MariaDB), bytea as hex (the load UNHEXes it), reals at their exact value."""
+    (what sql_copy writes into MariaDB), bytea as hex (the load UNHEXes it), reals at their exact value.
+    The `converted` columns (indexes) come in PostgreSQL's own text, for Python to read and convert."""
     fields = []
-    for column in columns:
+    for index, column in enumerate(columns):
         name, kind = quote(column.name), column.type.kind
-        if kind is Kind.BOOLEAN:
+        if index in converted and kind is not Kind.REAL:
+            fields.append(name)
+        elif kind is Kind.BOOLEAN:
             fields.append(f"{name}::int")
         elif kind is Kind.REAL:
             # float4's shortest text can be beyond float4 once read as a double (-3.4028235e+38):

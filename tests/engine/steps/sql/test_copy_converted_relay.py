@@ -17,7 +17,7 @@ from nomaflow.actors.errors import PermanentStepFailure
 from tests.engine.steps.conftest import Logged, PgPair, SqlInstall
 from tests.engine.steps.sql.test_copy_extremes import maria_execute
 from tests.engine.steps.sql.test_copy_failures import Target
-from tests.engine.steps.sql.test_copy_roundtrip import pg_execute, unique
+from tests.engine.steps.sql.test_copy_roundtrip import mysql_fetch, pg_execute, unique
 from tests.engine.steps.sql.test_copy_sqlite_relay import AWKWARD, relay_off, sqlite_file
 from tests.engine.steps.sql.test_copy_text_relay import pg_rows
 
@@ -207,6 +207,90 @@ async def test_a_value_a_conversion_from_mariadb_refuses_names_its_row_and_leave
         )
     assert str(caught.value) == (
         "step 'load': row 2000, column 'v': value 'twelve' does not fit (varchar(10) -> integer): "
+        "expected a whole number"
+    )
+    assert await target.rows(table) == before
+    assert await target.side_tables() == []
+
+
+# --- from PostgreSQL into MariaDB ------------------------------------------------------------------------
+
+PG_SOURCE = """
+CREATE TABLE {name} (
+  id integer PRIMARY KEY, flag boolean, day date, count integer, digits text, amount numeric(20,4),
+  ratio double precision, r real, ident uuid, at timestamptz, clock time, truth text, data bytea,
+  body text, doc jsonb
+);
+INSERT INTO {name} VALUES
+ (1, true, '0001-01-01', -2147483648, '-9223372036854775808', -9999999999999999.9999, -1234567890.123456,
+  -3.4028235e38, '00000000-0000-0000-0000-000000000000', '1970-01-01 00:00:00+00', '00:00:00', E' yes\\t',
+  '\\x00112233445566778899aabbccddeeff', E'a\\\\b\\tc\\nd\\re', '{{"k": "v\\\\tw"}}'),
+ (2, false, '9999-12-31', 2147483647, ' 42 ', 0.0001, 0.30000000000000004, 1.17549435e-38,
+  'ffffffff-ffff-ffff-ffff-ffffffffffff', '2038-01-19 03:14:07.999999+05:30', '23:59:59.999999', 'off',
+  '\\x12345678123456781234567812345678', 'Zoë 😀', '[]'),
+ (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+INSERT INTO {name} SELECT g, g % 2 = 0, date '2024-01-01' + g, g, (g * 7)::text, g + 0.5, g / 3.0, g / 9.0,
+  md5(g::text)::uuid, timestamptz '2024-01-01 00:00+02' + g * interval '1 hour',
+  time '00:00' + g * interval '1 second', (ARRAY['t', '0', 'no', '1'])[g % 4 + 1],
+  decode(lpad(to_hex(g), 32, '0'), 'hex'), 'row ' || g, jsonb_build_object('g', g)
+FROM generate_series(10, 509) g
+"""
+MARIA_TARGET_OF_PG = (
+    "CREATE TABLE {name} (id int PRIMARY KEY, flag longtext, day datetime(6), count decimal(12,2), "
+    "digits bigint, amount double, ratio decimal(30,20), r double, ident varchar(36), at varchar(40), "
+    "clock varchar(20), truth boolean, data uuid, body longtext, doc json)"
+)
+
+
+async def test_postgres_columns_converted_on_the_way_into_mariadb_give_the_rows_of_the_python_path(
+    pg_pair: PgPair, mariadb_url: str, sql_install: SqlInstall, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, relayed, reference = unique("pconv_src"), unique("pconv"), unique("pconv_ref")
+    await pg_execute(pg_pair.source, PG_SOURCE.format(name=source))
+    await maria_execute(mariadb_url, *(MARIA_TARGET_OF_PG.format(name=t) for t in (relayed, reference)))
+    sql_install.connector("src", pg_pair.source).connector("maria", mariadb_url)
+    log = Logged()
+    out = await sql_install.run(
+        "sql_copy", source="src", source_table=source, target="maria", table=relayed, log=log
+    )
+    assert out["text_relay"] is True
+    converted = "flag, day, count, digits, amount, ratio, r, ident, at, clock, truth, data"
+    assert f"{converted} converted in Python" in log.text
+    relay_off(monkeypatch)
+    out = await sql_install.run(
+        "sql_copy", source="src", source_table=source, target="maria", table=reference
+    )
+    assert out["text_relay"] is False
+    select = "SELECT * FROM `{}` ORDER BY id"
+    got = await mysql_fetch(mariadb_url, select.format(relayed))
+    wanted = await mysql_fetch(mariadb_url, select.format(reference))
+    assert len(got) == 503
+    for mine, theirs in zip(got, wanted, strict=True):
+        assert mine == theirs, f"row {mine[0]} differs"
+    assert got[0][1] == "true" and got[0][11] == 1 and got[0][13] == "a\\b\tc\nd\re"
+    assert got[1][9] == "2038-01-18T21:44:07.999999+00:00" and got[2][1:] == (None,) * 14
+
+
+async def test_a_value_a_conversion_into_mariadb_refuses_names_its_row_and_leaves_the_target(
+    pg_pair: PgPair, mariadb_url: str, sql_install: SqlInstall
+) -> None:
+    source, table = unique("pconv_bad"), unique("pconv_kept")
+    await pg_execute(
+        pg_pair.source,
+        f"CREATE TABLE {source} AS SELECT g AS id, 'row ' || g AS label, "
+        "CASE WHEN g = 2000 THEN 'twelve' ELSE g::text END AS v FROM generate_series(1, 3000) g",
+    )
+    target = Target("mariadb", mariadb_url)
+    await target.execute(f"CREATE TABLE {table} (id bigint PRIMARY KEY, label text, v int)")
+    await target.execute(f"INSERT INTO {table} VALUES (-1, 'kept', 1)")
+    before = await target.rows(table)
+    sql_install.connector("src", pg_pair.source).connector("maria", mariadb_url)
+    with pytest.raises(PermanentStepFailure) as caught:
+        await sql_install.run(
+            "sql_copy", step="load", source="src", source_table=source, target="maria", table=table
+        )
+    assert str(caught.value) == (
+        "step 'load': row 2000, column 'v': value 'twelve' does not fit (text -> int(11)): "
         "expected a whole number"
     )
     assert await target.rows(table) == before

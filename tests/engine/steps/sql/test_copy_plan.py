@@ -149,17 +149,27 @@ def test_between_postgresql_and_mariadb_columns_that_keep_their_kind_are_relayed
 @pytest.mark.parametrize(
     ("source", "target"),
     [
-        ("boolean", "longtext"),  # converted in Python ('true'): the whole copy goes that way
+        ("boolean", "longtext"),  # converted in Python ('true') on the way; the rest as text
         ("date", "datetime(6)"),
         ("integer", "decimal(12,2)"),
     ],
 )
-def test_one_column_that_changes_kind_keeps_the_whole_copy_off_the_text_relay(
+def test_a_column_that_changes_kind_is_converted_in_python_inside_the_text_relay(
     source: str, target: str
 ) -> None:
     columns = [pg("id", "bigint"), pg("v", source)]
     existing = [Column("id", parse_mysql("bigint")), Column("v", parse_mysql(target))]
-    assert not planner("postgresql", "mysql").plan(columns, existing).relay
+    plan = planner("postgresql", "mysql").plan(columns, existing)
+    assert (plan.relay, plan.relay_converted) == (True, [1])
+    back = planner("mysql", "postgresql").plan(existing, columns)
+    assert (back.relay, back.relay_converted) == (True, [1])
+
+
+def test_a_converted_column_the_relay_cannot_read_keeps_the_copy_off_it() -> None:
+    # No COPY spelling of a converted interval: the whole copy takes the way of Python values.
+    columns = [Column("id", parse_mysql("bigint")), Column("v", parse_mysql("varchar(20)"))]
+    plan = planner("mysql", "postgresql").plan(columns, [pg("id", "bigint"), pg("v", "interval")])
+    assert (plan.relay, plan.relay_converted) == (False, [])
 
 
 def test_types_the_map_does_not_know_are_never_relayed() -> None:
