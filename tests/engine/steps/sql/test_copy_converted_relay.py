@@ -18,8 +18,8 @@ from tests.engine.steps.conftest import Logged, PgPair, SqlInstall
 from tests.engine.steps.sql.test_copy_extremes import maria_execute
 from tests.engine.steps.sql.test_copy_failures import Target
 from tests.engine.steps.sql.test_copy_roundtrip import mysql_fetch, pg_execute, unique
-from tests.engine.steps.sql.test_copy_sqlite_relay import AWKWARD, relay_off, sqlite_file
-from tests.engine.steps.sql.test_copy_text_relay import pg_rows
+from tests.engine.steps.sql.test_copy_sqlite_relay import AWKWARD, sqlite_file
+from tests.engine.steps.sql.test_copy_text_relay import pg_rows, relay_off
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-import nomaflow.engine.steps.sql.copy_plan as copy_plan
 from nomaflow.actors.errors import PermanentStepFailure
 from nomaflow.engine.steps.sql.copy_plan import Planner
 from nomaflow.engine.steps.sql.names import Column, TableName
@@ -25,7 +24,7 @@ from nomaflow.engine.steps.sql.types import parse_postgres, parse_sqlite
 from tests.engine.steps.conftest import Logged, PgPair, SqlInstall
 from tests.engine.steps.sql.test_copy_failures import Target
 from tests.engine.steps.sql.test_copy_roundtrip import pg_execute, unique
-from tests.engine.steps.sql.test_copy_text_relay import pg_rows
+from tests.engine.steps.sql.test_copy_text_relay import pg_rows, relay_off
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
@@ -62,11 +61,6 @@ CREATE TABLE {name} (
   num numeric, ratio double precision, label varchar(40), body text, doc jsonb, at timestamp,
   at_tz timestamptz, at_off timestamp, naive_tz timestamptz, flag boolean, data bytea
 )"""
-
-
-def relay_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every copy from SQLite after this takes the way of Python values."""
-    monkeypatch.setattr(copy_plan.Planner, "_relayed", lambda self, plan: False)
 
 
 def sqlite_file(path: Path, *statements: str, rows: Sequence[tuple[object, ...]] = ()) -> str:
