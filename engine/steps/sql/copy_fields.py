@@ -1,9 +1,10 @@
-"""Columns converted in Python inside a text relay into PostgreSQL. The source writes each row as a line
-of COPY text (copy_text), except the columns whose kind the copy changes: a `PythonField` runs the
-plan's conversion on those, the one the way of Python values runs, and spells the result as PostgreSQL's
-COPY text reads it. SQLite calls the field as a SQL function while it writes the line; from MariaDB the
-converted columns come as values between runs of text, joined here (`lines`). One converted column then
-costs one conversion a value, instead of sending every column of every row through Python.
+"""Columns converted in Python inside a text relay (copy_text). The source writes each row as a line of
+text, except the columns whose kind the copy changes: a `PythonField` runs the plan's conversion on
+those, the one the way of Python values runs, and spells the result as the target reads it. SQLite calls
+the field as a SQL function while it writes the line; from MariaDB the converted columns come as values
+between runs of text, joined here (`lines`); from PostgreSQL they come in its own COPY text, read back as
+the values asyncpg gives (`load_lines`). One converted column then costs one conversion a value, instead
+of sending every column of every row through Python.
 
 Pure: no database here; the pipeline registers the fields on a SQLite connection.
 """
@@ -179,7 +180,7 @@ _FROM_POSTGRES: dict[Kind, Callable[[str], Any]] = {
     Kind.DATE: date.fromisoformat,
     Kind.TIME: time.fromisoformat,
     Kind.TIMESTAMP: datetime.fromisoformat,
-    Kind.TIMESTAMPTZ: datetime.fromisoformat,  # with its offset: '+00', '+05:30'
+    Kind.TIMESTAMPTZ: datetime.fromisoformat,  # '+00': the relay's session is in UTC, as asyncpg's values
     Kind.BINARY: lambda text: bytes.fromhex(text[2:]),  # bytea's hex output, '\\x' and the digits
     Kind.UUID: uuid.UUID,
 }

@@ -58,11 +58,12 @@ def relayable(have: SqlType, wanted: SqlType) -> bool:
 # --- PostgreSQL -> MariaDB -------------------------------------------------------------------------------
 
 # The source session's settings for text a MariaDB server reads: ISO dates, floats to the last digit
-# (and bytea in hex, for the columns converted in Python: copy_fields).
+# (and for the columns converted in Python, copy_fields: bytea in hex, zoned instants in UTC).
 POSTGRES_SETTINGS = (
     "SET LOCAL DateStyle = 'ISO, YMD'",
     "SET LOCAL extra_float_digits = 3",
     "SET LOCAL bytea_output = 'hex'",
+    "SET LOCAL TimeZone = 'UTC'",
 )
 
 
