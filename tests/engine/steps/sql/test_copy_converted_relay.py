@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,6 +54,20 @@ ROWS = [
 ]  # fmt: skip
 
 
+async def relayed_and_not(
+    sql_install: SqlInstall, monkeypatch: pytest.MonkeyPatch, tables: tuple[str, str], **where: Any
+) -> str:
+    """Copy the source into the first table on the relay, then into the second the way of Python values
+    (the reference); the first copy's log."""
+    log = Logged()
+    out = await sql_install.run("sql_copy", table=tables[0], log=log, **where)
+    assert out["text_relay"] is True
+    relay_off(monkeypatch)
+    out = await sql_install.run("sql_copy", table=tables[1], **where)
+    assert out["text_relay"] is False
+    return log.text
+
+
 async def test_converted_columns_give_the_rows_of_the_python_path(
     pg_pair: PgPair, sql_install: SqlInstall, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -61,16 +76,11 @@ async def test_converted_columns_give_the_rows_of_the_python_path(
     for table in (relayed, reference):
         await pg_execute(pg_pair.target, TARGET.format(name=table))
     sql_install.connector("lite", url).connector("dst", pg_pair.target)
-    log = Logged()
-    out = await sql_install.run(
-        "sql_copy", source="lite", source_table="src", target="dst", table=relayed, log=log
-    )
-    assert out["rows"] == len(ROWS) and out["text_relay"] is True
     converted = "flag, count, digits, day, at, ident, ratio, amount, body, untyped, truth, clock, score"
-    assert f"{converted}, small, noon, key converted in Python" in log.text
-    relay_off(monkeypatch)
-    out = await sql_install.run("sql_copy", source="lite", source_table="src", target="dst", table=reference)
-    assert out["text_relay"] is False
+    log = await relayed_and_not(
+        sql_install, monkeypatch, (relayed, reference), source="lite", source_table="src", target="dst"
+    )
+    assert f"{converted}, small, noon, key converted in Python" in log
     got, wanted = await pg_rows(pg_pair.target, relayed), await pg_rows(pg_pair.target, reference)
     assert len(got) == len(ROWS)
     for mine, theirs in zip(got, wanted, strict=True):
@@ -164,18 +174,12 @@ async def test_mariadb_columns_converted_on_the_way_give_the_rows_of_the_python_
     for table in (relayed, reference):
         await pg_execute(pg_pair.target, MARIA_TARGET.format(name=table))
     sql_install.connector("maria", mariadb_url).connector("dst", pg_pair.target)
-    log = Logged()
-    out = await sql_install.run(
-        "sql_copy", source="maria", source_table=source, target="dst", table=relayed, log=log
+    log = await relayed_and_not(
+        sql_install, monkeypatch, (relayed, reference), source="maria", source_table=source, target="dst"
     )
-    assert out["rows"] == 503 and out["text_relay"] is True
-    converted = "flag, count, digits, day, amount, ratio, score, key_text, key_bytes, clock, truth"
-    assert f"{converted} converted in Python" in log.text
-    relay_off(monkeypatch)
-    out = await sql_install.run(
-        "sql_copy", source="maria", source_table=source, target="dst", table=reference
+    assert (
+        "flag, count, digits, day, amount, ratio, score, key_text, key_bytes, clock, truth converted" in log
     )
-    assert out["text_relay"] is False
     got, wanted = await pg_rows(pg_pair.target, relayed), await pg_rows(pg_pair.target, reference)
     assert len(got) == 503
     for mine, theirs in zip(got, wanted, strict=True):
@@ -249,18 +253,10 @@ async def test_postgres_columns_converted_on_the_way_into_mariadb_give_the_rows_
     await pg_execute(pg_pair.source, PG_SOURCE.format(name=source))
     await maria_execute(mariadb_url, *(MARIA_TARGET_OF_PG.format(name=t) for t in (relayed, reference)))
     sql_install.connector("src", pg_pair.source).connector("maria", mariadb_url)
-    log = Logged()
-    out = await sql_install.run(
-        "sql_copy", source="src", source_table=source, target="maria", table=relayed, log=log
+    log = await relayed_and_not(
+        sql_install, monkeypatch, (relayed, reference), source="src", source_table=source, target="maria"
     )
-    assert out["text_relay"] is True
-    converted = "flag, day, count, digits, amount, ratio, r, ident, at, clock, truth, data"
-    assert f"{converted} converted in Python" in log.text
-    relay_off(monkeypatch)
-    out = await sql_install.run(
-        "sql_copy", source="src", source_table=source, target="maria", table=reference
-    )
-    assert out["text_relay"] is False
+    assert "flag, day, count, digits, amount, ratio, r, ident, at, clock, truth, data converted in" in log
     select = "SELECT * FROM `{}` ORDER BY id"
     got = await mysql_fetch(mariadb_url, select.format(relayed))
     wanted = await mysql_fetch(mariadb_url, select.format(reference))
