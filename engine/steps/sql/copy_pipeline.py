@@ -17,7 +17,7 @@ import anyio
 from nomaflow.actors.ports import StepContext
 from nomaflow.engine.config.problems import did_you_mean
 from nomaflow.engine.resources.connectors import Connector, Connectors
-from nomaflow.engine.steps.sql import copy_fields, copy_text
+from nomaflow.engine.steps.sql import copy_fields, copy_sqlite_text, copy_text
 from nomaflow.engine.steps.sql.copy_fields import PythonField
 from nomaflow.engine.steps.sql.copy_plan import CopyFailed, Plan, Planner
 from nomaflow.engine.steps.sql.copy_splice import RowRejected
@@ -320,6 +320,51 @@ class CopyRun:
             if rejected is None:
                 raise
             raise CopyFailed(f"step '{self.step}': {rejected}") from None
+
+    async def text_into_sqlite(self, target: Sqlite, plan: Plan, into: TableName) -> None:
+        """PostgreSQL's COPY text into SQLite (copy_sqlite_text): the text read `BATCH_BYTES` at a time,
+        split into rows by the reader task while SQLite inserts the previous rows, all in the target's
+        one write transaction. A session whose DateStyle is not ISO takes the way of Python values."""
+        source = self.source.database
+        statement = target.insert_sql(into, plan.names, self.key)
+        columns = copy_sqlite_text.text_columns(plan)
+        if not isinstance(source, Postgres) or columns is None or not await source.iso_dates():
+            self.log("the rows go as Python values: the source session's DateStyle is not ISO")
+            async with self.batches(plan) as batches:
+                await target.insert_batches(self, statement, batches)
+            return
+        read = [c.name for c in columns if c.parse is not None and c.convert is not None and not c.usual]
+        self.log(
+            "the rows leave PostgreSQL as text"
+            + (f"; {', '.join(read)} converted in Python" if read else ", every column keeps its type")
+        )
+        sql = copy_sqlite_text.postgres_select(
+            columns, [c.name for c in plan.source], source.quote, self.source.sql
+        )
+        rows = copy_sqlite_text.TextRows(columns)
+        send, receive = anyio.create_memory_object_stream[list[list[Any]]](QUEUE)
+
+        async def take(chunk: bytes) -> None:
+            batch = rows.feed(chunk)
+            if batch:
+                await send.send(batch)
+
+        async def produce() -> None:
+            async with send:
+                await source.copy_out(sql, self.source.args, take, format="text")
+                last = rows.finish()
+                if last:
+                    await send.send(last)
+
+        try:
+            with single_errors():
+                async with anyio.create_task_group() as group, receive:
+                    group.start_soon(produce)
+                    async for batch in receive:
+                        await target.executemany(statement, batch)
+                        self.counted(len(batch))
+        except copy_sqlite_text.RowRefused as exc:
+            raise CopyFailed(f"step '{self.step}': {exc}") from None
 
     async def _logged(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """Pass-through chunks, with a progress line every `PASSTHROUGH_PROGRESS_BYTES` (spliced copies

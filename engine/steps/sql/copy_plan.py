@@ -18,6 +18,7 @@ from nomaflow.engine.resources.connectors import Dialect
 from nomaflow.engine.steps.sql.copy_codecs import decoder, encoder
 from nomaflow.engine.steps.sql.copy_fields import PythonField, read_from_postgres, spelled
 from nomaflow.engine.steps.sql.copy_splice import CopyRewriter, Recode
+from nomaflow.engine.steps.sql.copy_sqlite_text import text_columns
 from nomaflow.engine.steps.sql.copy_text import relayable, sqlite_relayable
 from nomaflow.engine.steps.sql.errors import rejected_value
 from nomaflow.engine.steps.sql.names import Column, TableName
@@ -47,6 +48,10 @@ class Plan:
     relay: bool = False
     # ... but for these columns, converted in Python on the way (copy_fields).
     relay_converted: list[int] = field(default_factory=list)
+    # PostgreSQL into SQLite, every column of a kind copy_sqlite_text reads: the rows leave PostgreSQL as
+    # COPY text and are bound as str where that stores what the Python path stores, read and converted
+    # column by column elsewhere (the converters above then apply to the values read).
+    text_rows: bool = False
 
     def select_list(self, quote: Callable[[str], str]) -> str:
         """The source columns as the pass-through COPY reads them, cast where the plan says."""
@@ -146,6 +151,9 @@ class Planner:
             self._plan_column(plan, index, column, wanted, differs)
         self._choose_path(plan, differs)
         plan.relay = self._relayed(plan)
+        plan.text_rows = (self.source_dialect, self.target_dialect) == ("postgresql", "sqlite") and (
+            text_columns(plan) is not None
+        )
         self._check_key(plan)
         return plan
 

@@ -270,6 +270,11 @@ class Postgres(Database):
         for statement in statements:
             await self.driver.execute(statement)
 
+    async def iso_dates(self) -> bool:
+        """Whether the session writes dates and times in ISO style (the default DateStyle)."""
+        style = await self.driver.fetchval("SELECT current_setting('DateStyle')")
+        return str(style).upper().startswith("ISO")
+
     async def swap(self, table: TableName, stage: TableName) -> None:
         """Put `stage` in the place of `table`, inside the caller's transaction.
 

@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 
 from nomaflow.engine.resources.connectors import Dialect
+from nomaflow.engine.steps.sql.copy_plan import Plan
 from nomaflow.engine.steps.sql.dialects.base import CopyJob, Database, Loaded
 from nomaflow.engine.steps.sql.names import Column, ResultColumn, TableName, side_name
 from nomaflow.engine.steps.sql.types import parse_sqlite
@@ -135,6 +136,12 @@ class Sqlite(Database):
                 await self.execute(f"DELETE FROM {self.qualified(job.table)}")
             await self.insert_rows(job, plan, job.table)
         return Loaded(plan, created=existing is None)
+
+    async def insert_rows(self, job: CopyJob, plan: Plan, into: TableName) -> None:
+        if plan.text_rows:  # from PostgreSQL, as COPY text
+            await job.text_into_sqlite(self, plan, into)
+            return
+        await super().insert_rows(job, plan, into)
 
     def insert_sql(self, into: TableName, names: Sequence[str], key: Sequence[str]) -> str:
         marks = ", ".join(["?"] * len(names))

@@ -1,0 +1,305 @@
+"""PostgreSQL into SQLite as COPY text: PostgreSQL writes the rows as COPY text (`COPY (query) TO
+STDOUT`), Python cuts each line into fields of str, and SQLite binds them as they are wherever the stored
+value comes out exactly as the Python path stores it; the other fields are read into the value asyncpg
+would have given and converted by the plan, column by column.
+
+Why strings bind as the Python path's values: the Python path binds str for text, JSON, numeric, uuid,
+dates and instants (their SQLite spellings), and int for integers and booleans. The same str bound gives
+the same stored value whatever the column's affinity; a str of an integer stores as that int would in a
+column of INTEGER, NUMERIC or TEXT affinity (SQLite turns '12' into 12, or 12 into '12'), but not in one
+of REAL or BLOB affinity, where such columns are read into ints first. Floats and bytes are always read
+(from their exact binary form in hex), and so is every value whose text differs from the Python path's
+spelling (fractions of a second PostgreSQL trims, numerics asyncpg decodes with an exponent, infinities).
+
+Pure: which copies can go so (`text_columns`), the SELECT that spells each column, and the reading of
+COPY text into rows (`TextRows`). The pipeline (copy_pipeline) moves the data.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from nomaflow.engine.steps.sql.errors import rejected_value
+from nomaflow.engine.steps.sql.types import INTEGERS, TEXTS, Convert, Kind, describe_value
+
+if TYPE_CHECKING:
+    from nomaflow.engine.steps.sql.copy_plan import Plan
+
+# Lines are split once this much COPY text has come in (then cut at the last whole line): big enough
+# that a batch costs one executemany, small enough that reading the next one overlaps SQLite's work.
+BATCH_BYTES = 256 * 1024
+
+# --- reading PostgreSQL's text into what asyncpg gives -------------------------------------------------
+
+
+def _boolean(text: str) -> bool:
+    return text == "t"
+
+
+def _numeric(text: str) -> Decimal:
+    """As asyncpg decodes it: an integer's trailing groups of four zeros (PostgreSQL's base-10000 digits)
+    become an exponent, so 120000 is Decimal('1.2E+5')."""
+    if "." not in text and text.endswith("0000"):
+        zeros = (len(text) - len(text.rstrip("0"))) // 4 * 4
+        return Decimal(f"{text[:-zeros]}E+{zeros}")
+    return Decimal(text)
+
+
+_DOUBLE = struct.Struct(">d")
+
+
+def _float(hex_text: str) -> float:
+    """A float8send in hex: the exact double, whatever the session's extra_float_digits."""
+    return float(_DOUBLE.unpack(bytes.fromhex(hex_text))[0])
+
+
+def _date(text: str) -> date:
+    if text == "infinity":  # asyncpg's stand-ins for the infinities
+        return date.max
+    if text == "-infinity":
+        return date.min
+    return date.fromisoformat(text)  # refuses BC dates and years past 9999, as asyncpg does
+
+
+def _timestamp(text: str) -> datetime:
+    if text == "infinity":
+        return datetime.max
+    if text == "-infinity":
+        return datetime.min
+    return datetime.fromisoformat(text)
+
+
+def _timestamptz(text: str) -> datetime:
+    """`timestamptz_select`'s text: naive UTC marked +00:00; asyncpg gives the infinities naive."""
+    if text.endswith("infinity+00:00"):
+        return _timestamp(text.removesuffix("+00:00"))
+    return datetime.fromisoformat(text)
+
+
+def _text(text: str) -> str:
+    return text
+
+
+_PARSE: dict[Kind, Convert] = {
+    Kind.BOOLEAN: _boolean,
+    **dict.fromkeys(INTEGERS, int),
+    Kind.NUMERIC: _numeric,
+    Kind.REAL: _float,
+    Kind.DOUBLE: _float,
+    **dict.fromkeys((*TEXTS, Kind.JSON), _text),
+    Kind.UUID: uuid.UUID,
+    Kind.DATE: _date,
+    Kind.TIME: time.fromisoformat,  # refuses 24:00:00, as asyncpg does
+    Kind.TIMESTAMP: _timestamp,
+    Kind.TIMESTAMPTZ: _timestamptz,
+    Kind.BINARY: bytes.fromhex,
+}
+
+# What each kind's SELECT expression is: exact binary forms in hex for floats and bytes, instants with
+# a zone as naive UTC marked +00:00 (the Python path's spelling, whatever the session's time zone).
+_SELECT = {
+    Kind.REAL: "encode(float8send({column}::float8), 'hex')",
+    Kind.DOUBLE: "encode(float8send({column}), 'hex')",
+    Kind.BINARY: "encode({column}, 'hex')",
+    Kind.TIMESTAMPTZ: "(({column} AT TIME ZONE 'UTC')::text || '+00:00')",
+}
+
+
+def sqlite_affinity(declared: str) -> str:
+    """The affinity SQLite gives a column of this declared type (https://sqlite.org/datatype3.html 3.1)."""
+    upper = declared.upper()
+    if "INT" in upper:
+        return "INTEGER"
+    if "CHAR" in upper or "CLOB" in upper or "TEXT" in upper:
+        return "TEXT"
+    if "BLOB" in upper or not upper.strip():
+        return "BLOB"
+    if "REAL" in upper or "FLOA" in upper or "DOUB" in upper:
+        return "REAL"
+    return "NUMERIC"
+
+
+# --- the plan of each column -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TextColumn:
+    """How one column's COPY text becomes what the Python path binds: `parse` (None: the text is bound
+    as it is) gives asyncpg's value, `convert` (the plan's converter, if any) what is bound; values of a
+    length in `usual` are already that and skip both."""
+
+    name: str
+    select: str  # the SELECT expression, a template on "{column}"
+    described: str = ""  # "boolean -> text", for messages
+    parse: Convert | None = None
+    convert: Convert | None = None
+    usual: frozenset[int] = frozenset()
+
+    def read(self, text: str) -> Any:
+        assert self.parse is not None
+        value = self.parse(text)
+        return value if self.convert is None else self.convert(value)
+
+    def failure(self, text: str) -> str:
+        """Why `text` did not read or convert, after "row N, " (an error only if it does not)."""
+        assert self.parse is not None
+        try:
+            value = self.parse(text)
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            return (
+                f"column '{self.name}': PostgreSQL's value {describe_value(text)} has no Python value "
+                f"({type(exc).__name__}: {exc})"
+            )
+        try:
+            if self.convert is not None:
+                self.convert(value)
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            return rejected_value(self.name, value, self.described, exc)
+        return f"column '{self.name}': value {describe_value(text)} did not convert"
+
+
+def text_columns(plan: Plan) -> list[TextColumn] | None:
+    """Each column of a PostgreSQL -> SQLite copy as COPY text, or None when one cannot go so (an
+    interval, or a type the map does not know: the copy takes the way of Python values)."""
+    converters = {index: (convert, described) for index, convert, described in plan.converters}
+    columns = []
+    for index, (column, wanted) in enumerate(zip(plan.source, plan.types, strict=True)):
+        have = column.type.kind
+        if have not in _PARSE or wanted.kind is Kind.OTHER:
+            return None
+        convert, described = converters.get(index, (None, ""))
+        base = TextColumn(column.name, _SELECT.get(have, "{column}"), described, _PARSE[have], convert)
+        if _same_values(have, wanted.kind):
+            columns.append(_kept(base, have, sqlite_affinity(wanted.declared), column.type.scale))
+        else:
+            columns.append(base)  # changes kind: every value is read and converted
+    return columns
+
+
+def _same_values(have: Kind, wanted: Kind) -> bool:
+    return have is wanted or any(have in group and wanted in group for group in (INTEGERS, TEXTS))
+
+
+def _kept(base: TextColumn, kind: Kind, affinity: str, scale: int | None) -> TextColumn:
+    """A column that keeps its kind: the text goes as it is where it binds as the Python path's value."""
+    ints_as_text = affinity in ("INTEGER", "NUMERIC", "TEXT")
+    if kind is Kind.BOOLEAN:
+        # As 1/0, the Python path's int; read as int where the column's affinity would keep the text.
+        return TextColumn(base.name, "{column}::int", parse=None if ints_as_text else int)
+    if kind in INTEGERS:
+        return _bare(base) if ints_as_text else base
+    if kind is Kind.NUMERIC and scale is not None and 1 <= scale <= 6:
+        # The source's scale: str(Decimal) has no exponent then (a fraction has no trailing zero
+        # groups, and no value is below 1E-6 but zero, which keeps its scale), so PostgreSQL's text is
+        # the Python path's.
+        return _bare(base)
+    if kind in (*TEXTS, Kind.JSON, Kind.UUID):
+        return _bare(base)
+    usual = {Kind.DATE: {10}, Kind.TIME: {15}, Kind.TIMESTAMP: {19}, Kind.TIMESTAMPTZ: {25}}.get(kind)
+    if usual is not None:
+        # YYYY-MM-DD, HH:MM:SS.ffffff, YYYY-MM-DD HH:MM:SS (no fraction, as isoformat leaves it off) and
+        # the same +00:00 are what the Python path writes; the rest is read and spelled by it.
+        return TextColumn(base.name, base.select, base.described, base.parse, base.convert, frozenset(usual))
+    return base  # numeric with another scale, floats, bytes: every value read
+
+
+def _bare(base: TextColumn) -> TextColumn:
+    return TextColumn(base.name, base.select)
+
+
+def postgres_select(
+    columns: Sequence[TextColumn], names: Sequence[str], quote: Callable[[str], str], sql: str
+) -> str:
+    """The source query with each column spelled as `columns` say (`names`: the source's names)."""
+    fields = [c.select.format(column=quote(name)) for c, name in zip(columns, names, strict=True)]
+    return f"SELECT {', '.join(fields)} FROM (\n{sql}\n) AS nf_source"
+
+
+# --- COPY text into rows ---------------------------------------------------------------------------------
+
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+_ESCAPED = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+
+
+def _unescaped(line: str) -> list[str | None]:
+    """The fields of a line holding a backslash: NULL is \\N, and COPY escapes \\ \\b \\f \\n \\r \\t \\v
+    (it never writes octal or hex escapes)."""
+    return [
+        None
+        if field == "\\N"
+        else _ESCAPE.sub(lambda m: _ESCAPED.get(m[1], m[1]), field)
+        if "\\" in field
+        else field
+        for field in line.split("\t")
+    ]
+
+
+class RowRefused(ValueError):
+    """A value that does not read or convert: the message names its row and column."""
+
+
+class TextRows:
+    """COPY text in (chunks cut anywhere), batches of rows out: lists of what the Python path binds."""
+
+    def __init__(self, columns: Sequence[TextColumn], least: int = BATCH_BYTES) -> None:
+        self.read = [(index, c) for index, c in enumerate(columns) if c.parse is not None]
+        self.least = least
+        self.pending: list[bytes] = []
+        self.size = 0
+        self.offset = 0  # rows handed out so far
+
+    def feed(self, chunk: bytes | bytearray) -> list[list[Any]]:
+        """The rows of the whole lines in hand once `least` bytes have come in (none before)."""
+        self.pending.append(bytes(chunk))  # asyncpg may reuse its buffer
+        self.size += len(chunk)
+        if self.size < self.least:
+            return []
+        data = b"".join(self.pending)
+        end = data.rfind(b"\n") + 1
+        self.pending = [data[end:]] if end < len(data) else []
+        self.size = len(data) - end
+        return self.rows(data[:end])
+
+    def finish(self) -> list[list[Any]]:
+        """The last rows (COPY text ends with a newline: a tail without one is a broken stream)."""
+        data, self.pending, self.size = b"".join(self.pending), [], 0
+        if data and not data.endswith(b"\n"):
+            row = self.offset + data.count(b"\n") + 1
+            raise RowRefused(f"row {row}: the COPY data ended inside it")
+        return self.rows(data)
+
+    def rows(self, data: bytes) -> list[list[Any]]:
+        """Whole lines of COPY text as rows; raises RowRefused for a value that does not convert."""
+        if not data:
+            return []
+        text = data.decode()
+        lines = text.split("\n")
+        lines.pop()  # after the last newline
+        rows: list[list[Any]]
+        if "\\" in text:
+            rows = [_unescaped(line) if "\\" in line else line.split("\t") for line in lines]
+        else:  # nothing escaped and no NULL: the common case, one split per line
+            rows = [line.split("\t") for line in lines]
+        for index, column in self.read:
+            self._read_column(rows, index, column)
+        self.offset += len(rows)
+        return rows
+
+    def _read_column(self, rows: list[list[Any]], index: int, column: TextColumn) -> None:
+        read, usual = column.read, column.usual
+        number = 0
+        try:
+            for number, row in enumerate(rows):  # noqa: B007 - `number` names the row that fails
+                text = row[index]
+                if text is not None and len(text) not in usual:
+                    row[index] = read(text)
+        except (ValueError, TypeError, ArithmeticError):
+            text = rows[number][index]
+            raise RowRefused(f"row {self.offset + number + 1}, {column.failure(text)}") from None
