@@ -333,7 +333,7 @@ class CopyRun:
             async with self.batches(plan) as batches:
                 await target.insert_batches(self, statement, batches)
             return
-        read = [c.name for c in columns if c.parse is not None and c.convert is not None and not c.usual]
+        read = copy_sqlite_text.converted(plan)
         self.log(
             "the rows leave PostgreSQL as text"
             + (f"; {', '.join(read)} converted in Python" if read else ", every column keeps its type")

@@ -183,6 +183,15 @@ def text_columns(plan: Plan) -> list[TextColumn] | None:
     return columns
 
 
+def converted(plan: Plan) -> list[str]:
+    """The names of the columns whose kind changes: read and converted in Python, every value."""
+    return [
+        c.name
+        for c, wanted in zip(plan.source, plan.types, strict=True)
+        if not _same_values(c.type.kind, wanted.kind)
+    ]
+
+
 def _same_values(have: Kind, wanted: Kind) -> bool:
     return have is wanted or any(have in group and wanted in group for group in (INTEGERS, TEXTS))
 
