@@ -326,12 +326,11 @@ class CopyRun:
         split into rows by the reader task while SQLite inserts the previous rows, all in the target's
         one write transaction. A session whose DateStyle is not ISO takes the way of Python values."""
         source = self.source.database
-        statement = target.insert_sql(into, plan.names, self.key)
         columns = copy_sqlite_text.text_columns(plan)
         if not isinstance(source, Postgres) or columns is None or not await source.iso_dates():
             self.log("the rows go as Python values: the source session's DateStyle is not ISO")
             async with self.batches(plan) as batches:
-                await target.insert_batches(self, statement, batches)
+                await target.insert_batches(self, target.insert_sql(into, plan.names, self.key), batches)
             return
         read = copy_sqlite_text.converted(plan)
         self.log(
@@ -341,30 +340,48 @@ class CopyRun:
         sql = copy_sqlite_text.postgres_select(
             columns, [c.name for c in plan.source], source.quote, self.source.sql
         )
-        rows = copy_sqlite_text.TextRows(columns)
-        send, receive = anyio.create_memory_object_stream[list[list[Any]]](QUEUE)
+        text = copy_sqlite_text.TextRows(columns)
+        per = copy_sqlite_text.rows_per_insert(len(columns))
+        statements = _Inserts(target, into, plan.names, self.key, per)
+        send, receive = anyio.create_memory_object_stream[copy_sqlite_text.Lines](QUEUE)
 
         async def take(chunk: bytes) -> None:
-            batch = rows.feed(chunk)
-            if batch:
-                await send.send(batch)
+            lines = text.feed(chunk)
+            if lines is not None:
+                await send.send(lines)
 
         async def produce() -> None:
             async with send:
                 await source.copy_out(sql, self.source.args, take, format="text")
-                last = rows.finish()
-                if last:
+                last = text.finish()
+                if last is not None:
                     await send.send(last)
 
         try:
             with single_errors():
                 async with anyio.create_task_group() as group, receive:
                     group.start_soon(produce)
-                    async for batch in receive:
-                        await target.executemany(statement, batch)
-                        self.counted(len(batch))
+                    async for lines in receive:
+                        await self._insert_lines(target, statements, text, lines)
         except copy_sqlite_text.RowRefused as exc:
             raise CopyFailed(f"step '{self.step}': {exc}") from None
+
+    async def _insert_lines(
+        self,
+        target: Sqlite,
+        statements: _Inserts,
+        text: copy_sqlite_text.TextRows,
+        lines: copy_sqlite_text.Lines,
+    ) -> None:
+        """One batch of lines: groups of `per` rows through one multi-row INSERT, then the rest."""
+        count, per = len(lines.lines), statements.per
+        whole = count - count % per
+        if whole:
+            await target.insert_iterated(statements.of(per), text.groups(lines, 0, whole, per))
+        if whole < count:
+            rest = count - whole
+            await target.insert_iterated(statements.of(rest), text.groups(lines, whole, count, rest))
+        self.counted(count)
 
     async def _logged(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """Pass-through chunks, with a progress line every `PASSTHROUGH_PROGRESS_BYTES` (spliced copies
@@ -394,6 +411,21 @@ class CopyRun:
                 await Database.of(link).execute(statement)
         except Exception as exc:
             self.ctx.log.error(f"could not drop {table} after the failure: {self.target.scrub(str(exc))}")
+
+
+class _Inserts:
+    """The multi-row INSERT (or upsert) statements of a copy into SQLite, by their number of rows."""
+
+    def __init__(
+        self, target: Sqlite, into: TableName, names: Sequence[str], key: Sequence[str], per: int
+    ) -> None:
+        self.target, self.into, self.names, self.key, self.per = target, into, names, key, per
+        self._made: dict[int, str] = {}
+
+    def of(self, rows: int) -> str:
+        if rows not in self._made:
+            self._made[rows] = self.target.insert_sql(self.into, self.names, self.key, rows=rows)
+        return self._made[rows]
 
 
 class _Requested:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
@@ -97,6 +97,11 @@ class Sqlite(Database):
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         await self.driver.executemany(sql, rows)
 
+    async def insert_iterated(self, sql: str, rows: Iterator[Sequence[Any]]) -> None:
+        """executemany over rows made as the driver binds them, on its thread: an error the iterator
+        raises comes out of here as itself."""
+        await self.driver.executemany(sql, rows)
+
     async def write(
         self, sql: str, args: Sequence[Any], keep: int
     ) -> tuple[int, list[str], list[Sequence[Any]]]:
@@ -143,9 +148,10 @@ class Sqlite(Database):
             return
         await super().insert_rows(job, plan, into)
 
-    def insert_sql(self, into: TableName, names: Sequence[str], key: Sequence[str]) -> str:
-        marks = ", ".join(["?"] * len(names))
-        statement = f"INSERT INTO {self.qualified(into)} ({self.column_list(names)}) VALUES ({marks})"
+    def insert_sql(self, into: TableName, names: Sequence[str], key: Sequence[str], rows: int = 1) -> str:
+        """One row's INSERT (upsert on `key`), or one of `rows` rows whose parameters come row after row."""
+        marks = ", ".join([f"({', '.join(['?'] * len(names))})"] * rows)
+        statement = f"INSERT INTO {self.qualified(into)} ({self.column_list(names)}) VALUES {marks}"
         if not key:
             return statement
         others = [n for n in names if n not in key]

@@ -13,6 +13,7 @@ tests hold to the originals.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -293,17 +294,31 @@ def test_copy_text_cut_anywhere_gives_the_same_rows() -> None:
         TextColumn("w", "{column}"),
     ]
     wanted = [[1, "a\tb\\N", None], [2, None, ""], [3, "plain", "Zoë"]]
-    for cut in range(len(data) + 1):
-        rows = TextRows(columns, least=1)
-        got = rows.feed(data[:cut]) + rows.feed(data[cut:]) + rows.finish()
-        assert got == wanted, cut
+    for cut, per in itertools.product(range(len(data) + 1), (1, 2)):
+        text = TextRows(columns, least=1)
+        batches = [b for b in (text.feed(data[:cut]), text.feed(data[cut:]), text.finish()) if b is not None]
+        flat = [
+            v for lines in batches for group in text.groups(lines, 0, len(lines.lines), per) for v in group
+        ]
+        assert flat == [v for row in wanted for v in row], (cut, per)
+        assert [b.offset for b in batches] == [
+            sum(len(b.lines) for b in batches[:i]) for i in range(len(batches))
+        ]
+
+
+def test_a_value_that_does_not_read_names_its_row_among_the_groups() -> None:
+    text = TextRows([TextColumn("id", "{column}"), TextColumn("n", "{column}", parse=int)], least=1)
+    lines = text.feed(b"".join(b"%d\t%d\n" % (g, g) for g in range(1, 8)) + b"8\tx\n9\t9\n")
+    assert lines is not None
+    with pytest.raises(ValueError, match=r"^row 8, column 'n': PostgreSQL's value 'x' has no Python value"):
+        list(text.groups(lines, 0, 9, 3))
 
 
 def test_a_stream_that_ends_inside_a_row_is_refused() -> None:
-    rows = TextRows([TextColumn("v", "{column}")], least=1 << 20)
-    assert rows.feed(b"a\nb") == []
+    text = TextRows([TextColumn("v", "{column}")], least=1 << 20)
+    assert text.feed(b"a\nb") is None
     with pytest.raises(ValueError, match="row 2: the COPY data ended inside it"):
-        rows.finish()
+        text.finish()
 
 
 @pytest.mark.parametrize(
