@@ -326,6 +326,7 @@ class TextRows:
         for first in range(start, stop, per):
             group = lines[first : first + per]
             joined = "\t".join(group)
+            flat: list[Any]
             if "\\" in joined:  # an escape or a NULL somewhere: line by line
                 flat = [v for line in group for v in (_unescaped(line) if "\\" in line else line.split("\t"))]
             else:  # the common case: one split for the whole group, in C

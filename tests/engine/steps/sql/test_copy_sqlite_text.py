@@ -293,7 +293,7 @@ def test_copy_text_cut_anywhere_gives_the_same_rows() -> None:
         TextColumn("v", "{column}"),
         TextColumn("w", "{column}"),
     ]
-    wanted = [[1, "a\tb\\N", None], [2, None, ""], [3, "plain", "Zoë"]]
+    wanted: list[list[object]] = [[1, "a\tb\\N", None], [2, None, ""], [3, "plain", "Zoë"]]
     for cut, per in itertools.product(range(len(data) + 1), (1, 2)):
         text = TextRows(columns, least=1)
         batches = [b for b in (text.feed(data[:cut]), text.feed(data[cut:]), text.finish()) if b is not None]
