@@ -17,14 +17,17 @@ import itertools
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
+import asyncpg
 import pytest
 
 import nomaflow.engine.steps.sql.copy_plan as copy_plan
 from nomaflow.actors.errors import PermanentStepFailure
 from nomaflow.engine.steps.sql.copy_plan import Planner
 from nomaflow.engine.steps.sql.copy_sqlite_text import TextColumn, TextRows, _numeric, sqlite_affinity
+from nomaflow.engine.steps.sql.dialects import Postgres
 from nomaflow.engine.steps.sql.names import Column, TableName
 from nomaflow.engine.steps.sql.types import parse_postgres, parse_sqlite
 from tests.engine.steps.conftest import Logged, PgPair, SqlInstall
@@ -251,6 +254,47 @@ async def test_a_date_python_cannot_hold_names_its_row_and_column(
     ), caught.value
     with sqlite3.connect(tmp_path / "bc.db") as connection:  # created in the transaction rolled back
         assert connection.execute("SELECT name FROM sqlite_master").fetchall() == []
+
+
+async def test_a_session_whose_dates_are_not_iso_takes_the_way_of_python_values(
+    pg_pair: PgPair, sql_install: SqlInstall, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pg_source: str
+) -> None:
+    connection = await asyncpg.connect(pg_pair.source)
+    try:
+        database = Postgres(cast(Any, SimpleNamespace(driver=connection)))
+        assert await database.iso_dates()
+        await connection.execute("SET DateStyle = 'SQL, DMY'")
+        assert not await database.iso_dates()
+    finally:
+        await connection.close()
+    monkeypatch.setattr(Postgres, "iso_dates", _not_iso)
+    sql_install.connector("src", pg_pair.source).connector("lite", f"sqlite:///{tmp_path / 'd.db'}")
+    log = Logged()
+    query = f"SELECT id, day, at, at_tz FROM {pg_source} WHERE id NOT IN (4, 5)"
+    sql_install.queries("app", "d.sql", f"-- name: dates\n{query}\n")
+    out = await sql_install.run(
+        "sql_copy", source="src", query="dates", target="lite", table="t", create=True, log=log
+    )
+    assert out["rows"] == ROWS - 2
+    assert "the rows go as Python values: the source session's DateStyle is not ISO" in log.text
+    assert sqlite_typed(tmp_path / "d.db", "t")[1][2:4] == ("9999-12-31", "text")
+
+
+async def _not_iso(self: Postgres) -> bool:
+    return False
+
+
+async def test_an_empty_source_inserts_no_rows(
+    pg_pair: PgPair, sql_install: SqlInstall, tmp_path: Path
+) -> None:
+    source = unique("empty")
+    await pg_execute(pg_pair.source, f"CREATE TABLE {source} (id bigint, v text)")
+    sql_install.connector("src", pg_pair.source).connector("lite", f"sqlite:///{tmp_path / 'e.db'}")
+    out = await sql_install.run(
+        "sql_copy", source="src", source_table=source, target="lite", table="t", create=True
+    )
+    assert out["rows"] == 0
+    assert sqlite_typed(tmp_path / "e.db", "t") == []
 
 
 # --- the pure parts ------------------------------------------------------------------------------------
