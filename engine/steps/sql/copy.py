@@ -18,10 +18,13 @@ so is its dialect class's `load` (engine/steps/sql/dialects/):
 Between PostgreSQL and MariaDB/MySQL, and from SQLite into PostgreSQL, when no column changes kind, the
 rows travel as the databases' own text and are never made Python values (copy_text): COPY TO STDOUT
 into LOAD DATA, or MariaDB's or SQLite's escaped lines into COPY FROM STDIN.
+From PostgreSQL into SQLite the rows come as COPY text too, split on the SQLite driver's thread and bound
+as str wherever that stores what the Python path stores, read and converted column by column elsewhere
+(copy_sqlite_text).
 
 The parts: copy_options (options and their checks), copy_plan (the pure column planner), copy_pipeline
-(reading ahead, converting, relaying COPY data), copy_text (the text relay's SQL and byte fixes), and the
-dialects' `load`.
+(reading ahead, converting, relaying COPY data), copy_text (the text relay's SQL and byte fixes),
+copy_sqlite_text (PostgreSQL's COPY text read into SQLite), and the dialects' `load`.
 """
 
 from __future__ import annotations
