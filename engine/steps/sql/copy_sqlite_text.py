@@ -152,9 +152,12 @@ class TextColumn:
     parse: Convert | None = None
     convert: Convert | None = None
     usual: frozenset[int] = frozenset()
+    keep: Callable[[str], bool] | None = None  # other values already what is bound (a cheaper test)
 
     def read(self, text: str) -> Any:
         assert self.parse is not None
+        if self.keep is not None and self.keep(text):
+            return text
         value = self.parse(text)
         return value if self.convert is None else self.convert(value)
 
@@ -225,9 +228,37 @@ def _kept(base: TextColumn, kind: Kind, affinity: str, scale: int | None) -> Tex
     usual = {Kind.DATE: {10}, Kind.TIME: {15}, Kind.TIMESTAMP: {19}, Kind.TIMESTAMPTZ: {25}}.get(kind)
     if usual is not None:
         # YYYY-MM-DD, HH:MM:SS.ffffff, YYYY-MM-DD HH:MM:SS (no fraction, as isoformat leaves it off) and
-        # the same +00:00 are what the Python path writes; the rest is read and spelled by it.
-        return TextColumn(base.name, base.select, base.described, base.parse, base.convert, frozenset(usual))
+        # the same +00:00 are what the Python path writes; so are the values `_KEPT` finds among the
+        # rest, which cost one test; the others are read and spelled by the Python path's functions.
+        return TextColumn(
+            base.name,
+            base.select,
+            base.described,
+            base.parse,
+            base.convert,
+            frozenset(usual),
+            _KEPT.get(kind),
+        )
     return base  # numeric with another scale, floats, bytes: every value read
+
+
+def _time_of_day(text: str) -> bool:
+    """HH:MM:SS, but not PostgreSQL's 24:00:00, which asyncpg refuses."""
+    return len(text) == 8 and text < "24"
+
+
+def _microseconds(text: str) -> bool:
+    """YYYY-MM-DD HH:MM:SS.ffffff of a year 1 to 9999 AD (PostgreSQL writes no trailing zero, so six
+    digits are six digits, as isoformat writes them); a BC one ends in ' BC', a later one has five digits
+    before its first '-'."""
+    return len(text) == 26 and text[4] == "-" and text[19] == "." and text[20:].isdigit()
+
+
+def _microseconds_utc(text: str) -> bool:
+    return len(text) == 32 and text.endswith("+00:00") and _microseconds(text[:26])
+
+
+_KEPT = {Kind.TIME: _time_of_day, Kind.TIMESTAMP: _microseconds, Kind.TIMESTAMPTZ: _microseconds_utc}
 
 
 def _bare(base: TextColumn) -> TextColumn:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,7 +27,15 @@ import pytest
 import nomaflow.engine.steps.sql.copy_plan as copy_plan
 from nomaflow.actors.errors import PermanentStepFailure
 from nomaflow.engine.steps.sql.copy_plan import Planner
-from nomaflow.engine.steps.sql.copy_sqlite_text import TextColumn, TextRows, _numeric, sqlite_affinity
+from nomaflow.engine.steps.sql.copy_sqlite_text import (
+    TextColumn,
+    TextRows,
+    _microseconds,
+    _microseconds_utc,
+    _numeric,
+    _time_of_day,
+    sqlite_affinity,
+)
 from nomaflow.engine.steps.sql.dialects import Postgres
 from nomaflow.engine.steps.sql.names import Column, TableName
 from nomaflow.engine.steps.sql.types import parse_postgres, parse_sqlite
@@ -67,8 +76,9 @@ INSERT INTO {name} (id, body) VALUES (6, E'one \\\\ only'), (7, E'one \\t only')
 INSERT INTO {name} SELECT g, g % 1000, g::bigint * 1000003, g / 100.0, g / 3.0, g / 1e9, g * 10000,
   g / 7.0, g / 9.0, 'row ' || g, left(g::text, 5), repeat({awkward}, 4) || g, jsonb_build_object('g', g,
   't', E'x\\ty'), json_build_array(g, g / 4.0), date '2024-01-01' + g,
-  time '00:00' + g * interval '1.25 second', timestamp '2024-01-01' + g * interval '1.5 second',
-  timestamptz '2024-01-01 00:00+02' + g * interval '1.001 hour', g % 2 = 0, int4send(g),
+  time '00:00' + g * interval '1.25 second' + (g % 3) * interval '1 microsecond',
+  timestamp '2024-01-01' + g * interval '1.5 second' + (g % 3) * interval '1 microsecond',
+  timestamptz '2024-01-01 00:00+02' + g * interval '1 hour 0.123457 second', g % 2 = 0, int4send(g),
   md5(g::text)::uuid
 FROM generate_series(10, 2009) g
 """
@@ -134,8 +144,9 @@ async def test_postgres_to_sqlite_as_text_stores_what_the_python_path_stores(
     assert by_id[4][18:24] == ("\\N", "text", "\\N   ", "text", "\\N", "text")  # the text \N: not NULL
     assert by_id[4][30:32] == ("12:00:00.500000", "text")
     assert by_id[3][2:] == (None, "null") * 20
-    assert by_id[10][32:34] == ("2024-01-01 00:00:15", "text")
-    assert by_id[11][32] == "2024-01-01 00:00:16.500000"
+    assert by_id[12][32:34] == ("2024-01-01 00:00:18", "text")
+    assert [by_id[i][32] for i in (13, 15)] == ["2024-01-01 00:00:19.500001", "2024-01-01 00:00:22.500000"]
+    assert by_id[10][34] == "2024-01-01 08:00:01.234570+00:00"
 
 
 async def test_a_converted_column_is_read_and_converted_as_the_python_path_does(
@@ -383,3 +394,24 @@ def test_numerics_read_as_asyncpg_decodes_them(text: str) -> None:
 )  # fmt: skip
 def test_sqlite_affinity_follows_sqlites_rules(declared: str, affinity: str) -> None:
     assert sqlite_affinity(declared) == affinity
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("2024-01-01 00:00:00.123456", True),
+        ("0044-03-15 00:00:00.123 BC", False),  # 26 characters too
+        ("10000-01-01 00:00:00.12345", False),
+        ("2024-01-01 00:00:00.5", False),  # isoformat writes six digits
+        ("infinity", False),
+    ],
+)
+def test_only_timestamps_spelled_as_isoformat_spells_them_skip_the_reading(text: str, kept: bool) -> None:
+    assert _microseconds(text) is kept
+    assert _microseconds_utc(text + "+00:00") is kept
+    if kept:
+        assert datetime.fromisoformat(text).isoformat(sep=" ") == text
+
+
+def test_a_time_of_24_00_is_read_and_refused_as_asyncpg_refuses_it() -> None:
+    assert _time_of_day("23:59:59") and not _time_of_day("24:00:00")
