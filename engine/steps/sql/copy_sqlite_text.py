@@ -323,7 +323,7 @@ class TextRows:
         """The whole lines in hand once `least` bytes have come in (None before)."""
         self.pending.append(bytes(chunk))  # asyncpg may reuse its buffer
         self.size += len(chunk)
-        if self.size < self.least:
+        if self.size < self.least or b"\n" not in chunk:  # (a long row is joined once, when it ends)
             return None
         data = b"".join(self.pending)
         end = data.rfind(b"\n") + 1

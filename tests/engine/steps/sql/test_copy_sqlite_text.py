@@ -205,6 +205,22 @@ async def test_every_mode_stores_the_same_rows(
         assert next(row for row in got if row[0] == 2)[2] == "é" * 40
 
 
+async def test_an_upsert_of_one_key_twice_in_one_insert_keeps_the_last_row(
+    pg_pair: PgPair, sql_install: SqlInstall, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pg_source: str
+) -> None:
+    path = tmp_path / "u.db"
+    with sqlite3.connect(path) as connection:
+        for table in ("text", "python"):
+            connection.execute(f"CREATE TABLE {table} (id BIGINT PRIMARY KEY, label TEXT, at TIMESTAMP)")
+    query = f"SELECT s.id % 7 AS id, label, at FROM {pg_source} s WHERE s.id >= 10 ORDER BY s.id"
+    sql_install.queries("app", "u.sql", f"-- name: keys\n{query}\n")
+    got, wanted, _ = await copy_both(
+        pg_pair, sql_install, monkeypatch, path, query="keys", mode="upsert", key=["id"]
+    )
+    assert got == wanted
+    assert [row[2] for row in got] == [f"row {g}" for g in sorted(range(2003, 2010), key=lambda g: g % 7)]
+
+
 async def test_progress_is_counted_as_the_rows_go_in(
     pg_pair: PgPair, sql_install: SqlInstall, tmp_path: Path, pg_source: str
 ) -> None:
