@@ -311,6 +311,18 @@ async def _not_iso(self: Postgres) -> bool:
     return False
 
 
+async def test_a_dry_run_into_sqlite_counts_the_rows_and_writes_nothing(
+    pg_pair: PgPair, sql_install: SqlInstall, tmp_path: Path, pg_source: str
+) -> None:
+    sql_install.connector("src", pg_pair.source).connector("lite", f"sqlite:///{tmp_path / 'dry.db'}")
+    out = await sql_install.run(
+        "sql_copy", source="src", source_table=pg_source, target="lite", table="t", create=True, dry_run=True
+    )
+    assert out["dry_run"] is True and out["source_rows"] == ROWS
+    with sqlite3.connect(tmp_path / "dry.db") as connection:
+        assert connection.execute("SELECT name FROM sqlite_master").fetchall() == []
+
+
 async def test_an_empty_source_inserts_no_rows(
     pg_pair: PgPair, sql_install: SqlInstall, tmp_path: Path
 ) -> None:
