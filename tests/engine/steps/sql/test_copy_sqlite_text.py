@@ -34,6 +34,7 @@ from nomaflow.engine.steps.sql.copy_sqlite_text import (
     _microseconds_utc,
     _numeric,
     _time_of_day,
+    rows_per_insert,
     sqlite_affinity,
 )
 from nomaflow.engine.steps.sql.dialects import Postgres
@@ -219,6 +220,23 @@ async def test_an_upsert_of_one_key_twice_in_one_insert_keeps_the_last_row(
     )
     assert got == wanted
     assert [row[2] for row in got] == [f"row {g}" for g in sorted(range(2003, 2010), key=lambda g: g % 7)]
+
+
+async def test_a_wide_table_takes_fewer_rows_to_an_insert(
+    pg_pair: PgPair, sql_install: SqlInstall, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert [rows_per_insert(width) for width in (6, 60, 120, 2000)] == [50, 16, 8, 1]
+    source = unique("wide")
+    names = ["id", *(f"c{i}" for i in range(1, 120))]
+    fields = ", ".join(f"g * {i} AS {name}" for i, name in enumerate(names, start=1))
+    await pg_execute(
+        pg_pair.source,
+        f"CREATE TABLE {source} AS SELECT {fields} FROM generate_series(1, 101) g",
+    )
+    got, wanted, _ = await copy_both(
+        pg_pair, sql_install, monkeypatch, tmp_path / "w.db", source_table=source, create=True
+    )
+    assert len(got) == 101 and got == wanted
 
 
 async def test_progress_is_counted_as_the_rows_go_in(
