@@ -380,10 +380,10 @@ class CopyRun:
         count, per = len(lines.lines), statements.per
         whole = count - count % per
         if whole:
-            await target.insert_iterated(statements.of(per), text.groups(lines, 0, whole, per))
+            await target.executemany(statements.of(per), text.groups(lines, 0, whole, per))
         if whole < count:
             rest = count - whole
-            await target.insert_iterated(statements.of(rest), text.groups(lines, whole, count, rest))
+            await target.executemany(statements.of(rest), text.groups(lines, whole, count, rest))
         self.counted(count)
 
     async def _logged(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -54,7 +54,7 @@ def _boolean(text: str) -> bool:
     return text == "t"
 
 
-def _numeric(text: str) -> Decimal:
+def read_numeric(text: str) -> Decimal:
     """As asyncpg decodes it: an integer's trailing groups of four zeros (PostgreSQL's base-10000 digits)
     become an exponent, so 120000 is Decimal('1.2E+5')."""
     if "." not in text and text.endswith("0000"):
@@ -71,7 +71,7 @@ def _float(hex_text: str) -> float:
     return float(_DOUBLE.unpack(bytes.fromhex(hex_text))[0])
 
 
-def _date(text: str) -> date:
+def read_date(text: str) -> date:
     if text == "infinity":  # asyncpg's stand-ins for the infinities
         return date.max
     if text == "-infinity":
@@ -79,7 +79,7 @@ def _date(text: str) -> date:
     return date.fromisoformat(text)  # refuses BC dates and years past 9999, as asyncpg does
 
 
-def _timestamp(text: str) -> datetime:
+def read_timestamp(text: str) -> datetime:
     if text == "infinity":
         return datetime.max
     if text == "-infinity":
@@ -90,7 +90,7 @@ def _timestamp(text: str) -> datetime:
 def _timestamptz(text: str) -> datetime:
     """`timestamptz_select`'s text: naive UTC marked +00:00; asyncpg gives the infinities naive."""
     if text.endswith("infinity+00:00"):
-        return _timestamp(text.removesuffix("+00:00"))
+        return read_timestamp(text.removesuffix("+00:00"))
     return datetime.fromisoformat(text)
 
 
@@ -101,14 +101,14 @@ def _text(text: str) -> str:
 _PARSE: dict[Kind, Convert] = {
     Kind.BOOLEAN: _boolean,
     **dict.fromkeys(INTEGERS, int),
-    Kind.NUMERIC: _numeric,
+    Kind.NUMERIC: read_numeric,
     Kind.REAL: _float,
     Kind.DOUBLE: _float,
     **dict.fromkeys((*TEXTS, Kind.JSON), _text),
     Kind.UUID: uuid.UUID,
-    Kind.DATE: _date,
+    Kind.DATE: read_date,
     Kind.TIME: time.fromisoformat,  # refuses 24:00:00, as asyncpg does
-    Kind.TIMESTAMP: _timestamp,
+    Kind.TIMESTAMP: read_timestamp,
     Kind.TIMESTAMPTZ: _timestamptz,
     Kind.BINARY: bytes.fromhex,
 }

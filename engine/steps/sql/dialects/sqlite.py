@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
@@ -94,12 +94,9 @@ class Sqlite(Database):
     async def _rollback(self) -> None:
         await self.driver.execute("ROLLBACK")
 
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        await self.driver.executemany(sql, rows)
-
-    async def insert_iterated(self, sql: str, rows: Iterator[Sequence[Any]]) -> None:
-        """executemany over rows made as the driver binds them, on its thread: an error the iterator
-        raises comes out of here as itself."""
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """`rows` may be an iterator: its rows are then made as the driver binds them, on its thread, and
+        an error it raises comes out of here as itself."""
         await self.driver.executemany(sql, rows)
 
     async def write(

@@ -32,8 +32,8 @@ from nomaflow.engine.steps.sql.copy_sqlite_text import (
     TextRows,
     _microseconds,
     _microseconds_utc,
-    _numeric,
     _time_of_day,
+    read_numeric,
     rows_per_insert,
     sqlite_affinity,
 )
@@ -428,7 +428,7 @@ def test_a_stream_that_ends_inside_a_row_is_refused() -> None:
 )
 def test_numerics_read_as_asyncpg_decodes_them(text: str) -> None:
     expected = {"10000": "1E+4", "120000": "1.2E+5", "-100000000": "-1E+8", "1230000": "1.23E+6"}
-    got = _numeric(text)
+    got = read_numeric(text)
     assert str(got) == expected.get(text, str(Decimal(text)))
     assert got == Decimal(text) or text == "NaN"
 
