@@ -8,7 +8,7 @@ the target database's `load` drives it (`dialects.base.CopyJob`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager, contextmanager
 from typing import Any, Literal
 
@@ -38,19 +38,32 @@ class Source:
     its rows as an iterator of batches (already started when the first batch was sniffed for types)."""
 
     def __init__(
-        self, database: Database, sql: str, args: Sequence[Any], columns: list[Column], rows: Batches
+        self,
+        database: Database,
+        sql: str,
+        args: Sequence[Any],
+        columns: list[Column],
+        rows: Batches,
+        table: TableName | None = None,
     ) -> None:
         self.database, self.sql, self.args, self.columns, self.rows = database, sql, args, columns, rows
+        self.table = table  # when the copy reads a whole table (`source_table`)
 
     @classmethod
     async def sniffed(
-        cls, database: Database, sql: str, args: Sequence[Any], columns: list[Column], rows: Batches
+        cls,
+        database: Database,
+        sql: str,
+        args: Sequence[Any],
+        columns: list[Column],
+        rows: Batches,
+        table: TableName | None = None,
     ) -> Source:
         """The source, its untyped columns (SQLite expressions) typed by their first values."""
         if any(c.type.kind is Kind.OTHER and not c.type.declared for c in columns):
             first = await anext(rows, None)
-            return cls(database, sql, args, sniff(columns, first or []), _chain(first, rows))
-        return cls(database, sql, args, columns, rows)
+            return cls(database, sql, args, sniff(columns, first or []), _chain(first, rows), table)
+        return cls(database, sql, args, columns, rows, table)
 
 
 class CopyRun:
@@ -207,7 +220,8 @@ class CopyRun:
             def lines(rows: Sequence[Sequence[Any]], offset: int) -> bytes:
                 return copy_fields.lines(rows, fields, offset)
 
-            await self._lines_to_postgres(source, sql, target, plan, into, lines if fields else None)
+            to_lines = lines if fields else copy_text.copy_lines
+            await self._lines_to_postgres(self._row_lines(source, sql, to_lines), target, plan, into)
         elif isinstance(source, Sqlite) and isinstance(target, Postgres):
             await self._sqlite_to_postgres(source, target, plan, into)
         else:
@@ -228,9 +242,15 @@ class CopyRun:
         }
         await source.functions(helpers | {f.name: f.field for f in fields})
         converted = {f.index: f.name for f in fields}
-        sql = copy_text.sqlite_select(plan.source, plan.types, source.quote, self.source.sql, converted)
+        line = copy_text.sqlite_line(plan.source, plan.types, source.quote, converted)
+        table = self.source.table
+        if table is not None and await source.rowid_table(table):
+            lines = _encoded(source.line_chunks(line, table, self.batch_size))
+        else:
+            sql = f"SELECT {line} AS nf_line FROM (\n{self.source.sql}\n) AS nf_source"
+            lines = self._row_lines(source, sql, copy_text.copy_lines)
         try:
-            await self._lines_to_postgres(source, sql, target, plan, into)
+            await self._lines_to_postgres(lines, target, plan, into)
         except Exception:
             failed = next((f for f in fields if f.failure is not None), None)
             if failed is None:
@@ -283,28 +303,29 @@ class CopyRun:
         except copy_fields.Refused as exc:
             raise CopyFailed(f"step '{self.step}': {exc}") from None
 
+    async def _row_lines(
+        self, source: Database, sql: str, to_lines: Callable[[Sequence[Sequence[Any]], int], bytes]
+    ) -> AsyncGenerator[tuple[bytes, int], None]:
+        """The rows of `sql` (whose columns are a line of COPY text, or parts of one) `batch_size` at a
+        time, made lines by `to_lines` (copy_text.copy_lines, copy_fields.lines); each with its count."""
+        offset = 0
+        async with aclosing(source.batches(sql, self.source.args, self.batch_size)) as batches:
+            async for rows in batches:
+                yield to_lines(rows, offset), len(rows)
+                offset += len(rows)
+
     async def _lines_to_postgres(
-        self,
-        source: Database,
-        sql: str,
-        target: Postgres,
-        plan: Plan,
-        into: TableName,
-        lines: Callable[[Sequence[Sequence[Any]], int], bytes] | None = None,
+        self, lines: AsyncGenerator[tuple[bytes, int], None], target: Postgres, plan: Plan, into: TableName
     ) -> None:
-        """The source (MariaDB or SQLite) writes each row as a line of COPY text (`sql`), read
-        `batch_size` at a time while the previous lines go into COPY FROM STDIN (text). `lines` makes the
-        lines of a batch whose rows come in parts (copy_fields.lines)."""
+        """The source's lines of COPY text (with their row counts) into COPY FROM STDIN (text), read
+        ahead on a task of their own while the previous ones are written."""
         send, receive = anyio.create_memory_object_stream[bytes](QUEUE)
-        to_lines = lines or copy_text.copy_lines
 
         async def produce() -> None:
-            offset = 0
-            async with send, aclosing(source.batches(sql, self.source.args, self.batch_size)) as batches:
-                async for rows in batches:
-                    await send.send(to_lines(rows, offset))
-                    offset += len(rows)
-                    self.counted(len(rows))
+            async with send, aclosing(lines):
+                async for data, count in lines:
+                    await send.send(data)
+                    self.counted(count)
 
         try:
             with single_errors():
@@ -460,6 +481,15 @@ class _Requested:
                 yield copy_text.for_load_data(data)
         if lines.tail:  # COPY text ends with a newline: only a broken stream leaves a tail
             yield copy_text.for_load_data(lines.tail)
+
+
+async def _encoded(
+    chunks: AsyncGenerator[tuple[str, int], None],
+) -> AsyncGenerator[tuple[bytes, int], None]:
+    """SQLite's chunks of lines as the bytes COPY reads, each ending with its newline."""
+    async with aclosing(chunks):
+        async for text, count in chunks:
+            yield (text + "\n").encode(), count
 
 
 async def _closing(stream: Any, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

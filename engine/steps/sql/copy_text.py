@@ -275,7 +275,18 @@ def sqlite_select(
     sql: str,
     converted: Mapping[int, str] | None = None,
 ) -> str:
-    """The source query as one column of COPY text lines (without the newline), written by SQLite: text
+    """The source query as one column of COPY text lines (`sqlite_line`)."""
+    line = sqlite_line(columns, targets, quote, converted)
+    return f"SELECT {line} AS nf_line FROM (\n{sql}\n) AS nf_source"
+
+
+def sqlite_line(
+    columns: Sequence[Column],
+    targets: Sequence[SqlType],
+    quote: Callable[[str], str],
+    converted: Mapping[int, str] | None = None,
+) -> str:
+    """A row of the source as one line of COPY text (without the newline), written by SQLite: text
     escaped with replace(), NULL as \\N, reals and zoned instants through the helpers above, naive
     instants marked UTC where the target column has a zone (as the Python path reads them), blobs as
     bytea's hex, fields joined with tabs. A value that does not match its declared type goes as SQLite
@@ -307,7 +318,7 @@ def sqlite_select(
         else:
             value = name
         fields.append(f"ifnull({value}, '\\N')")
-    return f"SELECT {_sqlite_joined(fields)} AS nf_line FROM (\n{sql}\n) AS nf_source"
+    return _sqlite_joined(fields)
 
 
 # SQLite functions take at most 127 arguments (SQLITE_MAX_FUNCTION_ARG); one is printf's format.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -62,6 +63,49 @@ class Sqlite(Database):
                 yield rows
         finally:
             await cursor.close()
+
+    async def rowid_table(self, table: TableName) -> bool:
+        """Whether `table` is a table (not a view) with rowids (not WITHOUT ROWID) that no column of its
+        own shadows."""
+        schema = self.quote(table.schema or "main")
+        try:
+            kind = await self.fetch(
+                f"SELECT type FROM {schema}.sqlite_master WHERE name = ? COLLATE NOCASE", (table.name,)
+            )
+            await self.fetch(f"SELECT rowid FROM {self.qualified(table)} LIMIT 0")
+            columns = await self.table_columns(table)
+        except sqlite3.Error:
+            return False
+        if kind != [("table",)] or columns is None:
+            return False
+        return all(c.name.lower() != "rowid" for c in columns)
+
+    async def line_chunks(
+        self, line: str, table: TableName, size: int
+    ) -> AsyncGenerator[tuple[str, int], None]:
+        """The rows of a `rowid_table` as `line` (an expression over its columns), `size` rows at a time
+        joined by newlines, in rowid order; with the count of each chunk's rows. SQLite joins the lines
+        itself, one statement a chunk that keeps no Python lock: a cursor would make a Python tuple and
+        string of every row."""
+        chunk = (
+            "SELECT group_concat(nf_line, char(10)), max(nf_rowid), count(*) FROM ("
+            f"SELECT {line} AS nf_line, rowid AS nf_rowid FROM {self.qualified(table)} "
+            "WHERE rowid {after} ? ORDER BY rowid LIMIT ?)"
+        )
+        # A range on rowid, not an OFFSET: each chunk starts where the last one ended.
+        after, last = chunk.format(after=">="), -(2**63)
+        while True:
+            try:
+                lines, end, count = (await self.fetch(after, (last, size)))[0]
+            except sqlite3.DataError:  # longer than SQLite's longest string: fewer rows a chunk
+                if size == 1:
+                    raise
+                size = max(1, size // 2)
+                continue
+            if not count:
+                return
+            yield lines, count
+            after, last = chunk.format(after=">"), end
 
     async def functions(self, named: Mapping[str, Callable[[Any], Any]]) -> None:
         """One-argument SQL functions written in Python, for this connection's later statements."""
