@@ -111,7 +111,7 @@ class SqlCopy(StepType[SqlCopyOptions]):
                     run = CopyRun(
                         ctx,
                         planner,
-                        await Source.sniffed(source_db, sql, args, columns, batches, source_table),
+                        await Source(source_db, sql, args, columns, batches, source_table).sniffed(),
                         mode=options.mode,
                         create=options.create,
                         progress_every=options.progress_every,

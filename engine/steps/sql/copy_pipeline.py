@@ -49,21 +49,13 @@ class Source:
         self.database, self.sql, self.args, self.columns, self.rows = database, sql, args, columns, rows
         self.table = table  # when the copy reads a whole table (`source_table`)
 
-    @classmethod
-    async def sniffed(
-        cls,
-        database: Database,
-        sql: str,
-        args: Sequence[Any],
-        columns: list[Column],
-        rows: Batches,
-        table: TableName | None = None,
-    ) -> Source:
-        """The source, its untyped columns (SQLite expressions) typed by their first values."""
-        if any(c.type.kind is Kind.OTHER and not c.type.declared for c in columns):
-            first = await anext(rows, None)
-            return cls(database, sql, args, sniff(columns, first or []), _chain(first, rows), table)
-        return cls(database, sql, args, columns, rows, table)
+    async def sniffed(self) -> Source:
+        """This source with its untyped columns (SQLite expressions) typed by their first values."""
+        if not any(c.type.kind is Kind.OTHER and not c.type.declared for c in self.columns):
+            return self
+        first = await anext(self.rows, None)
+        columns, rows = sniff(self.columns, first or []), _chain(first, self.rows)
+        return Source(self.database, self.sql, self.args, columns, rows, self.table)
 
 
 class CopyRun:
