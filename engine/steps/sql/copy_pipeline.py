@@ -334,15 +334,17 @@ class CopyRun:
                 raise
             raise CopyFailed(f"step '{self.step}': {rejected}") from None
 
-    async def text_into_sqlite(self, target: Sqlite, plan: Plan, into: TableName) -> None:
+    async def text_into_sqlite(self, target: Database, plan: Plan, into: TableName) -> None:
         """PostgreSQL's COPY text into SQLite (copy_sqlite_text), in the target's one write transaction:
         the reader task cuts the text into batches of whole lines (`BATCH_BYTES`), and each batch goes
         into multi-row INSERTs whose rows are split and read on the driver's thread as it binds them,
         while the next batch is read. A session whose DateStyle is not ISO (its dates would not read)
         takes the way of Python values."""
         source, columns = self.source.database, copy_sqlite_text.text_columns(plan)
-        if not isinstance(source, Postgres) or columns is None:
-            raise CopyFailed(f"step '{self.step}': rows are read as COPY text only from PostgreSQL")
+        if not isinstance(source, Postgres) or not isinstance(target, Sqlite) or columns is None:
+            raise CopyFailed(
+                f"step '{self.step}': rows are read as COPY text only from PostgreSQL into SQLite"
+            )
         if not await source.iso_dates():
             self.log("the rows go as Python values: the source session's DateStyle is not ISO")
             async with self.batches(plan) as batches:

@@ -24,13 +24,20 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from nomaflow.engine.steps.sql.errors import rejected_value
-from nomaflow.engine.steps.sql.types import INTEGERS, TEXTS, Convert, Kind, describe_value
+from nomaflow.engine.steps.sql.names import Column
+from nomaflow.engine.steps.sql.types import INTEGERS, TEXTS, Convert, Kind, SqlType, describe_value
 
-if TYPE_CHECKING:
-    from nomaflow.engine.steps.sql.copy_plan import Plan
+
+class ColumnPlan(Protocol):
+    """What reading the columns needs of a copy's plan (copy_plan.Plan, which imports this module)."""
+
+    source: list[Column]
+    types: list[SqlType]
+    converters: list[tuple[int, Convert, str]]
+
 
 # Lines are split once this much COPY text has come in (then cut at the last whole line): big enough
 # that a batch costs one executemany, small enough that reading the next one overlaps SQLite's work.
@@ -180,7 +187,7 @@ class TextColumn:
         return f"column '{self.name}': value {describe_value(text)} did not convert"
 
 
-def text_columns(plan: Plan) -> list[TextColumn] | None:
+def text_columns(plan: ColumnPlan) -> list[TextColumn] | None:
     """Each column of a PostgreSQL -> SQLite copy as COPY text, or None when one cannot go so (an
     interval, or a type the map does not know: the copy takes the way of Python values)."""
     converters = {index: (convert, described) for index, convert, described in plan.converters}
@@ -198,7 +205,7 @@ def text_columns(plan: Plan) -> list[TextColumn] | None:
     return columns
 
 
-def converted(plan: Plan) -> list[str]:
+def converted(plan: ColumnPlan) -> list[str]:
     """The names of the columns whose kind changes: read and converted in Python, every value."""
     return [
         c.name

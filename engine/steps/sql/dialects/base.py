@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import anyio
 import msgspec
@@ -16,9 +16,6 @@ from nomaflow.engine.resources.connectors import Dialect, Link
 from nomaflow.engine.resources.queries import Template
 from nomaflow.engine.steps.sql.copy_plan import Plan
 from nomaflow.engine.steps.sql.names import Column, ResultColumn, TableName
-
-if TYPE_CHECKING:
-    from nomaflow.engine.steps.sql.dialects.sqlite import Sqlite
 
 Batches = AsyncIterator[Sequence[Sequence[Any]]]
 
@@ -57,7 +54,7 @@ class CopyJob(Protocol):
         (copy_text). Raises mysql_infile.Refused, having read nothing, if MariaDB refuses LOCAL INFILE."""
         ...
 
-    async def text_into_sqlite(self, target: Sqlite, plan: Plan, into: TableName) -> None:
+    async def text_into_sqlite(self, target: Database, plan: Plan, into: TableName) -> None:
         """PostgreSQL into SQLite: the source's rows as COPY text, bound as str where that stores what
         the Python path stores (copy_sqlite_text), into `into` inside the target's transaction."""
         ...
