@@ -11,13 +11,11 @@ Pure: no database here; the pipeline registers the fields on a SQLite connection
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import date, datetime, time
 from typing import Any
 
-from nomaflow.engine.steps.sql.copy_sqlite_text import read_date, read_numeric, read_timestamp
+from nomaflow.engine.steps.sql.copy_sqlite_text import postgres_text, unescaped
 from nomaflow.engine.steps.sql.copy_text import copy_lines
 from nomaflow.engine.steps.sql.errors import rejected_value
 from nomaflow.engine.steps.sql.types import INTEGERS, TEXTS, Convert, Kind
@@ -168,43 +166,16 @@ def _converted(column: Sequence[Any], field: PythonField, offset: int, null: Any
 # --- from PostgreSQL into MariaDB --------------------------------------------------------------------
 
 
-def _instant_read(text: str) -> datetime:
-    """A zoned instant ('+00': the relay's session is in UTC); asyncpg gives the infinities naive."""
-    return read_timestamp(text) if text.endswith("infinity") else datetime.fromisoformat(text)
-
-
-# PostgreSQL's COPY text of a value of each kind (in the relay's session settings: copy_text) as the
-# value asyncpg would give; a converted column of any other kind takes the copy the way of Python values.
-_FROM_POSTGRES: dict[Kind, Callable[[str], Any]] = {
-    Kind.BOOLEAN: lambda text: text == "t",
-    **dict.fromkeys(INTEGERS, int),
-    Kind.NUMERIC: read_numeric,  # 120000 as Decimal('1.2E+5'), as asyncpg decodes it
-    Kind.REAL: float,  # selected as float8, so its text is the float4's exact value
-    Kind.DOUBLE: float,
-    **dict.fromkeys(TEXTS, str),
-    Kind.JSON: str,
-    Kind.DATE: read_date,  # infinity as date.max, as asyncpg gives it
-    Kind.TIME: time.fromisoformat,
-    Kind.TIMESTAMP: read_timestamp,
-    Kind.TIMESTAMPTZ: _instant_read,
-    Kind.BINARY: lambda text: bytes.fromhex(text[2:]),  # bytea's hex output, '\\x' and the digits
-    Kind.UUID: uuid.UUID,
-}
-
-_ESCAPED = re.compile(r"\\(.)")
-_UNESCAPED = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
-
-
 def read_from_postgres(kind: Kind) -> Callable[[str], Any] | None:
-    """How a field of PostgreSQL's COPY text is read as the value of `kind` asyncpg gives (None: not)."""
-    read = _FROM_POSTGRES.get(kind)
-    if read is None:
+    """How a field of PostgreSQL's COPY text, selected as copy_sqlite_text spells the kind, is read as
+    the value asyncpg gives (None: not)."""
+    found = postgres_text(kind)
+    if found is None:
         return None
+    _, parse = found
 
     def field(text: str) -> Any:
-        if "\\" in text:  # COPY TO writes only these escapes, and \\ for a backslash
-            text = _ESCAPED.sub(lambda m: _UNESCAPED.get(m[1], m[1]), text)
-        return read(text)
+        return parse(unescaped(text) if "\\" in text else text)
 
     return field
 

@@ -130,6 +130,14 @@ _SELECT = {
 }
 
 
+def postgres_text(kind: Kind) -> tuple[str, Convert] | None:
+    """How a column of `kind` is selected as COPY text (a template on "{column}") and its text read back
+    as the value asyncpg gives; None for a kind that is not read so (an interval, a type the map does
+    not know)."""
+    parse = _PARSE.get(kind)
+    return None if parse is None else (_SELECT.get(kind, "{column}"), parse)
+
+
 def sqlite_affinity(declared: str) -> str:
     """The affinity SQLite gives a column of this declared type (https://sqlite.org/datatype3.html 3.1)."""
     upper = declared.upper()
@@ -287,16 +295,16 @@ _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 _ESCAPED = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 
 
+def unescaped(field: str) -> str:
+    """One field of COPY text holding a backslash, its escapes undone: COPY writes \\\\ \\b \\f \\n \\r \\t
+    \\v (never octal or hex escapes)."""
+    return _ESCAPE.sub(lambda m: _ESCAPED.get(m[1], m[1]), field)
+
+
 def _unescaped(line: str) -> list[str | None]:
-    """The fields of a line holding a backslash: NULL is \\N, and COPY escapes \\ \\b \\f \\n \\r \\t \\v
-    (it never writes octal or hex escapes)."""
+    """The fields of a line holding a backslash: NULL is \\N, the others `unescaped`."""
     return [
-        None
-        if field == "\\N"
-        else _ESCAPE.sub(lambda m: _ESCAPED.get(m[1], m[1]), field)
-        if "\\" in field
-        else field
-        for field in line.split("\t")
+        None if field == "\\N" else unescaped(field) if "\\" in field else field for field in line.split("\t")
     ]
 
 

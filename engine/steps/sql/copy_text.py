@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
+from nomaflow.engine.steps.sql.copy_sqlite_text import postgres_text
 from nomaflow.engine.steps.sql.names import Column
 from nomaflow.engine.steps.sql.types import INTEGERS, TEXTS, Kind, SqlType
 
@@ -57,14 +58,8 @@ def relayable(have: SqlType, wanted: SqlType) -> bool:
 
 # --- PostgreSQL -> MariaDB -------------------------------------------------------------------------------
 
-# The source session's settings for text a MariaDB server reads: ISO dates, floats to the last digit
-# (and for the columns converted in Python, copy_fields: bytea in hex, zoned instants in UTC).
-POSTGRES_SETTINGS = (
-    "SET LOCAL DateStyle = 'ISO, YMD'",
-    "SET LOCAL extra_float_digits = 3",
-    "SET LOCAL bytea_output = 'hex'",
-    "SET LOCAL TimeZone = 'UTC'",
-)
+# The source session's settings for text a MariaDB server reads: ISO dates, floats to the last digit.
+POSTGRES_SETTINGS = ("SET LOCAL DateStyle = 'ISO, YMD'", "SET LOCAL extra_float_digits = 3")
 
 
 def postgres_select(
@@ -72,12 +67,14 @@ def postgres_select(
 ) -> str:
     """The source query with each column as LOAD DATA reads it: booleans as 1/0, instants as naive UTC
     (what sql_copy writes into MariaDB), bytea as hex (the load UNHEXes it), reals at their exact value.
-    The `converted` columns (indexes) come in PostgreSQL's own text, for Python to read and convert."""
+    The `converted` columns (indexes) come as copy_sqlite_text spells them for Python to read back
+    (exact floats and bytes in hex, zoned instants in UTC), to be converted by copy_fields."""
     fields = []
     for index, column in enumerate(columns):
         name, kind = quote(column.name), column.type.kind
-        if index in converted and kind is not Kind.REAL:
-            fields.append(name)
+        read = postgres_text(kind) if index in converted else None
+        if read is not None:
+            fields.append(read[0].format(column=name))
         elif kind is Kind.BOOLEAN:
             fields.append(f"{name}::int")
         elif kind is Kind.REAL:
