@@ -252,7 +252,8 @@ class CopyRun:
     async def _refused_in_python(self, source: Sqlite, field: PythonField) -> CopyFailed:
         """The copy's error for a value a converted column refused, naming its row: SQLite stops the
         statement without saying where, so the column is read again up to the first value it refuses."""
-        value, exc = field.failure or (None, ValueError())
+        assert field.failure is not None  # how the caller chose this field
+        value, exc = field.failure
         sql = f"SELECT {source.quote(field.column)} FROM (\n{self.source.sql}\n) AS nf_source"
         try:
             number = 0

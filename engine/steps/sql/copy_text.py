@@ -236,7 +236,7 @@ _SQLITE_RELAYED = frozenset(
     | {Kind.BINARY}
 )
 
-# The names of the helpers `sqlite_select` calls (registered on the source connection by the pipeline).
+# The names of the helpers `sqlite_line` calls (registered on the source connection by the pipeline).
 SQLITE_FLOAT, SQLITE_UTC = "nf_float_text", "nf_naive_utc"
 
 
@@ -263,18 +263,6 @@ def naive_utc_text(value: Any) -> Any:
     assert normalize is not None
     parsed = normalize(value)
     return parsed.isoformat(sep=" ") if hasattr(parsed, "isoformat") else value
-
-
-def sqlite_select(
-    columns: Sequence[Column],
-    targets: Sequence[SqlType],
-    quote: Callable[[str], str],
-    sql: str,
-    converted: Mapping[int, str] | None = None,
-) -> str:
-    """The source query as one column of COPY text lines (`sqlite_line`)."""
-    line = sqlite_line(columns, targets, quote, converted)
-    return f"SELECT {line} AS nf_line FROM (\n{sql}\n) AS nf_source"
 
 
 def sqlite_line(

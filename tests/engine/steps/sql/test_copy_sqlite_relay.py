@@ -1,4 +1,4 @@
-"""sql_copy from SQLite into PostgreSQL as SQLite's own text (copy_text.sqlite_select): the same rows as
+"""sql_copy from SQLite into PostgreSQL as SQLite's own text (copy_text.sqlite_line): the same rows as
 the way of Python values for every type it carries, at their extremes, with NULLs, unicode, blobs and
 every character COPY text escapes; a stored value that does not match its declared type is refused by
 PostgreSQL naming its row and column, and leaves the target as it was.
